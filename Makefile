@@ -1,0 +1,39 @@
+# Two commands (see README):  make demo   |   make test
+# Both first make sure .venv exists and matches requirements.lock (idempotent: nothing happens when
+# the stamp is newer than the lock).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-from-lock
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+CORES ?= 2
+
+.PHONY: setup demo test lint rulegraph clean-results
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet $$(grep -E '^(setuptools|wheel)==' requirements.lock)
+	# LAC 2.1.2 is an sdist whose setup.py needs pkg_resources: build it against the pinned setuptools.
+	$(PIP) install --quiet --no-build-isolation -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
+	touch $@
+
+demo: setup
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) pretrain
+	$(BIN)/python -m ernie_pipeline.where
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+rulegraph: setup
+	$(BIN)/snakemake --rulegraph pretrain | dot -Tpng -o docs/rulegraph.png
+
+clean-results:
+	rm -rf results .snakemake

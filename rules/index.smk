@@ -1,0 +1,31 @@
+# Stage 4: train/valid/test sample index maps, built before training (tool_helpers build_mapping).
+
+
+wildcard_constraints:
+    split="|".join(SPLIT_NAMES),
+
+
+rule index_map:
+    input:
+        ids=f"{TOKEN_IDS_PREFIX}_ids.npy",
+        idx=f"{TOKEN_IDS_PREFIX}_idx.npz",
+    output:
+        index_map=f"{RESULTS}/index/{{corpus}}_{{split}}_indexmap.npy",
+        record=f"{RESULTS}/index/{{corpus}}_{{split}}_indexmap.npy.json",
+    params:
+        prefix=TOKEN_IDS_PREFIX,
+        split=config["index"]["split"],
+        short_seq_prob=config["index"]["short_seq_prob"],
+        max_seq_len=config["train"]["max_seq_len"],
+        seed=config["train"]["seed"],
+        binary_head=config["train"]["binary_head"],
+        num_samples=lambda wildcards: SAMPLES_PER_SPLIT[wildcards.split],
+    log:
+        f"{RESULTS}/logs/index/{{corpus}}_{{split}}.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/index_map.py"

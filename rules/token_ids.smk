@@ -1,0 +1,24 @@
+# Stage 3: corpus jsonl -> token ids with whole-word ## markers (<prefix>_ids.npy + _idx.npz).
+
+
+rule token_ids:
+    input:
+        jsonl=rules.corpus_jsonl.output.jsonl,
+        vocab=rules.merge_vocab.output.vocab,
+    output:
+        ids=f"{RESULTS}/token_ids/{{corpus}}_ids.npy",
+        idx=f"{RESULTS}/token_ids/{{corpus}}_idx.npz",
+    params:
+        json_key=config["corpus"]["json_key"],
+        max_word_length=config["tokenize"]["max_word_length"],
+    log:
+        f"{RESULTS}/logs/token_ids/{{corpus}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/token_ids/{{corpus}}.tsv"
+    conda:
+        CPU_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/token_ids.py"

@@ -1,0 +1,60 @@
+"""Stage 1b: per-shard segmented jsonl → one corpus jsonl (the seed's ``trans_to_json.py`` merge).
+
+Documents no longer than ``min_doc_length`` characters (of their segmented text, as upstream) are
+dropped. The order is the shard order, optionally shuffled with a seeded permutation, so a rerun
+gives a byte-identical file (upstream's unseeded ``shuf`` does not). Only line offsets are held in
+memory; document bytes are streamed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ernie_pipeline.atomic import atomic_write
+
+
+def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int):
+    """(path, offset, length) of every document line that passes the length filter."""
+    for path in paths:
+        offset = 0
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    text = json.loads(raw)[json_key]
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+                    raise ValueError(f"{path}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
+                if len(text) > min_doc_length:
+                    yield path, offset, len(raw)
+                offset += len(raw)
+
+
+def merge_jsonl(
+    in_paths: list[str | Path],
+    out_path: str | Path,
+    json_key: str = "text",
+    min_doc_length: int = 10,
+    shuffle: bool = True,
+    seed: int = 1234,
+) -> int:
+    """Merge jsonl shards into ``out_path``; return the number of documents written."""
+    paths = [Path(p) for p in in_paths]
+    entries = list(_kept_lines(paths, json_key, min_doc_length))
+    if not entries:
+        raise ValueError(f"no document longer than min_doc_length={min_doc_length} in {in_paths}")
+    order = np.random.RandomState(seed).permutation(len(entries)) if shuffle else range(len(entries))
+    handles = {p: open(p, "rb") for p in paths}
+    try:
+        with atomic_write(out_path, "wb") as out:
+            for i in order:
+                path, offset, length = entries[i]
+                source = handles[path]
+                source.seek(offset)
+                line = source.read(length)
+                out.write(line if line.endswith(b"\n") else line + b"\n")
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return len(entries)

@@ -1,0 +1,36 @@
+"""Named ERNIE architectures (``train.model`` in config.yaml); any field can be overridden with
+``train.model_overrides``. ``vocab_size`` always comes from the built ``vocab.txt``."""
+
+from __future__ import annotations
+
+MODEL_CONFIGS: dict[str, dict] = {
+    # Released ERNIE 1.0 CW settings (paddlenlp ErnieConfig pretrained_init_configuration).
+    "ernie-1.0-base-zh-cw": {
+        "num_hidden_layers": 12, "hidden_size": 768, "num_attention_heads": 12,
+        "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 512,
+        "type_vocab_size": 4, "task_type_vocab_size": 3, "use_task_id": True,
+        "initializer_range": 0.02, "pad_token_id": 0,
+    },
+    "ernie-1.0-large-zh-cw": {
+        "num_hidden_layers": 24, "hidden_size": 1024, "num_attention_heads": 16,
+        "intermediate_size": 3072, "hidden_act": "relu", "max_position_embeddings": 512,
+        "type_vocab_size": 2, "initializer_range": 0.02, "pad_token_id": 0,
+    },
+    # A few-MB model that trains a few hundred steps on 2 CPU cores in minutes (demo and tests).
+    "ernie-tiny-cpu": {
+        "num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 2,
+        "intermediate_size": 512, "hidden_act": "gelu", "max_position_embeddings": 512,
+        "type_vocab_size": 4, "initializer_range": 0.02, "pad_token_id": 0,
+    },
+}
+
+
+def model_config(name: str, vocab_size: int, overrides: dict | None = None, hidden_dropout_prob: float = 0.1,
+                 attention_probs_dropout_prob: float = 0.1) -> dict:
+    if name not in MODEL_CONFIGS:
+        raise ValueError(f"config train.model: unknown model {name!r}; known: {sorted(MODEL_CONFIGS)}")
+    config = dict(MODEL_CONFIGS[name])
+    config.update(hidden_dropout_prob=hidden_dropout_prob, attention_probs_dropout_prob=attention_probs_dropout_prob)
+    config.update(overrides or {})
+    config["vocab_size"] = vocab_size
+    return config

@@ -1,0 +1,250 @@
+"""Stage 5: ERNIE pretraining (upstream ``run_pretrain.py``), one readable loop.
+
+Model: paddlenlp ``ErnieForPretraining`` (MLM head + sentence-order head) with
+``ErniePretrainingCriterion``; AdamW (no decay on bias/norm), global-norm clipping, linear warmup then
+linear decay to ``min_lr`` (``LinearAnnealingWithWarmupDecay``); gradient accumulation from
+``global_batch_size / micro_batch_size``.
+
+Output folder::
+
+    model_last/         every checkpoint_steps and at the end; replaced atomically
+    model_<step>/       every save_steps and at the end
+    visualdl/           VisualDL scalars (train/*, valid/*, test/*)
+
+Each checkpoint loads with ``ErnieForPretraining.from_pretrained(dir)`` and
+``ErnieTokenizer.from_pretrained(dir)`` and also holds the optimizer (``model_state.pdopt``) and
+``trainer_state.json`` (step, consumed samples); a rerun resumes from ``model_last``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ernie_pipeline  # noqa: F401  (system zlib before paddle)
+from ernie_pipeline.atomic import atomic_path, atomic_write
+from ernie_pipeline.dataset import ErnieDataset
+from ernie_pipeline.index_map import SPLIT_NAMES, describe, load_index_map, num_samples
+from ernie_pipeline.indexed import IdsDataset
+from ernie_pipeline.masking import Vocab, collate
+from ernie_pipeline.models import model_config
+from ernie_pipeline.token_ids import load_tokenizer
+
+log = logging.getLogger(__name__)
+FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_labels", "sop_labels")
+STATE_FILE = "trainer_state.json"
+
+
+def _collate_tuple(samples):
+    batch = collate(samples)
+    return tuple(batch[f] for f in FIELDS)
+
+
+def _loader(dataset, micro_batch_size, consumed, num_workers):
+    import paddle
+    from paddlenlp.utils.batch_sampler import DistributedBatchSampler
+
+    sampler = DistributedBatchSampler(dataset, batch_size=micro_batch_size, num_replicas=1, rank=0,
+                                      shuffle=False, drop_last=True, consumed_samples=consumed)
+    return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=_collate_tuple,
+                                num_workers=num_workers, return_list=True)
+
+
+def _losses(model, criterion, batch, binary_head):
+    input_ids, token_types, attention, positions, labels, sop_labels = batch
+    scores, sop_scores = model(input_ids, token_type_ids=token_types, attention_mask=attention,
+                               masked_positions=positions)
+    if binary_head:
+        lm_loss, sop_loss = criterion(scores, sop_scores, labels, sop_labels)
+        return lm_loss + sop_loss, lm_loss, sop_loss
+    lm_loss = criterion(scores, sop_scores, labels)
+    return lm_loss, lm_loss, None
+
+
+def _evaluate(model, criterion, batches, iters, binary_head) -> dict:
+    import paddle
+
+    model.eval()
+    totals = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0}
+    done = 0
+    with paddle.no_grad():
+        for _ in range(iters):
+            batch = next(batches, None)
+            if batch is None:
+                break
+            loss, lm, sop = _losses(model, criterion, batch, binary_head)
+            totals["loss"] += float(loss)
+            totals["lm_loss"] += float(lm)
+            totals["sop_loss"] += float(sop) if sop is not None else 0.0
+            done += 1
+    model.train()
+    return {k: v / done for k, v in totals.items()} if done else {}
+
+
+def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> None:
+    import paddle
+
+    with atomic_path(path, is_dir=True) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        # The '##X' Chinese tokens are a data-preparation device, not part of the released vocabulary.
+        (tmp / "added_tokens.json").unlink(missing_ok=True)
+        paddle.save(optimizer.state_dict(), str(tmp / "model_state.pdopt"))
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+
+
+def pretrain(data_prefix: str, vocab_dir: str, index_maps: dict[str, str], output_dir: str,
+             cfg: dict, index_cfg: dict, summary_path: str) -> dict:
+    """Train per ``cfg`` (config.yaml ``train``); write checkpoints, VisualDL logs and a summary."""
+    import paddle
+    from paddlenlp.transformers import ErnieConfig, ErnieForPretraining, ErniePretrainingCriterion
+    from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
+    from visualdl import LogWriter
+
+    output = Path(output_dir)
+    paddle.set_device(cfg.get("device", "cpu"))
+    seed = cfg["seed"]
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+    micro, global_batch = cfg["micro_batch_size"], cfg["global_batch_size"]
+    if global_batch % micro:
+        raise ValueError(f"config train.global_batch_size={global_batch} must be a multiple of "
+                         f"train.micro_batch_size={micro}")
+    accumulate = global_batch // micro
+    binary_head = cfg["binary_head"]
+    max_seq_len = cfg["max_seq_len"]
+
+    tokenizer = load_tokenizer(vocab_dir)
+    vocab = Vocab.from_tokenizer(tokenizer)
+    data = IdsDataset(data_prefix)
+    wanted = num_samples(cfg)
+    datasets = {}
+    for split in SPLIT_NAMES:
+        expected = describe(data_prefix, split, index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"],
+                            seed, wanted[split], binary_head)
+        datasets[split] = ErnieDataset(
+            data, load_index_map(index_maps[split], expected), vocab, max_seq_len, seed, binary_head,
+            cfg["masked_lm_prob"], cfg["max_ngrams"], cfg["favor_longer_ngram"])
+
+    config = ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
+                                        cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
+    model = ErnieForPretraining(config)
+    criterion = ErniePretrainingCriterion(with_nsp_loss=binary_head)
+
+    max_steps = cfg["max_steps"]
+    warmup_steps = int(cfg["warmup_rate"] * max_steps)
+    decay_steps = cfg.get("decay_steps") or max_steps
+    state = {"global_step": 0, "consumed_samples": 0, "global_batch_size": global_batch}
+    last = output / "model_last"
+    if (last / STATE_FILE).is_file():
+        state = json.loads((last / STATE_FILE).read_text())
+        if state["global_batch_size"] != global_batch:
+            raise ValueError(f"{last}: saved with global_batch_size={state['global_batch_size']}, "
+                             f"config says {global_batch}; resume needs the same value")
+        model.set_state_dict(paddle.load(str(last / "model_state.pdparams")))
+        log.info("resuming from %s at step %d", last, state["global_step"])
+    lr = LinearAnnealingWithWarmupDecay(cfg["max_lr"], cfg["min_lr"], warmup_steps, decay_steps,
+                                        last_epoch=state["global_step"])
+    no_decay = ("bias", "norm")
+    decay_names = {p.name for n, p in model.named_parameters() if not any(k in n for k in no_decay)}
+    optimizer = paddle.optimizer.AdamW(
+        learning_rate=lr, beta1=cfg["adam_beta1"], beta2=cfg["adam_beta2"], epsilon=cfg["adam_epsilon"],
+        parameters=model.parameters(), weight_decay=cfg["weight_decay"],
+        grad_clip=paddle.nn.ClipGradByGlobalNorm(cfg["grad_clip"]) if cfg["grad_clip"] > 0 else None,
+        apply_decay_param_fun=lambda name: name in decay_names)
+    if (last / "model_state.pdopt").is_file():
+        optimizer.set_state_dict(paddle.load(str(last / "model_state.pdopt")))
+
+    eval_consumed = micro * cfg["eval_iters"] * accumulate * (state["global_step"] // cfg["eval_freq"])
+    train_batches = _loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"])
+    valid_batches = iter(_loader(datasets["valid"], micro, eval_consumed, 0))
+    writer = LogWriter(logdir=str(output / "visualdl"))
+    writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
+
+    from tqdm import tqdm
+
+    progress = tqdm(total=max_steps, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5)
+    window = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+    history = []
+    start_time = window_start = time.perf_counter()
+    trained_tokens = 0
+    micro_step = 0
+    model.train()
+    for batch in train_batches:
+        if state["global_step"] >= max_steps:
+            break
+        loss, lm, sop = _losses(model, criterion, batch, binary_head)
+        (loss / accumulate).backward()
+        window["loss"] += float(loss) / accumulate
+        window["lm_loss"] += float(lm) / accumulate
+        window["sop_loss"] += (float(sop) if sop is not None else 0.0) / accumulate
+        tokens = int((batch[0] != tokenizer.pad_token_id).sum())
+        window["tokens"] += tokens
+        trained_tokens += tokens
+        micro_step += 1
+        if micro_step % accumulate:
+            continue
+        optimizer.step()
+        lr.step()
+        optimizer.clear_grad()
+        state["global_step"] += 1
+        state["consumed_samples"] += global_batch
+        step = state["global_step"]
+        window["steps"] += 1
+        progress.update(1)
+
+        if step % cfg["logging_freq"] == 0 or step == max_steps:
+            elapsed = time.perf_counter() - window_start
+            record = {k: window[k] / window["steps"] for k in ("loss", "lm_loss", "sop_loss")}
+            record.update(step=step, learning_rate=optimizer.get_lr(), tokens_per_second=window["tokens"] / elapsed)
+            for key in ("loss", "lm_loss", "sop_loss", "learning_rate", "tokens_per_second"):
+                if key != "sop_loss" or binary_head:
+                    writer.add_scalar(f"train/{key}", record[key], step)
+            log.info("step %d loss %.4f lm_loss %.4f sop_loss %.4f lr %.3e %.0f tokens/s", step, record["loss"],
+                     record["lm_loss"], record["sop_loss"], record["learning_rate"], record["tokens_per_second"])
+            history.append(record)
+            window = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+            window_start = time.perf_counter()
+        if step % cfg["eval_freq"] == 0 or step == max_steps:
+            scores = _evaluate(model, criterion, valid_batches, cfg["eval_iters"] * accumulate, binary_head)
+            for key, value in scores.items():
+                writer.add_scalar(f"valid/{key}", value, step)
+            log.info("step %d valid %s", step, scores)
+            state["valid"] = scores
+        if step % cfg["save_steps"] == 0 or step == max_steps:
+            _save_checkpoint(output / f"model_{step}", model, tokenizer, optimizer, state)
+        if step % cfg["checkpoint_steps"] == 0 or step == max_steps:
+            _save_checkpoint(last, model, tokenizer, optimizer, state)
+    progress.close()
+    if state["global_step"] < max_steps:
+        raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {max_steps}")
+
+    test_batches = iter(_loader(datasets["test"], micro, 0, 0))
+    test = _evaluate(model, criterion, test_batches, cfg["test_iters"] * accumulate, binary_head)
+    for key, value in test.items():
+        writer.add_scalar(f"test/{key}", value, max_steps)
+    writer.close()
+    seconds = time.perf_counter() - start_time
+    summary = {
+        "steps": max_steps,
+        "final_train": history[-1] if history else None,
+        "valid": state.get("valid"),
+        "test": test,
+        "tokens_per_second": trained_tokens / seconds if seconds and trained_tokens else None,
+        "seconds": seconds,
+        "checkpoint": str(last),
+    }
+    with atomic_write(summary_path) as handle:
+        json.dump(summary, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    if not all(math.isfinite(v) for v in (history[-1]["loss"],) if history):
+        raise FloatingPointError("training loss is not finite")
+    return summary

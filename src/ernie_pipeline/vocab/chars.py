@@ -1,0 +1,52 @@
+"""``char_dict.pickle``: character counts over (a prefix of) the corpus, like upstream ``gen_char.py``.
+
+Layout as upstream: a pickled ``collections.defaultdict(int)`` mapping each character to its count.
+Keys are stored in descending count order (ties by code point), so the file is byte-identical for
+the same input. Read it back only with :func:`load_char_dict` (restricted unpickler).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import pickle
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.safe_pickle import load_plain
+
+PICKLE_PROTOCOL = 4
+
+
+def count_chars(jsonl_path: str | Path, json_key: str = "text", max_chars: int = 0) -> collections.Counter:
+    """Count characters of the documents of a jsonl file, stopping after ``max_chars`` (0 = all)."""
+    counts: collections.Counter = collections.Counter()
+    seen = 0
+    with open(jsonl_path, encoding="utf-8") as handle:
+        for number, line in enumerate(tqdm(handle, desc="count chars", unit="doc", mininterval=5), 1):
+            try:
+                text = json.loads(line)[json_key]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(f"{jsonl_path}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
+            counts.update(text)
+            seen += len(text)
+            if max_chars and seen >= max_chars:
+                break
+    return counts
+
+
+def write_char_dict(counts: collections.Counter, out_path: str | Path) -> None:
+    ordered = collections.defaultdict(int)
+    for char, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        ordered[char] = count
+    with atomic_write(out_path, "wb") as handle:
+        pickle.dump(ordered, handle, protocol=PICKLE_PROTOCOL)
+
+
+def load_char_dict(path: str | Path) -> dict[str, int]:
+    data = load_plain(path)
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in data.items()):
+        raise ValueError(f"{path}: a char_dict.pickle must map characters (str) to counts (int)")
+    return dict(data)

@@ -1,0 +1,45 @@
+"""``eng.vocab``: an English BPE vocabulary trained with sentencepiece (upstream ``gen_vocab.py``).
+
+Writes ``<dir>/eng.model`` and ``<dir>/eng.vocab`` (``piece<TAB>score`` per line). Training runs on
+one thread in input order, so the output is deterministic.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import sentencepiece as spm
+
+from ernie_pipeline.atomic import atomic_outputs
+
+
+def train_english_bpe(text_path: str | Path, model_path: str | Path, vocab_path: str | Path,
+                      vocab_size: int, character_coverage: float = 0.9995) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = str(Path(tmp) / "eng")
+        spm.SentencePieceTrainer.train(
+            input=str(text_path),
+            model_prefix=prefix,
+            vocab_size=vocab_size,
+            model_type="bpe",
+            character_coverage=character_coverage,
+            num_threads=1,
+            shuffle_input_sentence=False,
+            minloglevel=2,
+        )
+        with atomic_outputs(model_path, vocab_path) as (tmp_model, tmp_vocab):
+            shutil.copyfile(prefix + ".model", tmp_model)
+            shutil.copyfile(prefix + ".vocab", tmp_vocab)
+
+
+def read_pieces(vocab_path: str | Path) -> list[str]:
+    pieces = []
+    with open(vocab_path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            piece, sep, _score = line.rstrip("\n").partition("\t")
+            if not sep or not piece:
+                raise ValueError(f"{vocab_path}:{number}: expected 'piece<TAB>score'")
+            pieces.append(piece)
+    return pieces

@@ -1,0 +1,108 @@
+"""``vocab.txt``: merge character counts and English BPE pieces (upstream ``merge_vocab.py``).
+
+Order of ``vocab.txt`` (= id order):
+
+1. specials ``[PAD] [CLS] [SEP] [MASK] [UNK]`` (ids 0-4);
+2. CJK characters U+4E00-U+9FA5 seen in the corpus, by descending count;
+3. the remaining CJK characters of that range, by descending code point (all 20,902 are in);
+4. English pieces: word-initial pieces (``▁x``) as ``x``, continuation pieces as ``##x``;
+5. every other character seen at least ``min_char_count`` times, BasicTokenizer-normalised, with a
+   ``##`` twin for Japanese kana / CJK symbols and Hangul Jamo (upstream's fix for #2585).
+
+Chinese ``##X`` forms are not written: the tokenizer adds them at run time
+(``ErnieTokenizer.extend_chinese_char``), after the base vocabulary, and token ids are stored as
+uint16, so the base vocabulary plus those additions must stay below 65,535.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+from ernie_pipeline.atomic import atomic_write
+
+SPECIAL_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
+CJK_FIRST, CJK_LAST = 0x4E00, 0x9FA5
+UINT16_LIMIT = 2**16 - 1
+
+_RE_ENG = re.compile(r"[#a-zA-Z0-9]")
+_RE_SEP = re.compile(r"\[[A-Z]+\]")
+_RE_SPM_SPECIAL = re.compile(r"<[/a-z]+>")
+
+
+def is_cjk(char: str) -> bool:
+    return len(char) == 1 and CJK_FIRST <= ord(char) <= CJK_LAST
+
+
+def is_japanese_korean(char: str) -> bool:
+    code = ord(char)
+    return 0x3040 <= code <= 0x33FF or 0x1100 <= code <= 0x11FF
+
+
+class _VocabBuilder:
+    def __init__(self):
+        from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
+
+        self._basic = BasicTokenizer(do_lower_case=True)
+        self.tokens: list[str] = []
+        self._seen: set[str] = set()
+
+    def _add(self, token: str) -> None:
+        if token not in self._seen:
+            self._seen.add(token)
+            self.tokens.append(token)
+
+    def add(self, token: str) -> None:
+        if _RE_SPM_SPECIAL.fullmatch(token):
+            return
+        if _RE_ENG.match(token) or _RE_SEP.match(token):
+            self._add(token)
+            return
+        for char in "".join(self._basic.tokenize(token)):
+            if char.isspace() or unicodedata.category(char).startswith("C"):
+                continue
+            self._add(char)
+            if is_japanese_korean(char):
+                self._add("##" + char)
+
+
+def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char_count: int) -> list[str]:
+    builder = _VocabBuilder()
+    for token in SPECIAL_TOKENS:
+        builder.add(token)
+    by_count = sorted(char_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for char, _ in by_count:
+        if is_cjk(char):
+            builder.add(char)
+    for code in range(CJK_LAST, CJK_FIRST - 1, -1):
+        builder.add(chr(code))
+    for piece in english_pieces:
+        if _RE_SPM_SPECIAL.fullmatch(piece):
+            continue
+        builder.add(piece[1:] if piece.startswith("▁") else "##" + piece)
+    for char, count in by_count:
+        if count >= min_char_count and not is_cjk(char):
+            builder.add(char)
+    return builder.tokens
+
+
+def extended_size(tokens: list[str]) -> int:
+    """Vocabulary size after ``extend_chinese_char`` adds ``##X`` for every CJK char lacking one."""
+    present = set(tokens)
+    return len(tokens) + sum(1 for t in tokens if is_cjk(t) and "##" + t not in present)
+
+
+def check_uint16(tokens: list[str], source: str = "vocab") -> None:
+    size = extended_size(tokens)
+    if size >= UINT16_LIMIT:
+        raise ValueError(
+            f"{source}: {len(tokens)} tokens + Chinese '##' extensions = {size} ids, which does not fit "
+            f"uint16 (< {UINT16_LIMIT}); lower vocab.eng_vocab_size or raise vocab.min_char_count"
+        )
+
+
+def write_vocab(tokens: list[str], out_path: str | Path) -> None:
+    check_uint16(tokens, str(out_path))
+    with atomic_write(out_path) as handle:
+        handle.writelines(token + "\n" for token in tokens)
