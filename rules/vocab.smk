@@ -28,6 +28,7 @@ rule english_bpe:
         vocab=f"{RESULTS}/vocab/eng.vocab",
     params:
         vocab_size=config["vocab"]["eng_vocab_size"],
+        max_sentences=config["vocab"]["eng_max_sentences"],
     log:
         f"{RESULTS}/logs/vocab/english_bpe.log",
     benchmark:

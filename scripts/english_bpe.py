@@ -10,4 +10,4 @@ from ernie_pipeline.vocab.english import train_english_bpe  # noqa: E402
 if __name__ == "__main__":
     logs.to_file(snakemake.log[0])
     train_english_bpe(snakemake.input.text, snakemake.output.model, snakemake.output.vocab,
-                      snakemake.params.vocab_size)
+                      snakemake.params.vocab_size, snakemake.params.max_sentences)

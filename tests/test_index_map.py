@@ -1,0 +1,49 @@
+import json
+
+import numpy as np
+import pytest
+
+from ernie_pipeline.index_map import build_index_map, describe, load_index_map, num_samples, split_documents
+from ernie_pipeline.indexed import IdsDataset
+
+
+def test_split_documents():
+    assert split_documents("949,50,1", 10000) == [0, 9490, 9990, 10000]
+    assert split_documents("8/1/1", 241) == [0, 193, 217, 241]
+    assert split_documents("1", 5) == [0, 5, 5, 5]
+
+
+def test_num_samples_upstream_formulas():
+    train = dict(micro_batch_size=4, global_batch_size=8, max_steps=100, eval_freq=30, eval_iters=2, test_iters=5)
+    assert num_samples(train) == {"train": 800, "valid": 4 * 4 * 4, "test": 4 * 10}
+
+
+def test_maps_cover_their_split_only(artifacts):
+    data = IdsDataset(artifacts["prefix"])
+    for split, path in artifacts["index"].items():
+        record = json.loads(path.with_name(path.name + ".json").read_text())
+        rows = np.load(path)
+        assert rows.dtype == np.uint32 and rows.shape == (record["rows"], 3)
+        assert record["rows"] >= record["num_samples"]
+        first, last = data.docs[record["first_doc"]], data.docs[record["end_doc"]]
+        assert (rows[:, 0] >= first).all() and (rows[:, 1] <= last).all() and (rows[:, 0] < rows[:, 1]).all()
+        assert (rows[:, 1] - rows[:, 0] >= 2).all()  # binary_head: at least two sentences
+        assert (rows[:, 2] <= record["max_seq_length"]).all() and (rows[:, 2] >= 2).all()
+
+
+def test_empty_split_is_a_clear_error(artifacts, tmp_path):
+    with pytest.raises(ValueError, match=r"leaves the test split .* empty \(\d+ documents: train=\d+, valid=\d+, test=0\)"):
+        build_index_map(artifacts["prefix"], "test", tmp_path / "t.npy", split="90,10,0", samples=10)
+    assert not list(tmp_path.iterdir())
+
+
+def test_stale_map_is_refused(artifacts, tmp_path):
+    path = tmp_path / "valid.npy"
+    build_index_map(artifacts["prefix"], "valid", path, split="8,1,1", max_seq_len=64, seed=1, samples=20)
+    expected = describe(artifacts["prefix"], "valid", "8,1,1", 64, 0.1, 1, 20, True)
+    assert load_index_map(path, expected).shape[1] == 3
+    with pytest.raises(ValueError, match="built for other settings.*seed"):
+        load_index_map(path, {**expected, "seed": 2})
+    rebuilt = build_index_map(artifacts["prefix"], "valid", tmp_path / "again.npy", split="8,1,1",
+                              max_seq_len=64, seed=1, samples=20)
+    assert np.array_equal(np.load(path), np.load(tmp_path / "again.npy")) and rebuilt["rows"] > 0

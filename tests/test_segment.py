@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from ernie_pipeline.segment import make_segmenter, segment_file, split_sentences
+from ernie_pipeline.sample import write_wudao_shards
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("今天天气很好。我们去公园吧！你去吗？", ["今天天气很好。", "我们去公园吧！", "你去吗？"]),
+    ("他说：“好。”然后走了", ["他说：“好。”", "然后走了"]),   # closing quote stays
+    ("真的吗？？？  是的;;好", ["真的吗？", "是的;", "好"]),         # runs collapse
+    ("第一行\n\n第二行（完）。（注）", ["第一行", "第二行（完）。", "（注）"]),
+    ("", []),
+])
+def test_split_sentences(text, expected):
+    assert split_sentences(text) == expected
+
+
+@pytest.fixture(scope="module")
+def lac_seg():
+    return make_segmenter("seg", batch_size=8)
+
+
+def test_lac_seg_documented_example(lac_seg):
+    assert lac_seg(["LAC是个优秀的分词工具"]) == [["LAC", "是", "个", "优秀", "的", "分词", "工具"]]
+
+
+def test_lac_seg_batches_give_the_same_words_as_single_calls(lac_seg, inews_docs):
+    sentences = [s for d in inews_docs[:5] for s in split_sentences(d["content"])][:40]
+    batched = lac_seg(sentences)
+    single = [lac_seg.lac.run(s) for s in sentences]
+    assert batched == single
+
+
+def test_segment_file_on_real_shard(lac_seg, inews_docs, tmp_path):
+    raw = tmp_path / "part-0000.json"
+    write_wudao_shards(inews_docs[:12], [raw])
+    out = tmp_path / "seg.jsonl"
+    stats = segment_file(raw, out, "wudao", lac_seg)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert stats["documents"] == len(lines) == 12
+    for line, doc in zip(lines, inews_docs[:12]):
+        text = json.loads(line)["text"]
+        assert text.endswith("\n")
+        sentences = text.rstrip("\n").split("\n")
+        assert sentences == [" ".join(lac_seg([s])[0]) for s in split_sentences(doc["content"])]
+        # segmentation loses no character: removing the joining spaces gives the sentences back
+        assert "".join(s.replace(" ", "") for s in sentences) == "".join(split_sentences(doc["content"])).replace(" ", "")
+
+
+def test_malformed_wudao_names_file_and_position(lac_seg, tmp_path):
+    raw = tmp_path / "bad.json"
+    raw.write_text('[{"id": 1, "content": "好"},\n {"id": 2, "content": }]', encoding="utf-8")
+    out = tmp_path / "bad.jsonl"
+    with pytest.raises(ValueError, match=r"bad\.json:2:\d+"):
+        segment_file(raw, out, "wudao", lac_seg)
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_invalid_utf8_is_reported(lac_seg, tmp_path):
+    raw = tmp_path / "latin.json"
+    raw.write_bytes('[{"content": "caf\xe9"}]'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.json: byte \d+: invalid UTF-8"):
+        segment_file(raw, tmp_path / "x.jsonl", "wudao", lac_seg)

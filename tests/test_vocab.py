@@ -1,0 +1,68 @@
+import collections
+import pickle
+
+import pytest
+
+from ernie_pipeline.vocab.chars import count_chars, load_char_dict, write_char_dict
+from ernie_pipeline.vocab.english import read_pieces
+from ernie_pipeline.vocab.merge import (CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, build_vocab, check_uint16,
+                                        extended_size, write_vocab)
+
+
+def test_char_dict_layout_and_determinism(artifacts, tmp_path):
+    counts = count_chars(artifacts["corpus"])
+    write_char_dict(counts, tmp_path / "a.pickle")
+    write_char_dict(counts, tmp_path / "b.pickle")
+    assert (tmp_path / "a.pickle").read_bytes() == (tmp_path / "b.pickle").read_bytes() \
+        == artifacts["char_dict"].read_bytes()
+    with open(tmp_path / "a.pickle", "rb") as handle:
+        raw = pickle.load(handle)  # our own fresh file: upstream's layout, a defaultdict(int)
+    assert isinstance(raw, collections.defaultdict) and raw.default_factory is int
+    values = list(raw.values())
+    assert values == sorted(values, reverse=True)
+    assert load_char_dict(tmp_path / "a.pickle") == dict(counts)
+
+
+def test_vocab_txt_order(artifacts):
+    tokens = (artifacts["vocab_dir"] / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    counts = load_char_dict(artifacts["char_dict"])
+    assert tokens[:5] == SPECIAL_TOKENS
+    assert len(tokens) == len(set(tokens))
+    cjk = [t for t in tokens if len(t) == 1 and CJK_FIRST <= ord(t) <= CJK_LAST]
+    assert len(cjk) == 20902 and tokens[5:5 + 20902] == cjk  # all CJK right after the specials
+    seen = [c for c in cjk if c in counts]
+    assert [counts[c] for c in seen] == sorted((counts[c] for c in seen), reverse=True)
+    unseen = cjk[len(seen):]
+    assert set(seen).isdisjoint(unseen) and unseen == sorted(unseen, reverse=True)
+    pieces = read_pieces(artifacts["eng_vocab"])
+    english = tokens[5 + 20902:5 + 20902 + 40]
+    expected = [p[1:] if p.startswith("▁") else "##" + p for p in pieces if p not in ("<unk>", "<s>", "</s>")]
+    assert english == expected[:40]
+    assert not any(t in ("<unk>", "<s>", "</s>") for t in tokens)
+
+
+def test_japanese_korean_twins_and_min_count():
+    counts = {"中": 500, "の": 300, "가": 250, "€": 3, "!": 400}
+    tokens = build_vocab(counts, ["▁the", "re", "<unk>"], min_char_count=100)
+    assert tokens.index("の") + 1 == tokens.index("##の")
+    # BasicTokenizer's accent stripping (NFD) splits a Hangul syllable into Jamo, which get twins
+    assert "가" not in tokens and {"ᄀ", "##ᄀ", "ᅡ", "##ᅡ"} <= set(tokens)
+    assert "the" in tokens and "##re" in tokens and "€" not in tokens and "!" in tokens
+
+
+def test_uint16_bound(tmp_path):
+    big = build_vocab({}, [f"▁w{i}" for i in range(44700)], min_char_count=1)
+    assert extended_size(big) >= 2**16 - 1
+    with pytest.raises(ValueError, match="does not fit uint16"):
+        write_vocab(big, tmp_path / "vocab.txt")
+    assert not (tmp_path / "vocab.txt").exists()
+    check_uint16(big[:40000])
+
+
+def test_tokenizer_loads_vocab_folder(artifacts):
+    from paddlenlp.transformers import ErnieTokenizer
+
+    tokenizer = ErnieTokenizer.from_pretrained(str(artifacts["vocab_dir"]))
+    tokens = tokenizer.tokenize("百度是一家高科技公司, the report")
+    assert tokens[:5] == ["百", "度", "是", "一", "家"] and "[UNK]" not in tokens
+    assert tokenizer.convert_tokens_to_ids("[PAD]") == 0 and tokenizer.convert_tokens_to_ids("[UNK]") == 4

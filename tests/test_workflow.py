@@ -1,0 +1,73 @@
+"""The Snakemake workflow end to end on the tiny config (shared run), and its DAG behaviour."""
+
+import re
+import subprocess
+import sys
+
+import yaml
+
+from conftest import REPO, run_snakemake
+
+
+def _planned_jobs(output: str) -> dict[str, int]:
+    """{rule: count} from a dry run's job-stats table."""
+    table = output.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+def test_every_artifact_exists(artifacts):
+    results = artifacts["workdir"] / "results"
+    expected = [
+        "segmented/tiny/part-0000.jsonl", "segmented/tiny/part-0001.jsonl", "corpus/tiny.jsonl",
+        "vocab/char_dict.pickle", "vocab/eng.model", "vocab/eng.vocab", "vocab/tokenizer/vocab.txt",
+        "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz",
+        *(f"index/tiny_{s}_indexmap.npy{x}" for s in ("train", "valid", "test") for x in ("", ".json")),
+        "pretrain/model_last/model_state.pdparams", "pretrain/model_last/vocab.txt", "pretrain/summary.json",
+    ]
+    missing = [p for p in expected if not (results / p).is_file()]
+    assert not missing
+    assert not list(results.rglob(".*.tmp"))
+    assert (artifacts["workdir"] / "data/sample/wudao/part-0001.json").is_file()
+
+
+def test_second_run_has_nothing_to_do(artifacts):
+    result = run_snakemake(artifacts["workdir"], "-n", "pretrain")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
+    workdir = artifacts["workdir"]
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    changed = {**config, "vocab": {**config["vocab"], "min_char_count": 6}}
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
+    out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
+    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "token_ids": 1, "index_map": 3, "pretrain": 1}
+
+    changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
+    out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
+    assert _planned_jobs(out.stdout) == {"pretrain": 1}
+
+    changed = {**config, "train": {**config["train"], "max_steps": 9}}
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
+    out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
+    assert _planned_jobs(out.stdout) == {"index_map": 3, "pretrain": 1}
+
+
+def test_lint_is_clean():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_slurm_profile_dry_run_asks_a_gpu_for_pretrain(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "-n", "pretrain",
+                             "--directory", str(tmp_path), "--snakefile", str(REPO / "Snakefile"),
+                             "--configfile", str(REPO / "config.yaml")],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    plan = result.stdout
+    pretrain = plan[plan.index("rule pretrain:"):]
+    assert re.search(r"resources:.*gpu=1", pretrain) and "slurm_partition=gpu" in pretrain
+    segment = plan[plan.index("rule segment_shard:"):]
+    assert "slurm_partition=cpu" in segment.split("\n\n")[0]
