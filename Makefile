@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 rulegraph: setup
-	$(BIN)/snakemake --rulegraph pretrain | dot -Tpng -o docs/rulegraph.png
+	$(BIN)/snakemake --rulegraph dot pretrain | dot -Tpng -o docs/rulegraph.png
 
 clean-results:
 	rm -rf results .snakemake

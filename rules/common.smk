@@ -33,14 +33,14 @@ def raw_shard_names():
     input_dir = config["corpus"]["input_dir"]
     if not os.path.isdir(input_dir):
         raise WorkflowError(f"config corpus.input_dir: {input_dir} is not a folder")
-    names = sorted(glob_wildcards(os.path.join(input_dir, "{shard}" + RAW_SUFFIX)).shard)
+    names = sorted(glob_wildcards(os.path.join(input_dir, f"{{shard}}{RAW_SUFFIX}")).shard)
     if not names:
         raise WorkflowError(f"config corpus.input_dir: no *{RAW_SUFFIX} files in {input_dir}")
     return names
 
 
 def raw_shard(wildcards):
-    return os.path.join(config["corpus"]["input_dir"], wildcards.shard + RAW_SUFFIX)
+    return os.path.join(config["corpus"]["input_dir"], f"{wildcards.shard}{RAW_SUFFIX}")
 
 
 def segmented_shards(wildcards):

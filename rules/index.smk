@@ -13,7 +13,6 @@ rule index_map:
         index_map=f"{RESULTS}/index/{{corpus}}_{{split}}_indexmap.npy",
         record=f"{RESULTS}/index/{{corpus}}_{{split}}_indexmap.npy.json",
     params:
-        prefix=TOKEN_IDS_PREFIX,
         split=config["index"]["split"],
         short_seq_prob=config["index"]["short_seq_prob"],
         max_seq_len=config["train"]["max_seq_len"],

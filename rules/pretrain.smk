@@ -12,8 +12,6 @@ rule pretrain:
         visualdl=directory(f"{RESULTS}/pretrain/visualdl"),
         summary=f"{RESULTS}/pretrain/summary.json",
     params:
-        prefix=TOKEN_IDS_PREFIX,
-        output_dir=f"{RESULTS}/pretrain",
         train=config["train"],
         index=config["index"],
     log:

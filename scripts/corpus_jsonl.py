@@ -1,15 +1,19 @@
 """Snakemake job: merge segmented shards into one corpus jsonl (filter + seeded shuffle)."""
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
 
-from ernie_pipeline import logs  # noqa: E402  (first: puts the system zlib ahead of Paddle's)
+def main(snakemake):
+    sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
+    from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.jsonl import merge_jsonl
 
-from ernie_pipeline.jsonl import merge_jsonl  # noqa: E402
-
-if __name__ == "__main__":
     logs.to_file(snakemake.log[0])
     p = snakemake.params
     count = merge_jsonl(list(snakemake.input.shards), snakemake.output.jsonl, p.json_key, p.min_doc_length,
                         p.shuffle, p.seed)
     print(f"{count} documents")
+
+
+# Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

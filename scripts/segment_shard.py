@@ -1,15 +1,19 @@
 """Snakemake job: sentence-split and word-segment one raw shard into jsonl."""
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
 
-from ernie_pipeline import logs  # noqa: E402  (first: puts the system zlib ahead of Paddle's)
+def main(snakemake):
+    sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
+    from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.segment import make_segmenter, segment_file
 
-from ernie_pipeline.segment import make_segmenter, segment_file  # noqa: E402
-
-if __name__ == "__main__":
     logs.to_file(snakemake.log[0])
     p = snakemake.params
     stats = segment_file(snakemake.input.raw, snakemake.output.jsonl, p.format,
                          make_segmenter(p.segmenter, p.batch_size), p.json_key)
     print(stats)
+
+
+# Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

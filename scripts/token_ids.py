@@ -1,17 +1,21 @@
 """Snakemake job: tokenise the corpus jsonl into <prefix>_ids.npy + <prefix>_idx.npz."""
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
 
-from ernie_pipeline import logs  # noqa: E402  (first: puts the system zlib ahead of Paddle's)
+def main(snakemake):
+    sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
+    from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
+    from pathlib import Path
+    from ernie_pipeline.indexed import prefix_of
+    from ernie_pipeline.token_ids import convert_jsonl
 
-from pathlib import Path  # noqa: E402
-
-from ernie_pipeline.token_ids import convert_jsonl  # noqa: E402
-
-if __name__ == "__main__":
     logs.to_file(snakemake.log[0])
-    prefix = snakemake.output.ids[: -len("_ids.npy")]
+    prefix = prefix_of(snakemake.output.ids)
     stats = convert_jsonl(snakemake.input.jsonl, Path(snakemake.input.vocab).parent, prefix,
                           snakemake.params.json_key, snakemake.params.max_word_length, snakemake.threads)
     print(stats)
+
+
+# Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

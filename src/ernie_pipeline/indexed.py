@@ -34,6 +34,14 @@ def paths_for(prefix: str | Path) -> tuple[Path, Path]:
     return Path(f"{prefix}_ids.npy"), Path(f"{prefix}_idx.npz")
 
 
+def prefix_of(ids_path: str | Path) -> str:
+    """``results/token_ids/x_ids.npy`` → ``results/token_ids/x``."""
+    ids_path = str(ids_path)
+    if not ids_path.endswith("_ids.npy"):
+        raise ValueError(f"{ids_path}: token-id files are named <prefix>_ids.npy")
+    return ids_path[: -len("_ids.npy")]
+
+
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, array in arrays.items():

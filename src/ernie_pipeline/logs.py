@@ -21,5 +21,9 @@ def to_file(path: str | os.PathLike | None) -> None:
         os.close(fd)
         sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", closefd=False)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr, force=True)
+    # Our own logger with its own handler: Paddle reconfigures the root logger when it is imported.
+    logger = logging.getLogger("ernie_pipeline")
+    logger.handlers[:] = [logging.StreamHandler(sys.stderr)]
+    logger.handlers[0].setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -11,9 +11,12 @@ segmented word of up to ``max_word_length`` tokens keeps its form and the rest o
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import re
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -92,15 +95,45 @@ def _init_worker(vocab_dir: str, max_word_length: int) -> None:
     _worker = Converter(vocab_dir, max_word_length)
 
 
-def _convert_line(item: tuple[int, str, str, str]) -> list[list[int]]:
-    number, line, json_key, source = item
-    try:
-        text = json.loads(line)[json_key]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{source}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
-    if not isinstance(text, str):
-        raise ValueError(f"{source}:{number}: {json_key!r} must be a string")
-    return _worker.document_ids(text)
+def _convert_lines(chunk: list[tuple[int, str]], json_key: str, source: str) -> list[list[list[int]]]:
+    docs = []
+    for number, line in chunk:
+        try:
+            text = json.loads(line)[json_key]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{source}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
+        if not isinstance(text, str):
+            raise ValueError(f"{source}:{number}: {json_key!r} must be a string")
+        docs.append(_worker.document_ids(text))
+    return docs
+
+
+def _chunks(path: Path, size: int):
+    chunk = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            chunk.append((number, line))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _ordered_parallel(chunks, workers: int, initargs: tuple, work):
+    """Run ``work`` over ``chunks`` in worker processes, yielding results in input order with a
+    bounded number of chunks in flight (memory stays flat however large the input). A worker that
+    dies or fails its set-up raises here instead of hanging the job."""
+    # spawn, not fork: the parent may hold Paddle's OpenMP threads. Callers guard __main__.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(work, chunk))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def convert_jsonl(
@@ -113,27 +146,23 @@ def convert_jsonl(
     chunksize: int = 64,
 ) -> dict:
     """Tokenise a jsonl corpus into ``<prefix>_ids.npy`` + ``<prefix>_idx.npz``; return counts."""
+    jsonl_path = Path(jsonl_path)
     with open(Path(vocab_dir) / "vocab.txt", encoding="utf-8") as handle:
         base_size = sum(1 for _ in handle)
     writer = IdsWriter(output_prefix, ids_dtype(base_size))
-
-    def lines():
-        with open(jsonl_path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                yield number, line, json_key, str(jsonl_path)
-
+    work = functools.partial(_convert_lines, json_key=json_key, source=str(jsonl_path))
+    chunks = _chunks(jsonl_path, chunksize)
     try:
         if workers > 1:
-            # spawn, not fork: the parent may hold Paddle's OpenMP threads. Callers guard __main__.
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(str(vocab_dir), max_word_length)) as pool:
-                for doc in tqdm(pool.imap(_convert_line, lines(), chunksize), desc="token ids",
-                                unit="doc", mininterval=5):
-                    writer.add_document(doc)
+            results = _ordered_parallel(chunks, workers, (str(vocab_dir), max_word_length), work)
         else:
             _init_worker(str(vocab_dir), max_word_length)
-            for item in tqdm(lines(), desc="token ids", unit="doc", mininterval=5):
-                writer.add_document(_convert_line(item))
+            results = map(work, chunks)
+        with tqdm(desc="token ids", unit="doc", mininterval=5) as progress:
+            for docs in results:
+                for doc in docs:
+                    writer.add_document(doc)
+                progress.update(len(docs))
     except BaseException:
         writer.abort()
         raise
