@@ -63,6 +63,6 @@ def test_tokenizer_loads_vocab_folder(artifacts):
     from paddlenlp.transformers import ErnieTokenizer
 
     tokenizer = ErnieTokenizer.from_pretrained(str(artifacts["vocab_dir"]))
-    tokens = tokenizer.tokenize("百度是一家高科技公司, the report")
-    assert tokens[:5] == ["百", "度", "是", "一", "家"] and "[UNK]" not in tokens
+    tokens = tokenizer.tokenize("百度是一家高科技公司，the report")
+    assert tokens == ["百", "度", "是", "一", "家", "高", "科", "技", "公", "司", "，", "the", "report"]
     assert tokenizer.convert_tokens_to_ids("[PAD]") == 0 and tokenizer.convert_tokens_to_ids("[UNK]") == 4
