@@ -74,3 +74,14 @@ def test_slurm_profile_dry_run_asks_a_gpu_for_pretrain(tmp_path):
     assert re.search(r"resources:.*gpu=1", pretrain) and "slurm_partition=gpu" in pretrain
     segment = plan[plan.index("rule segment_shard:"):]
     assert "slurm_partition=cpu" in segment.split("\n\n")[0]
+
+
+def test_where_lists_every_artifact(artifacts):
+    workdir = artifacts["workdir"]
+    result = subprocess.run([sys.executable, "-m", "ernie_pipeline.where", "--snakefile", str(REPO / "Snakefile"),
+                             "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert any(re.match(r"\s+pretrain\s+ok\s+results/pretrain/summary\.json$", l) for l in lines), result.stdout
+    assert any(re.match(r"\s+merge_vocab\s+ok\s+results/vocab/tokenizer/vocab\.txt$", l) for l in lines)

@@ -73,9 +73,12 @@ def data_checksum(prefix: str | Path) -> str:
     return digest.hexdigest()
 
 
-def describe(prefix, split_name, split, max_seq_len, short_seq_prob, seed, samples, binary_head) -> dict:
+def describe(prefix, split_name, split, max_seq_len, short_seq_prob, seed, samples, binary_head,
+             checksum: str | None = None) -> dict:
+    """Everything that determines a split's sample map (``checksum`` = :func:`data_checksum`, computed
+    here when not given)."""
     return {
-        "data_checksum": data_checksum(prefix),
+        "data_checksum": checksum or data_checksum(prefix),
         "split_name": split_name,
         "split": str(split),
         "max_seq_length": max_seq_len - SPECIAL_TOKENS_PER_SAMPLE,

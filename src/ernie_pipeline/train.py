@@ -30,7 +30,7 @@ import numpy as np
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.atomic import atomic_path, atomic_write
 from ernie_pipeline.dataset import ErnieDataset
-from ernie_pipeline.index_map import SPLIT_NAMES, describe, load_index_map, num_samples
+from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
 from ernie_pipeline.indexed import IdsDataset
 from ernie_pipeline.masking import Vocab, collate
 from ernie_pipeline.models import model_config
@@ -126,10 +126,11 @@ def pretrain(data_prefix: str, vocab_dir: str, index_maps: dict[str, str], outpu
     vocab = Vocab.from_tokenizer(tokenizer)
     data = IdsDataset(data_prefix)
     wanted = num_samples(cfg)
+    checksum = data_checksum(data_prefix)
     datasets = {}
     for split in SPLIT_NAMES:
         expected = describe(data_prefix, split, index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"],
-                            seed, wanted[split], binary_head)
+                            seed, wanted[split], binary_head, checksum)
         datasets[split] = ErnieDataset(
             data, load_index_map(index_maps[split], expected), vocab, max_seq_len, seed, binary_head,
             cfg["masked_lm_prob"], cfg["max_ngrams"], cfg["favor_longer_ngram"])
@@ -210,6 +211,8 @@ def pretrain(data_prefix: str, vocab_dir: str, index_maps: dict[str, str], outpu
                     writer.add_scalar(f"train/{key}", record[key], step)
             log.info("step %d loss %.4f lm_loss %.4f sop_loss %.4f lr %.3e %.0f tokens/s", step, record["loss"],
                      record["lm_loss"], record["sop_loss"], record["learning_rate"], record["tokens_per_second"])
+            if not math.isfinite(record["loss"]):
+                raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
             history.append(record)
             window = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
             window_start = time.perf_counter()
@@ -245,6 +248,4 @@ def pretrain(data_prefix: str, vocab_dir: str, index_maps: dict[str, str], outpu
     with atomic_write(summary_path) as handle:
         json.dump(summary, handle, indent=1, sort_keys=True)
         handle.write("\n")
-    if not all(math.isfinite(v) for v in (history[-1]["loss"],) if history):
-        raise FloatingPointError("training loss is not finite")
     return summary
