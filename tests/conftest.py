@@ -3,8 +3,6 @@ tiny run of the whole Snakemake workflow whose artifacts several tests inspect."
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,19 +81,3 @@ def artifacts(workflow_run):
         "index": {s: results / "index" / f"{name}_{s}_indexmap.npy" for s in ("train", "valid", "test")},
         "pretrain": results / "pretrain",
     }
-
-
-@pytest.fixture
-def copy_of():
-    """Copy a file or folder into a fresh temporary place (tests must not modify shared artifacts)."""
-    made = []
-
-    def _copy(path: Path, dest: Path) -> Path:
-        if path.is_dir():
-            shutil.copytree(path, dest)
-        else:
-            shutil.copy2(path, dest)
-        made.append(dest)
-        return dest
-
-    yield _copy
