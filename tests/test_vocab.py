@@ -66,3 +66,17 @@ def test_tokenizer_loads_vocab_folder(artifacts):
     tokens = tokenizer.tokenize("百度是一家高科技公司，the report")
     assert tokens == ["百", "度", "是", "一", "家", "高", "科", "技", "公", "司", "，", "the", "report"]
     assert tokenizer.convert_tokens_to_ids("[PAD]") == 0 and tokenizer.convert_tokens_to_ids("[UNK]") == 4
+
+
+def test_english_bpe_is_byte_identical_and_loads(artifacts, tmp_path):
+    import sentencepiece as spm
+
+    from ernie_pipeline.vocab.english import train_english_bpe
+
+    text = artifacts["workdir"] / "data/sample/english.txt"
+    train_english_bpe(text, tmp_path / "eng.model", tmp_path / "eng.vocab", 1000, max_sentences=20000)
+    assert (tmp_path / "eng.model").read_bytes() == artifacts["eng_model"].read_bytes()
+    assert (tmp_path / "eng.vocab").read_bytes() == artifacts["eng_vocab"].read_bytes()
+    model = spm.SentencePieceProcessor(model_file=str(tmp_path / "eng.model"))
+    assert model.get_piece_size() == 1000
+    assert model.encode("the king", out_type=str)[0] == "▁the"

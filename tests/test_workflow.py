@@ -85,3 +85,20 @@ def test_where_lists_every_artifact(artifacts):
     lines = result.stdout.splitlines()
     assert any(re.match(r"\s+pretrain\s+ok\s+results/pretrain/summary\.json$", l) for l in lines), result.stdout
     assert any(re.match(r"\s+merge_vocab\s+ok\s+results/vocab/tokenizer/vocab\.txt$", l) for l in lines)
+
+
+def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
+    """A second run in another folder reproduces every data artifact byte for byte."""
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    targets = [f"results/index/tiny_{s}_indexmap.npy" for s in ("train", "valid", "test")]
+    run_snakemake(tmp_path, *targets)
+    first = artifacts["workdir"] / "results"
+    compared = 0
+    for path in sorted((tmp_path / "results").rglob("*")):
+        relative = path.relative_to(tmp_path / "results")
+        if path.is_file() and relative.parts[0] not in ("logs", "benchmarks"):
+            assert path.read_bytes() == (first / relative).read_bytes(), relative
+            compared += 1
+    assert compared == 2 + 1 + 4 + 2 + 6 and config["corpus"]["name"] == "tiny"

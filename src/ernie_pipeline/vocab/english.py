@@ -1,7 +1,7 @@
 """``eng.vocab``: an English BPE vocabulary trained with sentencepiece (upstream ``gen_vocab.py``).
 
-Writes ``<dir>/eng.model`` and ``<dir>/eng.vocab`` (``piece<TAB>score`` per line). Training runs on
-one thread in input order, so the output is deterministic.
+Writes ``eng.model`` and ``eng.vocab`` (``piece<TAB>score`` per line). Training runs on one thread
+in input order and the model carries no file paths, so the output is byte-identical across runs.
 """
 
 from __future__ import annotations
@@ -32,8 +32,20 @@ def train_english_bpe(text_path: str | Path, model_path: str | Path, vocab_path:
             minloglevel=2,
         )
         with atomic_outputs(model_path, vocab_path) as (tmp_model, tmp_vocab):
-            shutil.copyfile(prefix + ".model", tmp_model)
+            tmp_model.write_bytes(_without_paths(Path(prefix + ".model").read_bytes()))
             shutil.copyfile(prefix + ".vocab", tmp_vocab)
+
+
+def _without_paths(model: bytes) -> bytes:
+    """The model with the training paths (a temporary prefix, the input file) cleared from its
+    trainer spec, so the same text and settings give a byte-identical ``eng.model``."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model)
+    proto.trainer_spec.ClearField("model_prefix")
+    proto.trainer_spec.ClearField("input")
+    return proto.SerializeToString(deterministic=True)
 
 
 def read_pieces(vocab_path: str | Path) -> list[str]:
