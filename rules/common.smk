@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from ernie_pipeline.index_map import SPLIT_NAMES, num_samples
+from ernie_pipeline.readers import COMPRESSED_SUFFIXES, SUFFIXES
 
 RESULTS = config["results_dir"]
 CORPUS = config["corpus"]["name"]
@@ -14,7 +15,7 @@ SAMPLE_WUDAO_DIR = f"{SAMPLE_DIR}/wudao"
 CPU_ENV = "../envs/ernie-cpu.yaml"
 TRAIN_ENV = "../envs/ernie-gpu.yaml" if config["train"]["device"] == "gpu" else CPU_ENV
 
-RAW_SUFFIX = {"wudao": ".json"}[config["corpus"]["format"]]
+RAW_ENDINGS = tuple(s + c for s in SUFFIXES[config["corpus"]["format"]] for c in ("", *COMPRESSED_SUFFIXES))
 
 
 def uses_sample_corpus():
@@ -23,29 +24,39 @@ def uses_sample_corpus():
 
 
 def sample_shard_names():
-    return [f"part-{i:04d}" for i in range(config["sample"]["num_shards"])]
+    return [f"part-{i:04d}.json" for i in range(config["sample"]["num_shards"])]
 
 
 def raw_shard_names():
-    """Shard names of the corpus: fixed for the sample, else every file in corpus.input_dir."""
+    """Shards of the corpus: each raw file below corpus.input_dir (its path relative to that folder,
+    so no two inputs share an output), or the sample's fixed shard names."""
     if uses_sample_corpus():
         return sample_shard_names()
     input_dir = config["corpus"]["input_dir"]
     if not os.path.isdir(input_dir):
         raise WorkflowError(f"config corpus.input_dir: {input_dir} is not a folder")
-    names = sorted(glob_wildcards(os.path.join(input_dir, f"{{shard}}{RAW_SUFFIX}")).shard)
+    names = sorted(
+        os.path.relpath(os.path.join(root, name), input_dir)
+        for root, _dirs, files in os.walk(input_dir)
+        for name in files
+        if name.endswith(RAW_ENDINGS) and not name.startswith(".")
+    )
     if not names:
-        raise WorkflowError(f"config corpus.input_dir: no *{RAW_SUFFIX} files in {input_dir}")
+        raise WorkflowError(f"config corpus.input_dir: no {'/'.join(RAW_ENDINGS)} files in {input_dir}")
     return names
 
 
 def raw_shard(wildcards):
-    return os.path.join(config["corpus"]["input_dir"], f"{wildcards.shard}{RAW_SUFFIX}")
+    return os.path.join(config["corpus"]["input_dir"], wildcards.shard)
 
 
 def segmented_shards(wildcards):
     return expand(f"{RESULTS}/segmented/{{corpus}}/{{shard}}.jsonl", corpus=wildcards.corpus,
                   shard=raw_shard_names())
+
+
+def segmented_stats(wildcards):
+    return [path.removesuffix(".jsonl") + ".stats.json" for path in segmented_shards(wildcards)]
 
 
 def english_text():

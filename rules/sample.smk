@@ -3,7 +3,7 @@
 
 rule sample_chinese:
     output:
-        shards=expand(f"{SAMPLE_WUDAO_DIR}/{{shard}}.json", shard=sample_shard_names()),
+        shards=expand(f"{SAMPLE_WUDAO_DIR}/{{shard}}", shard=sample_shard_names()),
     params:
         package=config["sample"]["zh_package"],
         max_docs=config["sample"]["max_docs"],

@@ -11,10 +11,13 @@ rule segment_shard:
         raw=raw_shard,
     output:
         jsonl=f"{RESULTS}/segmented/{{corpus}}/{{shard}}.jsonl",
+        stats=f"{RESULTS}/segmented/{{corpus}}/{{shard}}.stats.json",
     params:
         format=config["corpus"]["format"],
         json_key=config["corpus"]["json_key"],
+        input_key=config["corpus"]["input_key"],
         segmenter=config["segment"]["segmenter"],
+        custom_dict=config["segment"]["custom_dict"],
         batch_size=config["segment"]["batch_size"],
     log:
         f"{RESULTS}/logs/segment/{{corpus}}/{{shard}}.log",
@@ -32,8 +35,10 @@ rule segment_shard:
 rule corpus_jsonl:
     input:
         shards=segmented_shards,
+        stats=segmented_stats,
     output:
         jsonl=f"{RESULTS}/corpus/{{corpus}}.jsonl",
+        stats=f"{RESULTS}/corpus/{{corpus}}.stats.json",
     params:
         json_key=config["corpus"]["json_key"],
         min_doc_length=config["jsonl"]["min_doc_length"],

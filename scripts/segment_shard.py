@@ -10,7 +10,8 @@ def main(snakemake):
     logs.to_file(snakemake.log[0])
     p = snakemake.params
     stats = segment_file(snakemake.input.raw, snakemake.output.jsonl, p.format,
-                         make_segmenter(p.segmenter, p.batch_size), p.json_key)
+                         make_segmenter(p.segmenter, p.batch_size, p.custom_dict), p.json_key, p.input_key,
+                         snakemake.output.stats)
     print(stats)
 
 

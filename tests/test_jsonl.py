@@ -13,9 +13,9 @@ def _shard(path, texts):
 def test_filter_order_and_seeded_shuffle(tmp_path):
     a = _shard(tmp_path / "a.jsonl", ["短", "第一 篇 文章 很 长 。\n", "第二 篇 文章 也 很 长 。\n"])
     b = _shard(tmp_path / "b.jsonl", [f"第 {i} 篇 文章 的 内容 。\n" for i in range(20)])
-    n = merge_jsonl([a, b], tmp_path / "plain.jsonl", min_doc_length=10, shuffle=False)
+    counts = merge_jsonl([a, b], tmp_path / "plain.jsonl", min_doc_length=10, shuffle=False)
     plain = (tmp_path / "plain.jsonl").read_text(encoding="utf-8").splitlines()
-    assert n == len(plain) == 22
+    assert counts == {"documents_read": 23, "dropped_short": 1, "documents_written": 22} and len(plain) == 22
     assert json.loads(plain[0])["text"].startswith("第一")  # shard order, "短" dropped
     merge_jsonl([a, b], tmp_path / "s1.jsonl", shuffle=True, seed=7)
     merge_jsonl([a, b], tmp_path / "s2.jsonl", shuffle=True, seed=7)

@@ -42,9 +42,11 @@ def test_segment_file_on_real_shard(lac_seg, inews_docs, tmp_path):
     raw = tmp_path / "part-0000.json"
     write_wudao_shards(inews_docs[:12], [raw])
     out = tmp_path / "seg.jsonl"
-    stats = segment_file(raw, out, "wudao", lac_seg)
+    stats = segment_file(raw, out, "wudao", lac_seg, stats_path=tmp_path / "seg.stats.json")
     lines = out.read_text(encoding="utf-8").splitlines()
     assert stats["documents"] == len(lines) == 12
+    assert json.loads((tmp_path / "seg.stats.json").read_text()) == {"shard": str(raw), **stats}
+    assert stats["sentences"] == sum(len(split_sentences(d["content"])) for d in inews_docs[:12])
     for line, doc in zip(lines, inews_docs[:12]):
         text = json.loads(line)["text"]
         assert text.endswith("\n")
@@ -66,5 +68,27 @@ def test_malformed_wudao_names_file_and_position(lac_seg, tmp_path):
 def test_invalid_utf8_is_reported(lac_seg, tmp_path):
     raw = tmp_path / "latin.json"
     raw.write_bytes('[{"content": "caf\xe9"}]'.encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin\.json: byte \d+: invalid UTF-8"):
+    with pytest.raises(ValueError, match=r"latin\.json:1: invalid UTF-8 at byte \d+"):
         segment_file(raw, tmp_path / "x.jsonl", "wudao", lac_seg)
+
+
+def test_jieba_is_upstreams_cut():
+    import jieba
+
+    sentences = ["我来到北京清华大学", "他来到了网易杭研大厦 hello world"]
+    assert make_segmenter("jieba")(sentences) == [list(jieba.cut(s)) for s in sentences]
+    assert make_segmenter("jieba")(["我来到北京清华大学"]) == [["我", "来到", "北京", "清华大学"]]
+
+
+def test_lac_mode_and_custom_dictionary(tmp_path):
+    sentence = "春天的花开秋天的风以及冬天的落阳"
+    plain = make_segmenter("seg")([sentence])[0]
+    custom = tmp_path / "custom.txt"
+    custom.write_text("春天的花开秋天的风\n", encoding="utf-8")
+    assert make_segmenter("seg", custom_dict=str(custom))([sentence])[0][0] == "春天的花开秋天的风"
+    assert make_segmenter("seg")([sentence])[0] == plain  # the shared instance is untouched
+    assert make_segmenter("lac")(["LAC是个优秀的分词工具"]) == [["LAC", "是", "个", "优秀", "的", "分词", "工具"]]
+    with pytest.raises(FileNotFoundError, match="segment.custom_dict"):
+        make_segmenter("seg", custom_dict=str(tmp_path / "missing.txt"))
+    with pytest.raises(ValueError, match="unknown segmenter 'hmm'"):
+        make_segmenter("hmm")

@@ -18,7 +18,8 @@ def _planned_jobs(output: str) -> dict[str, int]:
 def test_every_artifact_exists(artifacts):
     results = artifacts["workdir"] / "results"
     expected = [
-        "segmented/tiny/part-0000.jsonl", "segmented/tiny/part-0001.jsonl", "corpus/tiny.jsonl",
+        "segmented/tiny/part-0000.json.jsonl", "segmented/tiny/part-0001.json.jsonl", "corpus/tiny.jsonl",
+        "segmented/tiny/part-0000.json.stats.json", "corpus/tiny.stats.json",
         "vocab/char_dict.pickle", "vocab/eng.model", "vocab/eng.vocab", "vocab/tokenizer/vocab.txt",
         "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz",
         *(f"index/tiny_{s}_indexmap.npy{x}" for s in ("train", "valid", "test") for x in ("", ".json")),
@@ -101,4 +102,33 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
         if path.is_file() and relative.parts[0] not in ("logs", "benchmarks"):
             assert path.read_bytes() == (first / relative).read_bytes(), relative
             compared += 1
-    assert compared == 2 + 1 + 4 + 2 + 6 and config["corpus"]["name"] == "tiny"
+    assert compared == 2 * 2 + 2 + 4 + 2 + 6 and config["corpus"]["name"] == "tiny"
+
+
+def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    raw = tmp_path / "raw"
+    for name in ("a/part-1.json", "b/part-1.json", "c.json.gz", "notes.txt", ".hidden.json"):
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        (raw / name).write_bytes(b"[]")
+    config["corpus"]["input_dir"] = str(raw)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    out = run_snakemake(tmp_path, "-n", "results/corpus/tiny.jsonl").stdout
+    assert _planned_jobs(out)["segment_shard"] == 3 and "sample_chinese" not in _planned_jobs(out)
+    outputs = set(re.findall(r"output: (results/segmented/[^,\s]+)", out))
+    assert outputs == {"results/segmented/tiny/a/part-1.json.jsonl", "results/segmented/tiny/b/part-1.json.jsonl",
+                       "results/segmented/tiny/c.json.gz.jsonl"}
+
+
+def test_corpus_stats_add_up(artifacts):
+    import json
+
+    results = artifacts["workdir"] / "results"
+    stats = json.loads((results / "corpus/tiny.stats.json").read_text())
+    assert len(stats["shards"]) == 2
+    assert stats["totals"]["documents"] + stats["totals"]["empty_documents"] == 240
+    assert stats["merge"]["documents_read"] == stats["totals"]["documents"]
+    written = len((results / "corpus/tiny.jsonl").read_text(encoding="utf-8").splitlines())
+    assert stats["merge"]["documents_written"] == written == stats["merge"]["documents_read"] - stats["merge"]["dropped_short"]

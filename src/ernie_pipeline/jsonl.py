@@ -16,7 +16,22 @@ import numpy as np
 from ernie_pipeline.atomic import atomic_write
 
 
-def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int):
+def write_corpus_stats(shard_stats: list[str | Path], merge_counts: dict, out_path: str | Path) -> dict:
+    """Sum the per-shard segmentation counts and add the merge's; write them with the shards' own."""
+    shards = [json.loads(Path(p).read_text(encoding="utf-8")) for p in shard_stats]
+    totals: dict[str, int] = {}
+    for shard in shards:
+        for key, value in shard.items():
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+    summary = {"totals": totals, "merge": merge_counts, "shards": shards}
+    with atomic_write(out_path) as handle:
+        json.dump(summary, handle, ensure_ascii=False, indent=1)
+        handle.write("\n")
+    return summary
+
+
+def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int, counter: dict):
     """(path, offset, length) of every document line that passes the length filter."""
     for path in paths:
         offset = 0
@@ -26,6 +41,7 @@ def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int):
                     text = json.loads(raw)[json_key]
                 except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
                     raise ValueError(f"{path}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
+                counter["read"] += 1
                 if len(text) > min_doc_length:
                     yield path, offset, len(raw)
                 offset += len(raw)
@@ -38,10 +54,12 @@ def merge_jsonl(
     min_doc_length: int = 10,
     shuffle: bool = True,
     seed: int = 1234,
-) -> int:
-    """Merge jsonl shards into ``out_path``; return the number of documents written."""
+) -> dict:
+    """Merge jsonl shards into ``out_path``; return counts of documents read, dropped as too short
+    and written."""
     paths = [Path(p) for p in in_paths]
-    entries = list(_kept_lines(paths, json_key, min_doc_length))
+    counter = {"read": 0}
+    entries = list(_kept_lines(paths, json_key, min_doc_length, counter))
     if not entries:
         raise ValueError(f"no document longer than min_doc_length={min_doc_length} in {in_paths}")
     order = np.random.RandomState(seed).permutation(len(entries)) if shuffle else range(len(entries))
@@ -57,4 +75,5 @@ def merge_jsonl(
     finally:
         for handle in handles.values():
             handle.close()
-    return len(entries)
+    return {"documents_read": counter["read"], "dropped_short": counter["read"] - len(entries),
+            "documents_written": len(entries)}

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 from tqdm import tqdm
 
 from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.readers import read_documents
 
 TERMINATORS = "。?？;；!！"
 # Closing quotes/brackets that belong to the sentence they close.
@@ -35,27 +36,6 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in (line.strip() for line in text.split("\n")) if s]
 
 
-def read_wudao(path: str | Path) -> Iterator[str]:
-    """Yield the ``content`` of each object of a WuDao JSON file (one JSON array per file)."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            records = json.load(handle)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}:{err.colno}: not valid WuDao JSON: {err.msg}") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: byte {err.start}: invalid UTF-8") from None
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: a WuDao file must hold a JSON array, found {type(records).__name__}")
-    for number, record in enumerate(records):
-        if not isinstance(record, dict) or "content" not in record:
-            raise ValueError(f"{path}: element {number} has no 'content' field")
-        yield record["content"]
-
-
-READERS: dict[str, Callable[[str | Path], Iterable[str]]] = {"wudao": read_wudao}
-
-
 class LacSegmenter:
     """LAC word segmentation in fixed-size batches.
 
@@ -65,12 +45,16 @@ class LacSegmenter:
     exactly ``batch_size`` sentences: the last chunk is padded with copies of its last sentence.
     """
 
-    def __init__(self, mode: str = "seg", batch_size: int = 32):
+    def __init__(self, mode: str = "seg", batch_size: int = 32, custom_dict: str | None = None):
         from ernie_pipeline.lac_compat import load_lac
 
         self.mode = mode
         self.batch_size = batch_size
-        self.lac = load_lac(mode)
+        if custom_dict:  # a private instance: the customisation changes the model object
+            self.lac = load_lac.__wrapped__(mode)
+            self.lac.load_customization(custom_dict)
+        else:
+            self.lac = load_lac(mode)
 
     def __call__(self, sentences: list[str]) -> list[list[str]]:
         words: list[list[str]] = []
@@ -108,10 +92,34 @@ def segment_documents(documents: Iterable[list[str]], segmenter: Callable[[list[
         yield from flush()
 
 
-def make_segmenter(name: str, batch_size: int = 32) -> Callable[[list[str]], list[list[str]]]:
+class JiebaSegmenter:
+    """jieba's default accurate mode with HMM (upstream's ``jieba.cut``); whitespace kept as words."""
+
+    def __init__(self, custom_dict: str | None = None):
+        import jieba
+
+        self.tokenizer = jieba.Tokenizer()
+        if custom_dict:
+            self.tokenizer.load_userdict(custom_dict)
+
+    def __call__(self, sentences: list[str]) -> list[list[str]]:
+        return [list(self.tokenizer.cut(s)) for s in sentences]
+
+
+SEGMENTERS = ("seg", "lac", "jieba")
+
+
+def make_segmenter(name: str, batch_size: int = 32, custom_dict: str | None = None
+                   ) -> Callable[[list[str]], list[list[str]]]:
+    """``seg`` / ``lac``: LAC's two models; ``jieba``. ``custom_dict``: LAC's customisation file
+    (``word`` or ``word/TAG`` per line) or a jieba user dictionary."""
+    if custom_dict and not Path(custom_dict).is_file():
+        raise FileNotFoundError(f"config segment.custom_dict: {custom_dict} does not exist")
+    if name == "jieba":
+        return JiebaSegmenter(custom_dict)
     if name in ("seg", "lac"):
-        return LacSegmenter(name, batch_size)
-    raise ValueError(f"config segment.segmenter: unknown segmenter {name!r} (choose 'seg' or 'lac')")
+        return LacSegmenter(name, batch_size, custom_dict)
+    raise ValueError(f"config segment.segmenter: unknown segmenter {name!r} (choose from {SEGMENTERS})")
 
 
 def segment_file(
@@ -120,13 +128,15 @@ def segment_file(
     fmt: str = "wudao",
     segmenter: Callable[[list[str]], list[list[str]]] | None = None,
     json_key: str = "text",
+    input_key: str | None = None,
+    stats_path: str | Path | None = None,
 ) -> dict:
-    """Segment one raw shard into a jsonl shard; return counts for the log."""
-    if fmt not in READERS:
-        raise ValueError(f"unknown corpus format {fmt!r}; known: {sorted(READERS)}")
+    """Segment one raw shard (format ``fmt``, see :mod:`readers`) into a jsonl shard; return its
+    counts (documents, sentences, characters, skipped empty documents), also written to
+    ``stats_path`` as JSON when given."""
     segmenter = segmenter or make_segmenter("seg")
     stats = {"documents": 0, "empty_documents": 0, "sentences": 0, "characters": 0}
-    documents = [split_sentences(content) for content in READERS[fmt](in_path)]
+    documents = [split_sentences(content) for content in read_documents(in_path, fmt, input_key)]
     with atomic_write(out_path) as out:
         for sentences, words in tqdm(zip(documents, segment_documents(documents, segmenter)), total=len(documents),
                                      desc=f"segment {Path(in_path).name}", unit="doc", mininterval=5):
@@ -138,4 +148,8 @@ def segment_file(
             stats["documents"] += 1
             stats["sentences"] += len(lines)
             stats["characters"] += sum(len(x) for x in sentences)
+    if stats_path:
+        with atomic_write(stats_path) as handle:
+            json.dump({"shard": str(in_path), **stats}, handle, ensure_ascii=False, indent=1)
+            handle.write("\n")
     return stats
