@@ -132,3 +132,29 @@ def test_corpus_stats_add_up(artifacts):
     assert stats["merge"]["documents_read"] == stats["totals"]["documents"]
     written = len((results / "corpus/tiny.jsonl").read_text(encoding="utf-8").splitlines())
     assert stats["merge"]["documents_written"] == written == stats["merge"]["documents_read"] - stats["merge"]["dropped_short"]
+
+
+def test_new_raw_file_resegments_only_itself(inews_docs, tmp_path):
+    import json
+
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(2):
+        (raw / f"part-{i}.jsonl").write_text("".join(
+            json.dumps({"text": d["content"]}, ensure_ascii=False) + "\n" for d in inews_docs[3 * i:3 * i + 3]),
+            encoding="utf-8")
+    config["corpus"].update(input_dir="raw", format="jsonl")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    run_snakemake(tmp_path, "results/corpus/tiny.jsonl")
+    (raw / "part-2.jsonl").write_text(json.dumps({"text": inews_docs[9]["content"]}, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+    out = run_snakemake(tmp_path, "-n", "results/corpus/tiny.jsonl").stdout
+    assert _planned_jobs(out) == {"segment_shard": 1, "corpus_jsonl": 1}
+    assert re.findall(r"output: (results/segmented/[^,\s]+)", out) == ["results/segmented/tiny/part-2.jsonl.jsonl"]
+    config["segment"]["segmenter"] = "jieba"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    out = run_snakemake(tmp_path, "-n", "results/corpus/tiny.jsonl").stdout
+    assert _planned_jobs(out) == {"segment_shard": 3, "corpus_jsonl": 1}
