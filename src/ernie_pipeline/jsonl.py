@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.readers import jsonl_text
 
 
 def write_corpus_stats(shard_stats: list[str | Path], merge_counts: dict, out_path: str | Path) -> dict:
@@ -37,10 +38,7 @@ def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int, counter: 
         offset = 0
         with open(path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
-                try:
-                    text = json.loads(raw)[json_key]
-                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
-                    raise ValueError(f"{path}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
+                text = jsonl_text(raw, json_key, path, number)
                 counter["read"] += 1
                 if len(text) > min_doc_length:
                     yield path, offset, len(raw)

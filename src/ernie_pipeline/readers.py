@@ -79,20 +79,26 @@ def read_wudao(path: str | Path, json_key: str = "content") -> Iterator[str]:
         yield record[json_key]
 
 
+def jsonl_text(line: str | bytes, json_key: str, path: str | Path, number: int) -> str:
+    """The string under ``json_key`` of one jsonl line; errors name ``path:number``."""
+    try:
+        text = json.loads(line)[json_key]
+    except json.JSONDecodeError as err:
+        raise CorpusFormatError(f"{path}:{number}:{err.colno}: not a JSON line: {err.msg}") from None
+    except UnicodeDecodeError as err:
+        raise CorpusFormatError(f"{path}:{number}: invalid UTF-8 at byte {err.start} of the line") from None
+    except (KeyError, TypeError, IndexError):
+        raise CorpusFormatError(f"{path}:{number}: no key {json_key!r}") from None
+    if not isinstance(text, str):
+        raise CorpusFormatError(f"{path}:{number}: {json_key!r} is not a string")
+    return text
+
+
 def read_jsonl(path: str | Path, json_key: str = "text") -> Iterator[str]:
     path = Path(path)
     for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line)[json_key]
-        except json.JSONDecodeError as err:
-            raise CorpusFormatError(f"{path}:{number}:{err.colno}: not a JSON line: {err.msg}") from None
-        except (KeyError, TypeError):
-            raise CorpusFormatError(f"{path}:{number}: no key {json_key!r}") from None
-        if not isinstance(text, str):
-            raise CorpusFormatError(f"{path}:{number}: {json_key!r} is not a string")
-        yield text
+        if line.strip():
+            yield jsonl_text(line, json_key, path, number)
 
 
 def read_clue(path: str | Path, json_key: str = "") -> Iterator[str]:

@@ -12,7 +12,6 @@ segmented word of up to ``max_word_length`` tokens keeps its form and the rest o
 from __future__ import annotations
 
 import functools
-import json
 import multiprocessing
 import re
 from collections import deque
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.indexed import IdsWriter, ids_dtype
+from ernie_pipeline.readers import jsonl_text
 
 _HAS_CJK = re.compile("[\u4e00-\u9fa5]")
 
@@ -98,13 +98,7 @@ def _init_worker(vocab_dir: str, max_word_length: int) -> None:
 def _convert_lines(chunk: list[tuple[int, str]], json_key: str, source: str) -> list[list[list[int]]]:
     docs = []
     for number, line in chunk:
-        try:
-            text = json.loads(line)[json_key]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"{source}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
-        if not isinstance(text, str):
-            raise ValueError(f"{source}:{number}: {json_key!r} must be a string")
-        docs.append(_worker.document_ids(text))
+        docs.append(_worker.document_ids(jsonl_text(line, json_key, source, number)))
     return docs
 
 

@@ -8,13 +8,13 @@ the same input. Read it back only with :func:`load_char_dict` (restricted unpick
 from __future__ import annotations
 
 import collections
-import json
 import pickle
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.readers import jsonl_text
 from ernie_pipeline.safe_pickle import load_plain
 
 PICKLE_PROTOCOL = 4
@@ -26,10 +26,7 @@ def count_chars(jsonl_path: str | Path, json_key: str = "text", max_chars: int =
     seen = 0
     with open(jsonl_path, encoding="utf-8") as handle:
         for number, line in enumerate(tqdm(handle, desc="count chars", unit="doc", mininterval=5), 1):
-            try:
-                text = json.loads(line)[json_key]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise ValueError(f"{jsonl_path}:{number}: not a jsonl line with key {json_key!r} ({err})") from None
+            text = jsonl_text(line, json_key, jsonl_path, number)
             counts.update(text)
             seen += len(text)
             if max_chars and seen >= max_chars:
