@@ -50,8 +50,6 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 except UnicodeDecodeError as err:
                     raise CorpusFormatError(f"{path}:{number}: invalid UTF-8 at byte {err.start} of the line") from None
     except (OSError, EOFError) as err:  # truncated or corrupt .gz / .zst
-        if isinstance(err, CorpusFormatError):
-            raise
         raise CorpusFormatError(f"{path}: cannot decompress ({err})") from None
 
 
