@@ -1,10 +1,11 @@
 import gzip
 import json
+import re
 
 import pytest
 import zstandard
 
-from ernie_pipeline.readers import CorpusFormatError, read_documents
+from ernie_pipeline.readers import MAX_EXAMPLES, CorpusFormatError, load_documents, read_documents, read_records
 
 
 @pytest.fixture(scope="module")
@@ -60,5 +61,125 @@ def test_bad_input_names_file_and_position(tmp_path, fmt, name, data, message):
 
 
 def test_unknown_format(tmp_path):
-    with pytest.raises(ValueError, match="corpus.format: unknown format 'xml'"):
-        read_documents(tmp_path / "x", "xml")
+    with pytest.raises(ValueError, match=r"datasets\.<name>\.format: unknown format 'xml'"):
+        read_records(tmp_path / "x", "xml")
+
+
+def _jsonl(texts) -> bytes:
+    return "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts).encode()
+
+
+# Each bad input, built around real documents ``c``: (format, file name, bytes, message of on_error=fail,
+# skip counts of on_error=skip, indices into ``c`` of the documents kept when skipping).
+BAD_INPUTS = {
+    "jsonl line not JSON": (
+        "jsonl", "a.jsonl", lambda c: _jsonl(c[:2]) + b'{"text": "\xe5\xa5\xbd\n' + _jsonl(c[2:3]),
+        r"a\.jsonl:3:\d+: not a JSON line: Unterminated string", {"invalid_json": 1}, [0, 1, 2]),
+    "jsonl line without the key": (
+        "jsonl", "a.jsonl", lambda c: _jsonl(c[:1]) + json.dumps({"body": c[1]}, ensure_ascii=False).encode() + b"\n",
+        r"a\.jsonl:2: no key 'text'", {"missing_key": 1}, [0]),
+    "jsonl text not a string": (
+        "jsonl", "a.jsonl", lambda c: b'{"text": ["x"]}\n' + _jsonl(c[:2]),
+        r"a\.jsonl:1: 'text' is not a string", {"not_a_string": 1}, [0, 1]),
+    "jsonl line not UTF-8": (
+        "jsonl", "a.jsonl", lambda c: _jsonl(c[:1]) + c[1].encode("gb18030") + b"\n" + _jsonl(c[2:3]),
+        r"a\.jsonl:2: invalid UTF-8 at byte \d+ of the line", {"invalid_utf8": 1}, [0, 2]),
+    "clue line not UTF-8": (
+        "clue", "a.txt", lambda c: (c[0] + "\n").encode() + c[1].encode("gb18030") + ("\n" + c[2] + "\n").encode(),
+        r"a\.txt:2: invalid UTF-8 at byte \d+ of the line", {"invalid_utf8": 1}, [0, 2]),
+    # a bad line spoils its document (lines 3-4), not the documents around it
+    "text line not UTF-8": (
+        "text", "a.txt",
+        lambda c: f"{c[0]}\n\n{c[1]}\n".encode() + c[2].encode("gb18030") + f"\n\n{c[3]}\n".encode(),
+        r"a\.txt:4: invalid UTF-8 at byte \d+ of the line", {"invalid_utf8": 1}, [0, 3]),
+    "wudao element without the key": (
+        "wudao", "a.json", lambda c: json.dumps([{"content": c[0]}, {"title": c[1]}], ensure_ascii=False).encode(),
+        r"a\.json: element 1 has no string field 'content'", {"missing_key": 1}, [0]),
+    # whole-file failures: nothing of the file is kept
+    "wudao file not valid JSON": (
+        "wudao", "a.json", lambda c: json.dumps([{"content": x} for x in c[:3]], ensure_ascii=False)[:-40].encode(),
+        r"a\.json:1:\d+: not valid WuDao JSON: Unterminated string", {"file_invalid_json": 1}, []),
+    "wudao file not UTF-8": (
+        "wudao", "a.json", lambda c: json.dumps([{"content": c[0]}], ensure_ascii=False).encode("gb18030"),
+        r"a\.json:1: invalid UTF-8 at byte \d+", {"file_invalid_utf8": 1}, []),
+    "jsonl file read as wudao": (
+        "wudao", "a.json", lambda c: _jsonl(c[:3]), r"a\.json:2:1: not valid WuDao JSON: Extra data",
+        {"file_invalid_json": 1}, []),
+    "one-line jsonl file read as wudao": (
+        "wudao", "a.json", lambda c: _jsonl(c[:1]), r"a\.json: a WuDao file must hold a JSON array, found dict",
+        {"file_not_an_array": 1}, []),
+    "corrupt gz": (
+        "clue", "a.txt.gz", lambda c: gzip.compress("\n".join(c).encode(), mtime=0)[:-20],
+        r"a\.txt\.gz: cannot decompress \(Compressed file ended", {"file_unreadable": 1}, []),
+    "corrupt zst": (
+        "jsonl", "a.jsonl.zst", lambda c: zstandard.ZstdCompressor().compress(_jsonl(c))[:-20],
+        r"a\.jsonl\.zst: cannot decompress \(the last zstd frame is truncated\)", {"file_unreadable": 1}, []),
+    "empty wudao file": ("wudao", "a.json", lambda c: b"", r"a\.json: empty file$", {"file_empty": 1}, []),
+    "empty jsonl file": ("jsonl", "a.jsonl", lambda c: b"\n\n", r"a\.jsonl: empty file$", {"file_empty": 1}, []),
+    "empty clue file": ("clue", "a.txt", lambda c: b"", r"a\.txt: empty file$", {"file_empty": 1}, []),
+    "empty gz text file": ("text", "a.txt.gz", lambda c: gzip.compress(b" \n", mtime=0), r"a\.txt\.gz: empty file$",
+                           {"file_empty": 1}, []),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_fails_naming_file_and_position_or_is_skipped_and_counted(contents, tmp_path, case):
+    fmt, name, build, message, counts, kept = BAD_INPUTS[case]
+    path = tmp_path / name
+    path.write_bytes(build([c.replace("\n", " ") for c in contents]))
+    message = f"^{re.escape(str(tmp_path))}/{message}"
+    with pytest.raises(CorpusFormatError, match=message):
+        load_documents(path, fmt, on_error="fail")
+    documents, skipped = load_documents(path, fmt, on_error="skip")
+    assert skipped.counts == counts
+    assert len(skipped.examples) == 1 and re.match(message, skipped.examples[0])
+    assert documents == [contents[i].replace("\n", " ") for i in kept]
+
+
+@pytest.fixture(scope="module")
+def line_50mb(contents) -> str:
+    """A real document repeated into one line of about 50 MB of UTF-8."""
+    unit = contents[0].replace("\n", "")
+    return unit * (50_000_000 // len(unit.encode()) + 1)
+
+
+@pytest.mark.parametrize("fmt", ["clue", "text", "jsonl"])
+def test_a_50mb_line_is_a_too_long_document(contents, line_50mb, tmp_path, fmt):
+    docs = [contents[1].replace("\n", " "), line_50mb, contents[2].replace("\n", " ")]
+    path = tmp_path / ("big.jsonl" if fmt == "jsonl" else "big.txt")
+    path.write_bytes(_jsonl(docs) if fmt == "jsonl" else ("\n\n" if fmt == "text" else "\n").join(docs).encode())
+    assert path.stat().st_size > 50_000_000
+    line = 3 if fmt == "text" else 2
+    message = (f"{path}:{line}: document of {len(line_50mb):,} characters is longer than "
+               f"segment.max_document_chars (1,000,000)")
+    with pytest.raises(CorpusFormatError) as err:
+        load_documents(path, fmt, max_chars=1_000_000)
+    assert str(err.value) == message
+    documents, skipped = load_documents(path, fmt, max_chars=1_000_000, on_error="skip")
+    assert documents == [docs[0], docs[2]]
+    assert skipped.counts == {"too_long": 1} and skipped.examples == [message]
+    # the limit counts characters: exactly at it is fine
+    assert len(list(read_documents(path, fmt, max_chars=len(line_50mb)))) == 3
+
+
+def test_examples_are_capped_and_counts_are_not(contents, tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"".join(_jsonl(c[:1]) + b"{oops\n" for c in [contents] * 25))
+    documents, skipped = load_documents(path, "jsonl", on_error="skip")
+    assert len(documents) == 25 and skipped.counts == {"invalid_json": 25}
+    assert skipped.examples == [f"{path}:{2 * i}:2: not a JSON line: Expecting property name enclosed in double quotes"
+                                for i in range(1, MAX_EXAMPLES + 1)]
+
+
+def test_on_error_must_be_fail_or_skip(tmp_path):
+    with pytest.raises(ValueError, match=r"on_error: 'ignore' is not one of \('fail', 'skip'\)"):
+        load_documents(tmp_path / "a.txt", "clue", on_error="ignore")
+
+
+def test_zst_of_several_frames_is_read_whole(contents, tmp_path):
+    """``cat a.zst b.zst`` is a valid .zst file: every frame is read, not only the first."""
+    one_line = [c.replace("\n", " ") for c in contents]
+    compress = zstandard.ZstdCompressor().compress
+    path = tmp_path / "a.txt.zst"
+    path.write_bytes(b"".join(compress((line + "\n").encode()) for line in one_line))
+    assert list(read_documents(path, "clue")) == one_line
