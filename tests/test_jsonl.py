@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ernie_pipeline.jsonl import merge_jsonl
+from ernie_pipeline.jsonl import merge_jsonl, write_corpus_stats
 
 
 def _shard(path, texts):
@@ -31,3 +31,26 @@ def test_bad_line_names_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.jsonl:2:"):
         merge_jsonl([bad], tmp_path / "out.jsonl")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_corpus_stats_add_up_skipped_records_per_reason(tmp_path):
+    shards = [
+        {"shard": "a.jsonl", "documents": 3, "empty_documents": 1, "sentences": 9, "characters": 120,
+         "skipped": {"invalid_json": 2, "too_long": 1}, "skipped_examples": ["a.jsonl:4:1: not a JSON line: ..."]},
+        {"shard": "b.json", "documents": 0, "empty_documents": 0, "sentences": 0, "characters": 0,
+         "skipped": {"file_invalid_json": 1}, "skipped_examples": ["b.json:2:1: not valid WuDao JSON: Extra data"]},
+        {"shard": "c.txt", "documents": 2, "empty_documents": 0, "sentences": 4, "characters": 50, "skipped": {},
+         "skipped_examples": []},
+    ]
+    paths = []
+    for i, shard in enumerate(shards):
+        paths.append(tmp_path / f"{i}.stats.json")
+        paths[-1].write_text(json.dumps(shard), encoding="utf-8")
+    merge = {"documents_read": 5, "dropped_short": 0, "documents_written": 5}
+    summary = write_corpus_stats(paths, merge, tmp_path / "corpus.stats.json")
+    assert summary == json.loads((tmp_path / "corpus.stats.json").read_text(encoding="utf-8")) == {
+        "totals": {"documents": 5, "empty_documents": 1, "sentences": 13, "characters": 170,
+                   "skipped": {"file_invalid_json": 1, "invalid_json": 2, "too_long": 1}},
+        "merge": merge,
+        "shards": shards,
+    }

@@ -1,7 +1,9 @@
 import json
+import re
 
 import pytest
 
+from ernie_pipeline.readers import CorpusFormatError
 from ernie_pipeline.segment import make_segmenter, segment_documents, segment_file, split_sentences
 from ernie_pipeline.sample import write_wudao_shards
 
@@ -92,3 +94,131 @@ def test_lac_mode_and_custom_dictionary(tmp_path):
         make_segmenter("seg", custom_dict=str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="unknown segmenter 'hmm'"):
         make_segmenter("hmm")
+
+
+def test_long_sentences_are_cut_after_a_comma_else_at_the_limit():
+    sentence = "凡成功预约报名的，可在活动签到现场获得夜购预约卡集，凭卡集可领取莫斯利安酸奶一箱或价值150元的丁渤验房券1张，礼品数量有限，领完即止。"
+    assert split_sentences(sentence, 16) == [
+        "凡成功预约报名的，",                 # a comma in the second half of the 16 characters: cut after it
+        "可在活动签到现场获得夜购预约卡集",   # none: cut at 16
+        "，凭卡集可领取莫斯利安酸奶一箱或",
+        "价值150元的丁渤验房券1张，",
+        "礼品数量有限，领完即止。",
+    ]
+    assert split_sentences(sentence, 0) == split_sentences(sentence, len(sentence)) == [sentence]
+
+
+class CharSegmenter:
+    """A stand-in for LAC: every character a word; remembers the longest sentence it was given."""
+
+    def __init__(self):
+        self.longest = 0
+
+    def __call__(self, sentences):
+        self.longest = max([self.longest, *map(len, sentences)])
+        return [list(s) for s in sentences]
+
+
+def _doc_line(text) -> str:
+    return " ".join(text) + "\n"  # CharSegmenter's words of one sentence
+
+
+def test_an_unpunctuated_document_still_segments(inews_docs, tmp_path):
+    text = re.sub(r"[\W\d_a-zA-Z]", "", "".join(d["content"] for d in inews_docs[:20]))  # real words only
+    assert len(text) > 5000 and split_sentences(text) == [text]
+    raw = tmp_path / "a.txt"
+    raw.write_text(text + "\n", encoding="utf-8")
+    segmenter = CharSegmenter()
+    stats = segment_file(raw, tmp_path / "a.jsonl", "clue", segmenter, max_sentence_chars=512)
+    assert segmenter.longest == 512 and stats["sentences"] == -(-len(text) // 512)
+    [line] = (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()
+    pieces = json.loads(line)["text"].splitlines()
+    assert [p.replace(" ", "") for p in pieces] == [text[i:i + 512] for i in range(0, len(text), 512)]
+
+
+@pytest.fixture()
+def mixed_jsonl(inews_docs, tmp_path):
+    """A jsonl shard of real documents with one bad record of each kind (lines 2, 4, 5, 6, 8)."""
+    docs = [d["content"] for d in inews_docs[:40] if 30 < len(d["content"]) < 400][:4]
+    long_doc = next(d["content"] for d in inews_docs if len(d["content"]) > 1000)
+    line = lambda text: json.dumps({"text": text}, ensure_ascii=False).encode() + b"\n"  # noqa: E731
+    raw = tmp_path / "mixed.jsonl"
+    raw.write_bytes(line(docs[0]) + b'{"text": "\xe5\xa5\xbd\n' + line(docs[1])
+                    + json.dumps({"title": docs[2]}, ensure_ascii=False).encode() + b"\n"
+                    + docs[2].replace("\n", " ").encode("gb18030") + b"\n" + line(long_doc) + line(" \n ") + b'{"text": 7}\n'
+                    + line(docs[3]))
+    return raw, docs, long_doc
+
+
+def test_skip_mode_counts_bad_records_in_the_shard_stats(mixed_jsonl, tmp_path):
+    raw, docs, long_doc = mixed_jsonl
+    out, stats_path = tmp_path / "out.jsonl", tmp_path / "out.stats.json"
+    stats = segment_file(raw, out, "jsonl", CharSegmenter(), stats_path=stats_path, on_error="skip",
+                         max_document_chars=1000)
+    kept = [docs[0], docs[1], docs[3]]
+    sentences = [split_sentences(d) for d in kept]
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        json.dumps({"text": "".join(map(_doc_line, s))}, ensure_ascii=False) for s in sentences]
+    assert json.loads(stats_path.read_text(encoding="utf-8")) == {
+        "shard": str(raw),
+        "documents": 3,
+        "empty_documents": 1,
+        "sentences": sum(map(len, sentences)),
+        "characters": sum(len(x) for s in sentences for x in s),
+        "skipped": {"invalid_json": 1, "invalid_utf8": 1, "missing_key": 1, "not_a_string": 1, "too_long": 1},
+        "skipped_examples": [
+            f"{raw}:2:10: not a JSON line: Unterminated string starting at",
+            f"{raw}:4: no key 'text'",
+            f"{raw}:5: invalid UTF-8 at byte 0 of the line",
+            f"{raw}:6: document of {len(long_doc):,} characters is longer than segment.max_document_chars (1,000)",
+            f"{raw}:8: 'text' is not a string",
+        ],
+    } == {"shard": str(raw), **stats}
+
+
+def test_fail_mode_stops_at_the_first_bad_record_and_leaves_no_output(mixed_jsonl, tmp_path):
+    raw, _docs, _long_doc = mixed_jsonl
+    out, stats_path = tmp_path / "out.jsonl", tmp_path / "out.stats.json"
+    with pytest.raises(CorpusFormatError, match=rf"^{re.escape(str(raw))}:2:10: not a JSON line"):
+        segment_file(raw, out, "jsonl", CharSegmenter(), stats_path=stats_path, max_document_chars=1000)
+    assert not out.exists() and not stats_path.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("content, reason, message", [
+    ("nothing", "file_empty", ": empty file"),
+    ("jsonl", "file_invalid_json", ":2:1: not valid WuDao JSON: Extra data"),  # a file in the wrong format
+])
+def test_a_file_that_cannot_be_read_gives_an_empty_shard_when_skipping(inews_docs, tmp_path, content, reason, message):
+    raw = tmp_path / "a.json"
+    raw.write_text("" if content == "nothing" else "".join(
+        json.dumps({"text": d["content"]}, ensure_ascii=False) + "\n" for d in inews_docs[:3]), encoding="utf-8")
+    out, stats_path = tmp_path / "out.jsonl", tmp_path / "out.stats.json"
+    with pytest.raises(CorpusFormatError, match=f"^{re.escape(str(raw) + message)}$"):
+        segment_file(raw, out, "wudao", CharSegmenter(), stats_path=stats_path)
+    assert not out.exists() and not stats_path.exists() and not list(tmp_path.glob(".*.tmp"))
+    stats = segment_file(raw, out, "wudao", CharSegmenter(), stats_path=stats_path, on_error="skip")
+    assert out.read_bytes() == b""
+    assert stats == {"documents": 0, "empty_documents": 0, "sentences": 0, "characters": 0, "skipped": {reason: 1},
+                     "skipped_examples": [f"{raw}{message}"]}
+
+
+def test_empty_documents_are_counted_not_errors(inews_docs, tmp_path):
+    raw = tmp_path / "a.json"
+    docs = [{"content": inews_docs[0]["content"]}, {"content": ""}, {"content": " \n\n "}]
+    raw.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+    for on_error in ("fail", "skip"):
+        stats = segment_file(raw, tmp_path / "a.jsonl", "wudao", CharSegmenter(), on_error=on_error)
+        assert (stats["documents"], stats["empty_documents"], stats["skipped"]) == (1, 2, {})
+
+
+def test_a_50mb_document_is_skipped_before_segmentation(inews_docs, tmp_path):
+    unit = inews_docs[0]["content"].replace("\n", "")
+    big = unit * (50_000_000 // len(unit.encode()) + 1)
+    raw = tmp_path / "big.txt"
+    raw.write_text("\n".join([inews_docs[1]["content"].replace("\n", " "), big, unit]) + "\n", encoding="utf-8")
+    segmenter = CharSegmenter()
+    stats = segment_file(raw, tmp_path / "big.jsonl", "clue", segmenter, on_error="skip",
+                         max_document_chars=1_000_000, max_sentence_chars=512)
+    assert stats["documents"] == 2 and stats["skipped"] == {"too_long": 1} and segmenter.longest <= 512
+    assert stats["skipped_examples"] == [f"{raw}:2: document of {len(big):,} characters is longer than "
+                                         "segment.max_document_chars (1,000,000)"]

@@ -18,13 +18,18 @@ from ernie_pipeline.readers import jsonl_text
 
 
 def write_corpus_stats(shard_stats: list[str | Path], merge_counts: dict, out_path: str | Path) -> dict:
-    """Sum the per-shard segmentation counts and add the merge's; write them with the shards' own."""
+    """Sum the per-shard segmentation counts (and skipped records per reason) and add the merge's;
+    write them with the shards' own."""
     shards = [json.loads(Path(p).read_text(encoding="utf-8")) for p in shard_stats]
-    totals: dict[str, int] = {}
+    totals: dict = {}
+    skipped: dict[str, int] = {}
     for shard in shards:
         for key, value in shard.items():
             if isinstance(value, int):
                 totals[key] = totals.get(key, 0) + value
+        for reason, count in shard.get("skipped", {}).items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    totals["skipped"] = dict(sorted(skipped.items()))
     summary = {"totals": totals, "merge": merge_counts, "shards": shards}
     with atomic_write(out_path) as handle:
         json.dump(summary, handle, ensure_ascii=False, indent=1)

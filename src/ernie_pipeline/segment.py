@@ -5,6 +5,12 @@ collapse to one, and a sentence ends after each of ``。?？;；!！`` and at ev
 upstream, closing quotes and brackets that follow a terminator stay with their sentence
 (``他说：“好。”`` is one sentence, not ``他说：“好。`` + ``”``).
 
+A sentence longer than ``segment.max_sentence_chars`` (a long stretch without terminators) is cut
+into pieces of at most that many characters, each cut after the last comma-like mark or space in
+the second half of the piece, else at the limit. LAC does not truncate: its time and memory grow
+with a sentence's length (about 40 µs and 10 KB per character), so one unpunctuated 50 MB
+document would otherwise stall the job or exhaust memory.
+
 Output of a shard: JSON Lines, one document per line, ``{"text": "<sentence>\\n<sentence>\\n..."}``
 with the words of each sentence separated by single spaces (the seed's ``words_segmentation.py`` +
 ``trans_to_json.py`` in one pass).
@@ -20,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 from tqdm import tqdm
 
 from ernie_pipeline.atomic import atomic_write
-from ernie_pipeline.readers import read_documents
+from ernie_pipeline.readers import load_documents
 
 TERMINATORS = "。?？;；!！"
 # Closing quotes/brackets that belong to the sentence they close.
@@ -29,11 +35,33 @@ _COLLAPSE = re.compile(r"([\n。?？ ;；！!])\1*[ ]*")
 _SPLIT_AFTER = re.compile(f"([{re.escape(TERMINATORS)}][{re.escape(CLOSERS)}]*)")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split a document into non-empty sentences (terminators and closers kept)."""
+# Where a long unpunctuated stretch is cut: after one of these, when there is one.
+SOFT_BREAKS = "，,、：:　 "
+
+
+def split_sentences(text: str, max_chars: int = 0) -> list[str]:
+    """Split a document into non-empty sentences (terminators and closers kept); sentences longer
+    than ``max_chars`` (0: no limit) are cut into pieces of at most ``max_chars`` characters."""
     text = _COLLAPSE.sub(r"\1", text)
     text = _SPLIT_AFTER.sub("\\1\n", text)
-    return [s for s in (line.strip() for line in text.split("\n")) if s]
+    sentences = [s for s in (line.strip() for line in text.split("\n")) if s]
+    if max_chars:
+        sentences = [piece for s in sentences for piece in _cut(s, max_chars)]
+    return sentences
+
+
+def _cut(sentence: str, max_chars: int) -> list[str]:
+    if len(sentence) <= max_chars:
+        return [sentence]
+    pieces, start = [], 0
+    while len(sentence) - start > max_chars:
+        end = start + max_chars
+        soft = max(sentence.rfind(c, start + max_chars // 2, end) for c in SOFT_BREAKS)
+        cut = soft + 1 if soft >= 0 else end
+        pieces.append(sentence[start:cut])
+        start = cut
+    pieces.append(sentence[start:])
+    return [p for p in (piece.strip() for piece in pieces) if p]
 
 
 class LacSegmenter:
@@ -130,13 +158,23 @@ def segment_file(
     json_key: str = "text",
     input_key: str | None = None,
     stats_path: str | Path | None = None,
+    on_error: str = "fail",
+    max_document_chars: int = 0,
+    max_sentence_chars: int = 0,
 ) -> dict:
     """Segment one raw shard (format ``fmt``, see :mod:`readers`) into a jsonl shard; return its
-    counts (documents, sentences, characters, skipped empty documents), also written to
-    ``stats_path`` as JSON when given."""
+    counts, also written to ``stats_path`` as JSON when given.
+
+    ``on_error``: ``fail`` raises :class:`~ernie_pipeline.readers.CorpusFormatError` at the first
+    bad record (no output is written); ``skip`` leaves bad records out and counts them by reason
+    (``skipped``, with the first few messages in ``skipped_examples``). ``max_document_chars``:
+    longer documents are bad records; ``max_sentence_chars``: longer sentences are cut (0: no
+    limit for either)."""
+    contents, skipped = load_documents(in_path, fmt, input_key, max_document_chars, on_error)
+    documents = [split_sentences(content, max_sentence_chars) for content in contents]
+    del contents  # the raw texts are not needed any more: about half the peak memory of a shard
     segmenter = segmenter or make_segmenter("seg")
     stats = {"documents": 0, "empty_documents": 0, "sentences": 0, "characters": 0}
-    documents = [split_sentences(content) for content in read_documents(in_path, fmt, input_key)]
     with atomic_write(out_path) as out:
         for sentences, words in tqdm(zip(documents, segment_documents(documents, segmenter)), total=len(documents),
                                      desc=f"segment {Path(in_path).name}", unit="doc", mininterval=5):
@@ -148,6 +186,7 @@ def segment_file(
             stats["documents"] += 1
             stats["sentences"] += len(lines)
             stats["characters"] += sum(len(x) for x in sentences)
+    stats.update(skipped=dict(sorted(skipped.counts.items())), skipped_examples=skipped.examples)
     if stats_path:
         with atomic_write(stats_path) as handle:
             json.dump({"shard": str(in_path), **stats}, handle, ensure_ascii=False, indent=1)
