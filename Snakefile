@@ -1,8 +1,8 @@
 # ERNIE 1.0 Chinese pretraining, from raw corpus to trained checkpoints (PaddleNLP's
 # "ERNIE 1.0 from scratch" flow). Stages, in the order data flows:
 #   sample     obtain the bundled real sample corpus (only when the config points at it)
-#   segment    raw shards -> sentence split + LAC word segmentation -> jsonl
-#   vocab      char_dict.pickle + eng.vocab (sentencepiece BPE) -> vocab.txt
+#   segment    each dataset's raw shards -> sentence split + LAC word segmentation -> jsonl
+#   vocab      char_dict.pickle (all datasets) + eng.vocab (sentencepiece BPE) -> vocab.txt
 #   token_ids  jsonl -> <prefix>_ids.npy + <prefix>_idx.npz with whole-word ## markers
 #   index      train/valid/test sample index maps (tool_helpers build_mapping)
 #   pretrain   ErnieForPretraining -> model_last/, model_<step>/, VisualDL logs

@@ -1,4 +1,4 @@
-# Stage 4: train/valid/test sample index maps, built before training (tool_helpers build_mapping).
+# Stage 4, per dataset: train/valid/test sample index maps, built before training (tool_helpers build_mapping).
 
 
 wildcard_constraints:
@@ -7,11 +7,11 @@ wildcard_constraints:
 
 rule index_map:
     input:
-        ids=f"{TOKEN_IDS_PREFIX}_ids.npy",
-        idx=f"{TOKEN_IDS_PREFIX}_idx.npz",
+        ids=rules.token_ids.output.ids,
+        idx=rules.token_ids.output.idx,
     output:
-        index_map=f"{RESULTS}/index/{{corpus}}_{{split}}_indexmap.npy",
-        record=f"{RESULTS}/index/{{corpus}}_{{split}}_indexmap.npy.json",
+        index_map=f"{RESULTS}/index/{{dataset}}_{{split}}_indexmap.npy",
+        record=f"{RESULTS}/index/{{dataset}}_{{split}}_indexmap.npy.json",
     params:
         split=config["index"]["split"],
         short_seq_prob=config["index"]["short_seq_prob"],
@@ -20,7 +20,7 @@ rule index_map:
         binary_head=config["train"]["binary_head"],
         num_samples=lambda wildcards: SAMPLES_PER_SPLIT[wildcards.split],
     log:
-        f"{RESULTS}/logs/index/{{corpus}}_{{split}}.log",
+        f"{RESULTS}/logs/index/{{dataset}}_{{split}}.log",
     conda:
         CPU_ENV
     threads: 1

@@ -1,18 +1,19 @@
-# Stage 5: ERNIE pretraining. On SLURM, profiles/slurm gives this rule a GPU.
+# Stage 5: ERNIE pretraining on one dataset (train.dataset; blending several is not supported yet).
+# On SLURM, profiles/slurm gives this rule a GPU.
 
 
 rule pretrain:
     input:
-        ids=f"{TOKEN_IDS_PREFIX}_ids.npy",
-        idx=f"{TOKEN_IDS_PREFIX}_idx.npz",
+        ids=f"{TRAIN_PREFIX}_ids.npy",
+        idx=f"{TRAIN_PREFIX}_idx.npz",
         vocab=rules.merge_vocab.output.vocab,
-        index_maps=expand(f"{RESULTS}/index/{CORPUS}_{{split}}_indexmap.npy", split=SPLIT_NAMES),
+        index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASET, split=SPLIT_NAMES),
     output:
         model_last=directory(f"{RESULTS}/pretrain/model_last"),
         visualdl=directory(f"{RESULTS}/pretrain/visualdl"),
         summary=f"{RESULTS}/pretrain/summary.json",
     params:
-        train=config["train"],
+        train={**config["train"], "dataset": TRAIN_DATASET},  # null resolved: naming it reruns nothing
         index=config["index"],
     log:
         f"{RESULTS}/logs/pretrain.log",

@@ -1,28 +1,31 @@
-# Stage 1: raw shards -> sentence split + word segmentation -> jsonl (one file per shard), then one
-# corpus jsonl (length filter + seeded shuffle).
+# Stage 1, per dataset: raw shards -> sentence split + word segmentation -> jsonl (one file per
+# shard), then one corpus jsonl per dataset (length filter + seeded shuffle).
 
 
 wildcard_constraints:
-    corpus=CORPUS,
+    dataset="|".join(re.escape(name) for name in DATASETS),
 
 
 rule segment_shard:
     input:
         raw=raw_shard,
     output:
-        jsonl=f"{RESULTS}/segmented/{{corpus}}/{{shard}}.jsonl",
-        stats=f"{RESULTS}/segmented/{{corpus}}/{{shard}}.stats.json",
+        jsonl=f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl",
+        stats=f"{RESULTS}/segmented/{{dataset}}/{{shard}}.stats.json",
     params:
-        format=config["corpus"]["format"],
-        json_key=config["corpus"]["json_key"],
-        input_key=config["corpus"]["input_key"],
+        format=dataset_setting("format"),
+        input_key=dataset_setting("input_key"),
+        on_error=dataset_setting("on_error"),
+        json_key=config["jsonl"]["json_key"],
         segmenter=config["segment"]["segmenter"],
         custom_dict=config["segment"]["custom_dict"],
         batch_size=config["segment"]["batch_size"],
+        max_document_chars=config["segment"]["max_document_chars"],
+        max_sentence_chars=config["segment"]["max_sentence_chars"],
     log:
-        f"{RESULTS}/logs/segment/{{corpus}}/{{shard}}.log",
+        f"{RESULTS}/logs/segment/{{dataset}}/{{shard}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/segment/{{corpus}}/{{shard}}.tsv"
+        f"{RESULTS}/benchmarks/segment/{{dataset}}/{{shard}}.tsv"
     conda:
         CPU_ENV
     threads: 1
@@ -37,15 +40,15 @@ rule corpus_jsonl:
         shards=segmented_shards,
         stats=segmented_stats,
     output:
-        jsonl=f"{RESULTS}/corpus/{{corpus}}.jsonl",
-        stats=f"{RESULTS}/corpus/{{corpus}}.stats.json",
+        jsonl=f"{RESULTS}/corpus/{{dataset}}.jsonl",
+        stats=f"{RESULTS}/corpus/{{dataset}}.stats.json",
     params:
-        json_key=config["corpus"]["json_key"],
+        json_key=config["jsonl"]["json_key"],
         min_doc_length=config["jsonl"]["min_doc_length"],
         shuffle=config["jsonl"]["shuffle"],
         seed=config["jsonl"]["seed"],
     log:
-        f"{RESULTS}/logs/corpus_jsonl/{{corpus}}.log",
+        f"{RESULTS}/logs/corpus_jsonl/{{dataset}}.log",
     conda:
         CPU_ENV
     threads: 1

@@ -1,4 +1,4 @@
-# Stage 3: corpus jsonl -> token ids with whole-word ## markers (<prefix>_ids.npy + _idx.npz).
+# Stage 3, per dataset: corpus jsonl -> token ids with whole-word ## markers (<prefix>_ids.npy + _idx.npz).
 
 
 rule token_ids:
@@ -6,15 +6,15 @@ rule token_ids:
         jsonl=rules.corpus_jsonl.output.jsonl,
         vocab=rules.merge_vocab.output.vocab,
     output:
-        ids=f"{RESULTS}/token_ids/{{corpus}}_ids.npy",
-        idx=f"{RESULTS}/token_ids/{{corpus}}_idx.npz",
+        ids=f"{RESULTS}/token_ids/{{dataset}}_ids.npy",
+        idx=f"{RESULTS}/token_ids/{{dataset}}_idx.npz",
     params:
-        json_key=config["corpus"]["json_key"],
+        json_key=config["jsonl"]["json_key"],
         max_word_length=config["tokenize"]["max_word_length"],
     log:
-        f"{RESULTS}/logs/token_ids/{{corpus}}.log",
+        f"{RESULTS}/logs/token_ids/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/token_ids/{{corpus}}.tsv"
+        f"{RESULTS}/benchmarks/token_ids/{{dataset}}.tsv"
     conda:
         CPU_ENV
     threads: 2

@@ -1,13 +1,14 @@
-# Stage 2: vocabulary (scheme 1): character counts + English BPE -> vocab.txt.
+# Stage 2: vocabulary (scheme 1): character counts of all datasets + English BPE -> vocab.txt.
 
 
 rule char_dict:
     input:
-        jsonl=f"{RESULTS}/corpus/{CORPUS}.jsonl",
+        # every dataset's corpus, in a fixed (sorted) order: reordering datasets changes nothing
+        jsonl=expand(rules.corpus_jsonl.output.jsonl, dataset=sorted(DATASETS)),
     output:
         pickle=f"{RESULTS}/vocab/char_dict.pickle",
     params:
-        json_key=config["corpus"]["json_key"],
+        json_key=config["jsonl"]["json_key"],
         max_chars=config["vocab"]["char_count_max_chars"],
     log:
         f"{RESULTS}/logs/vocab/char_dict.log",

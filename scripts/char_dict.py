@@ -8,7 +8,7 @@ def main(snakemake):
     from ernie_pipeline.vocab.chars import count_chars, write_char_dict
 
     logs.to_file(snakemake.log[0])
-    counts = count_chars(snakemake.input.jsonl, snakemake.params.json_key, snakemake.params.max_chars)
+    counts = count_chars(list(snakemake.input.jsonl), snakemake.params.json_key, snakemake.params.max_chars)
     write_char_dict(counts, snakemake.output.pickle)
     print(f"{len(counts)} distinct characters, {sum(counts.values())} in all")
 

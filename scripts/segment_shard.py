@@ -11,7 +11,7 @@ def main(snakemake):
     p = snakemake.params
     stats = segment_file(snakemake.input.raw, snakemake.output.jsonl, p.format,
                          make_segmenter(p.segmenter, p.batch_size, p.custom_dict), p.json_key, p.input_key,
-                         snakemake.output.stats)
+                         snakemake.output.stats, p.on_error, p.max_document_chars, p.max_sentence_chars)
     print(stats)
 
 

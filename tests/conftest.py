@@ -68,7 +68,7 @@ def artifacts(workflow_run):
     """Paths of the tiny run's artifacts."""
     workdir, config = workflow_run
     results = workdir / config["results_dir"]
-    name = config["corpus"]["name"]
+    name = next(iter(config["datasets"]))
     return {
         "workdir": workdir,
         "config": config,

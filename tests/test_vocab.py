@@ -10,7 +10,7 @@ from ernie_pipeline.vocab.merge import (CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, bui
 
 
 def test_char_dict_layout_and_determinism(artifacts, tmp_path):
-    counts = count_chars(artifacts["corpus"])
+    counts = count_chars([artifacts["corpus"]])
     write_char_dict(counts, tmp_path / "a.pickle")
     write_char_dict(counts, tmp_path / "b.pickle")
     assert (tmp_path / "a.pickle").read_bytes() == (tmp_path / "b.pickle").read_bytes() \
@@ -21,6 +21,15 @@ def test_char_dict_layout_and_determinism(artifacts, tmp_path):
     values = list(raw.values())
     assert values == sorted(values, reverse=True)
     assert load_char_dict(tmp_path / "a.pickle") == dict(counts)
+
+
+def test_char_counts_cover_every_dataset_each_up_to_the_limit(artifacts):
+    one = count_chars([artifacts["corpus"]], max_chars=5000)
+    assert 5000 <= sum(one.values()) < sum(count_chars([artifacts["corpus"]]).values())
+    # a second dataset (here: the same corpus again) contributes its own max_chars
+    assert count_chars([artifacts["corpus"], artifacts["corpus"]], max_chars=5000) == one + one
+    with pytest.raises(TypeError, match="a list of jsonl paths"):
+        count_chars(str(artifacts["corpus"]))
 
 
 def test_vocab_txt_order(artifacts):

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
@@ -102,7 +103,7 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
         if path.is_file() and relative.parts[0] not in ("logs", "benchmarks"):
             assert path.read_bytes() == (first / relative).read_bytes(), relative
             compared += 1
-    assert compared == 2 * 2 + 2 + 4 + 2 + 6 and config["corpus"]["name"] == "tiny"
+    assert compared == 2 * 2 + 2 + 4 + 2 + 6 and list(config["datasets"]) == ["tiny"]
 
 
 def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
@@ -113,7 +114,7 @@ def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
     for name in ("a/part-1.json", "b/part-1.json", "c.json.gz", "notes.txt", ".hidden.json"):
         (raw / name).parent.mkdir(parents=True, exist_ok=True)
         (raw / name).write_bytes(b"[]")
-    config["corpus"]["input_dir"] = str(raw)
+    config["datasets"]["tiny"]["input_dir"] = str(raw)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     out = run_snakemake(tmp_path, "-n", "results/corpus/tiny.jsonl").stdout
     assert _planned_jobs(out)["segment_shard"] == 3 and "sample_chinese" not in _planned_jobs(out)
@@ -129,6 +130,7 @@ def test_corpus_stats_add_up(artifacts):
     stats = json.loads((results / "corpus/tiny.stats.json").read_text())
     assert len(stats["shards"]) == 2
     assert stats["totals"]["documents"] + stats["totals"]["empty_documents"] == 240
+    assert stats["totals"]["skipped"] == {}
     assert stats["merge"]["documents_read"] == stats["totals"]["documents"]
     written = len((results / "corpus/tiny.jsonl").read_text(encoding="utf-8").splitlines())
     assert stats["merge"]["documents_written"] == written == stats["merge"]["documents_read"] - stats["merge"]["dropped_short"]
@@ -146,7 +148,7 @@ def test_new_raw_file_resegments_only_itself(inews_docs, tmp_path):
         (raw / f"part-{i}.jsonl").write_text("".join(
             json.dumps({"text": d["content"]}, ensure_ascii=False) + "\n" for d in inews_docs[3 * i:3 * i + 3]),
             encoding="utf-8")
-    config["corpus"].update(input_dir="raw", format="jsonl")
+    config["datasets"]["tiny"].update(input_dir="raw", format="jsonl")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     run_snakemake(tmp_path, "results/corpus/tiny.jsonl")
     (raw / "part-2.jsonl").write_text(json.dumps({"text": inews_docs[9]["content"]}, ensure_ascii=False) + "\n",
@@ -158,3 +160,97 @@ def test_new_raw_file_resegments_only_itself(inews_docs, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     out = run_snakemake(tmp_path, "-n", "results/corpus/tiny.jsonl").stdout
     assert _planned_jobs(out) == {"segment_shard": 3, "corpus_jsonl": 1}
+
+
+def _write_config(workdir, config):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+
+
+def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path):
+    """The sample (wudao) plus a clue-format dataset written from short real sample documents."""
+    import json
+
+    from conftest import tiny_config
+    from ernie_pipeline.segment import split_sentences
+
+    config = tiny_config(tmp_path)
+    short = [d["content"].replace("\n", " ").strip() for d in inews_docs[1000:] if 20 < len(d["content"]) < 150][:36]
+    too_long = short[0] * (1_000_000 // len(short[0]) + 1)  # over segment.max_document_chars
+    raw = tmp_path / "news_raw"
+    (raw / "a").mkdir(parents=True)
+    (raw / "a/news-1.txt").write_text("\n".join(short[:18]) + "\n", encoding="utf-8")
+    (raw / "news-2.txt").write_bytes("\n".join(short[18:]).encode() + b"\n" + short[1].encode("gb18030") + b"\n"
+                                     + too_long.encode() + b"\n")
+    config["datasets"]["news"] = {"input_dir": "news_raw", "format": "clue", "on_error": "skip"}
+    _write_config(tmp_path, config)
+
+    out = run_snakemake(tmp_path, "-n", "pretrain").stdout
+    assert set(re.findall(r"output: (results/segmented/[^,\s]+)\.jsonl", out)) == {
+        "results/segmented/tiny/part-0000.json", "results/segmented/tiny/part-0001.json",
+        "results/segmented/news/a/news-1.txt", "results/segmented/news/news-2.txt"}
+    # the vocabulary counts both corpora; training (train.dataset: null) uses the first dataset
+    assert re.search(r"rule char_dict:\s+input: results/corpus/news\.jsonl, results/corpus/tiny\.jsonl\s", out)
+    assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "corpus_jsonl": 2, "char_dict": 1,
+                                  "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "token_ids": 1,
+                                  "index_map": 3, "pretrain": 1}
+    assert set(re.findall(r"output: results/token_ids/(\w+)_ids\.npy", out)) == {"tiny"}
+
+    run_snakemake(tmp_path, "results/corpus/news.jsonl")
+    results = tmp_path / "results"
+    assert not (tmp_path / "data/sample").exists()  # nothing of the other dataset was built
+    stats = json.loads((results / "corpus/news.stats.json").read_text())
+    assert [s["shard"] for s in stats["shards"]] == ["news_raw/a/news-1.txt", "news_raw/news-2.txt"]
+    assert stats["shards"][1]["skipped"] == {"invalid_utf8": 1, "too_long": 1}
+    assert stats["shards"][1]["skipped_examples"] == [
+        "news_raw/news-2.txt:19: invalid UTF-8 at byte 0 of the line",
+        f"news_raw/news-2.txt:20: document of {len(too_long):,} characters is longer than "
+        "segment.max_document_chars (1,000,000)"]
+    assert stats["totals"]["documents"] == 36 and stats["totals"]["skipped"] == {"invalid_utf8": 1, "too_long": 1}
+    lines = (results / "corpus/news.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["text"].replace(" ", "").replace("\n", "") for line in lines) == sorted(
+        "".join(split_sentences(d)).replace(" ", "") for d in short)
+    assert (results / "segmented/news/a/news-1.txt.stats.json").is_file()
+
+
+def test_train_dataset_picks_the_dataset_and_must_be_one(tmp_path):
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    config["datasets"]["other"] = dict(config["datasets"]["tiny"])
+    config["train"]["dataset"] = "other"
+    _write_config(tmp_path, config)
+    out = run_snakemake(tmp_path, "-n", "pretrain").stdout
+    assert set(re.findall(r"output: results/token_ids/(\w+)_ids\.npy", out)) == {"other"}
+    assert set(re.findall(r"output: results/index/(\w+?)_(?:train|valid|test)_indexmap\.npy", out)) == {"other"}
+
+    config["train"]["dataset"] = "inews"
+    _write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "-n", "pretrain", check=False)
+    assert result.returncode != 0
+    assert "config train.dataset: 'inews' is not a dataset (datasets: tiny, other)" in result.stdout + result.stderr
+
+    # the dataset wildcard only matches configured names
+    config["train"]["dataset"] = None
+    _write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "-n", "results/corpus/inews.jsonl", check=False)
+    assert result.returncode != 0 and "No rule to produce results/corpus/inews.jsonl" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "名字", ""])
+def test_dataset_names_are_safe_file_names(name):
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "tests/config.tiny.yaml").read_text())
+    config["datasets"] = {name: config["datasets"]["tiny"]}
+    with pytest.raises(Exception, match="does not match"):
+        validate(config, str(REPO / "schemas/config.schema.yaml"))
+
+
+def test_schema_fills_each_datasets_defaults():
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["datasets"]["more.v2_x-1"] = {"input_dir": "elsewhere"}
+    validate(config, str(REPO / "schemas/config.schema.yaml"))
+    assert config["datasets"]["more.v2_x-1"] == {"input_dir": "elsewhere", "format": "wudao", "input_key": None,
+                                                 "on_error": "fail"}

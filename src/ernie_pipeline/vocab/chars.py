@@ -1,4 +1,4 @@
-"""``char_dict.pickle``: character counts over (a prefix of) the corpus, like upstream ``gen_char.py``.
+"""``char_dict.pickle``: character counts over (a prefix of) each dataset's corpus, like upstream ``gen_char.py``.
 
 Layout as upstream: a pickled ``collections.defaultdict(int)`` mapping each character to its count.
 Keys are stored in descending count order (ties by code point), so the file is byte-identical for
@@ -20,17 +20,22 @@ from ernie_pipeline.safe_pickle import load_plain
 PICKLE_PROTOCOL = 4
 
 
-def count_chars(jsonl_path: str | Path, json_key: str = "text", max_chars: int = 0) -> collections.Counter:
-    """Count characters of the documents of a jsonl file, stopping after ``max_chars`` (0 = all)."""
+def count_chars(jsonl_paths: list[str | Path], json_key: str = "text", max_chars: int = 0) -> collections.Counter:
+    """Count characters of the documents of jsonl files (one per dataset), stopping after
+    ``max_chars`` (0 = all) in each file, so that every dataset contributes."""
+    if isinstance(jsonl_paths, (str, Path)):
+        raise TypeError("count_chars takes a list of jsonl paths")
     counts: collections.Counter = collections.Counter()
-    seen = 0
-    with open(jsonl_path, encoding="utf-8") as handle:
-        for number, line in enumerate(tqdm(handle, desc="count chars", unit="doc", mininterval=5), 1):
-            text = jsonl_text(line, json_key, jsonl_path, number)
-            counts.update(text)
-            seen += len(text)
-            if max_chars and seen >= max_chars:
-                break
+    for jsonl_path in jsonl_paths:
+        seen = 0
+        with open(jsonl_path, encoding="utf-8") as handle:
+            for number, line in enumerate(tqdm(handle, desc=f"count chars {Path(jsonl_path).name}", unit="doc",
+                                               mininterval=5), 1):
+                text = jsonl_text(line, json_key, jsonl_path, number)
+                counts.update(text)
+                seen += len(text)
+                if max_chars and seen >= max_chars:
+                    break
     return counts
 
 
