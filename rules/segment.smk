@@ -19,6 +19,7 @@ rule segment_shard:
         json_key=config["jsonl"]["json_key"],
         segmenter=config["segment"]["segmenter"],
         custom_dict=config["segment"]["custom_dict"],
+        engine=config["segment"]["engine"],
         batch_size=config["segment"]["batch_size"],
         max_document_chars=config["segment"]["max_document_chars"],
         max_sentence_chars=config["segment"]["max_sentence_chars"],

@@ -31,7 +31,7 @@ def test_lac_seg_documented_example(lac_seg):
 def test_lac_seg_gives_the_words_of_single_calls_whatever_the_call_sizes(inews_docs):
     """Unpadded per-document calls (1..32 sentences each) gave run-dependent words for about 2 in
     10,000 sentences on Paddle 2.6; fixed-size padded batches must match LAC's one-sentence calls."""
-    segmenter = make_segmenter("seg", batch_size=32)
+    segmenter = make_segmenter("seg", batch_size=32, engine="paddle")
     documents = [split_sentences(d["content"]) for d in inews_docs[:400]]
     per_document = [words for doc in documents if doc for words in segmenter(doc)]
     flat = [s for doc in documents for s in doc]

@@ -33,3 +33,14 @@ def load_lac(mode: str = "seg"):
     from LAC import LAC
 
     return LAC(mode=mode)
+
+
+def load_customization(path: str):
+    """LAC's user dictionary (``word`` or ``word/TAG`` per line, phrases split by spaces) as the
+    ``Customization`` object LAC applies to its tags after decoding."""
+    _alias_fluid()
+    from LAC.custom import Customization
+
+    custom = Customization()
+    custom.load_customization(path)
+    return custom

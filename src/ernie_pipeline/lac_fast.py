@@ -145,32 +145,31 @@ class _BiGru:
         gates = np.empty((batch, 2 * hidden), np.float32)
         cand = np.empty((batch, hidden), np.float32)
         reset_h = np.empty((batch, hidden), np.float32)
+        initial = np.zeros((batch, hidden), np.float32)
         with np.errstate(over="ignore"):  # exp(large) = inf gives the right limits 0 and 1
             for direction in range(2):
                 w_gates, w_cand, states = self.w_gates[direction], self.w_cand[direction], out[direction]
-                h = np.zeros((batch, hidden), np.float32)
-                row = 0
-                for n in active:
+                h, row = initial, 0
+                for n in active:  # one step of every sequence still running, in place where possible
                     x = projected[direction, row:row + n]
-                    g, c, rh, hn = gates[:n], cand[:n], reset_h[:n], h[:n]
-                    np.matmul(hn, w_gates, out=g)
+                    g, c, rh, h = gates[:n], cand[:n], reset_h[:n], h[:n]
+                    np.matmul(h, w_gates, out=g)
                     g += x[:, : 2 * hidden]
                     np.exp(g, out=g)
                     g += 1
                     np.reciprocal(g, out=g)  # [u, r] = sigmoid
-                    np.multiply(g[:, hidden:], hn, out=rh)
+                    np.multiply(g[:, hidden:], h, out=rh)
                     np.matmul(rh, w_cand, out=c)
                     c += x[:, 2 * hidden:]
                     np.exp(c, out=c)
                     c += 1
-                    np.reciprocal(c, out=c)
-                    c *= 2
+                    np.divide(2, c, out=c)
                     c -= 1  # tanh
-                    c -= hn
+                    c -= h
                     c *= g[:, :hidden]
-                    hn += c
-                    states[row:row + n] = hn
-                    row += n
+                    new_h = states[row:row + n]
+                    np.add(h, c, out=new_h)
+                    h, row = new_h, row + n
         return out
 
 
@@ -215,6 +214,12 @@ class FastSegModel:
 
     def tags(self, ids: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         """Tag ids of each sequence (sorted by decreasing length) and each one's Viterbi margin."""
+        emissions, lengths, active = self.emissions(ids)
+        return self.viterbi(emissions, lengths, active)
+
+    def emissions(self, ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tag scores [T, B, tags] of sequences sorted by decreasing length, their lengths, and the
+        number of sequences longer than each step."""
         lengths = np.array([len(x) for x in ids])
         if np.any(lengths[1:] > lengths[:-1]) or lengths[-1] == 0:
             raise ValueError("sequences must be non-empty and sorted by decreasing length")
@@ -241,9 +246,9 @@ class FastSegModel:
         features = np.concatenate([hidden[0], hidden[1][mirror]], axis=1)
         emissions = np.zeros((steps, batch, len(self.start)), np.float32)
         emissions[valid] = features @ self.emission_w + self.emission_b
-        return self._viterbi(emissions, lengths, active)
+        return emissions, lengths, active
 
-    def _viterbi(self, emissions: np.ndarray, lengths: np.ndarray, active: np.ndarray
+    def viterbi(self, emissions: np.ndarray, lengths: np.ndarray, active: np.ndarray
                  ) -> tuple[list[np.ndarray], np.ndarray]:
         """Paddle's ``crf_decoding``: start + emission, max over predecessors + transition, end;
         plus each path's margin: the smallest gap between a decision along it and the best other
@@ -284,25 +289,37 @@ def _gap(scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
 
 
 class FastSegmenter:
-    """Drop-in for ``LAC(mode='seg').run`` on lists of sentences: the NumPy model over batches of
-    similar-length sentences (about ``batch_chars`` characters each); sentences whose Viterbi margin
-    is below ``min_margin`` are segmented by ``reference`` (LAC itself, loaded when first needed)."""
+    """Drop-in for ``LAC(mode='seg').run`` on lists of sentences (with LAC's user dictionary
+    ``custom_dict`` applied the way LAC does): the NumPy model over batches of similar-length
+    sentences of about ``batch_chars`` characters; sentences whose Viterbi margin is below
+    ``min_margin`` go to ``reference`` (default: LAC itself, loaded when first needed)."""
 
-    def __init__(self, batch_chars: int = 65536, min_margin: float = 1e-3,
-                 reference: Callable[[list[str]], list[list[str]]] | None = None,
-                 model: FastSegModel | None = None):
+    # Sentences per call that segment_documents gathers across documents: long, length-sorted runs
+    # keep the batches full.
+    sentences_per_call = 4096
+
+    def __init__(self, custom_dict: str | None = None, batch_chars: int = 16384, min_margin: float = 1e-3,
+                 reference: Callable[[list[str]], list[list[str]]] | None = None, model: FastSegModel | None = None,
+                 lac_batch_size: int = 32):
         self.model = model or FastSegModel()
         self.batch_chars = batch_chars
         self.min_margin = min_margin
+        self.custom_dict = custom_dict
+        self.custom = None
+        if custom_dict:
+            from ernie_pipeline.lac_compat import load_customization
+
+            self.custom = load_customization(custom_dict)
         self._reference = reference
-        self.rechecked = 0  # sentences handed to the reference (for stats / benchmarks)
+        self.lac_batch_size = lac_batch_size
+        self.rechecked = 0  # sentences handed to the reference (for stats and benchmarks)
 
     @property
     def reference(self) -> Callable[[list[str]], list[list[str]]]:
         if self._reference is None:
             from ernie_pipeline.segment import LacSegmenter
 
-            self._reference = LacSegmenter("seg")
+            self._reference = LacSegmenter("seg", self.lac_batch_size, self.custom_dict)
         return self._reference
 
     def __call__(self, sentences: list[str]) -> list[list[str]]:
@@ -316,7 +333,7 @@ class FastSegmenter:
                 if margin < self.min_margin:
                     recheck.append(i)
                 else:
-                    words[i] = _words(sentences[i], tag)
+                    words[i] = _words(sentences[i], tag, self.custom)
         if recheck:
             self.rechecked += len(recheck)
             recheck.sort()
@@ -340,9 +357,16 @@ def _batches(order: list[int], lengths: list[int], batch_chars: int) -> list[lis
     return batches
 
 
-def _words(sentence: str, tags: np.ndarray) -> list[str]:
-    starts = np.flatnonzero(_WORD_STARTS[tags])
-    if len(starts) == 0 or starts[0] != 0:
-        starts = np.concatenate([[0], starts])
-    bounds = starts.tolist() + [len(sentence)]
+def _words(sentence: str, tags: np.ndarray, custom=None) -> list[str]:
+    """Words of a sentence from its tags: a word starts at each B or S (LAC's ``parse_result``),
+    after LAC's user dictionary has rewritten the tags, if there is one."""
+    if custom is None:
+        starts = np.flatnonzero(_WORD_STARTS[tags]).tolist()
+    else:
+        names = ["-" + TAGS[t] for t in tags]
+        custom.parse_customization(sentence, names)
+        starts = [i for i, name in enumerate(names) if name.endswith(("B", "S"))]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    bounds = starts + [len(sentence)]
     return [sentence[a:b] for a, b in zip(bounds, bounds[1:])]

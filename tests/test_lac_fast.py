@@ -1,0 +1,87 @@
+"""LAC's seg model run in NumPy (ernie_pipeline.lac_fast) against LAC itself, on real sample text."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from ernie_pipeline.lac_fast import FastSegmenter, FastSegModel, lac_model_dir, read_paddle_tensor
+from ernie_pipeline.segment import make_segmenter, split_sentences
+
+
+@pytest.fixture(scope="module")
+def model():
+    return FastSegModel()
+
+
+@pytest.fixture(scope="module")
+def lac():
+    return make_segmenter("seg", batch_size=32, engine="paddle")
+
+
+@pytest.fixture(scope="module")
+def sentences(inews_docs):
+    return [s for d in inews_docs[1000:1150] for s in split_sentences(d["content"])]
+
+
+def test_reads_lacs_parameter_files():
+    weights = lac_model_dir("seg") / "model"
+    assert read_paddle_tensor(weights / "word_emb").shape == (8224, 96)
+    assert read_paddle_tensor(weights / "gru_0.w_0").shape == (96, 288)
+    assert read_paddle_tensor(weights / "fc_2.w_0").shape == (192, 288)
+    assert read_paddle_tensor(weights / "crfw").shape == (6, 4)  # start, end, 4x4 transitions
+
+
+def test_same_words_as_lac_on_real_sentences(sentences, lac):
+    """The benchmark checks the whole sample; this is a slice of 150 documents."""
+    fast = FastSegmenter(reference=lambda batch: [None] * len(batch))  # rechecked ones stay None
+    ours = fast(sentences)
+    assert len(sentences) > 3000
+    checked = [(mine, theirs) for mine, theirs in zip(ours, lac(sentences)) if mine is not None]
+    assert len(checked) == len(sentences) - fast.rechecked
+    assert fast.rechecked < len(sentences) / 200  # near-ties are rare
+    assert sum(mine != theirs for mine, theirs in checked) == 0
+
+
+def test_near_ties_go_to_lac(sentences, lac):
+    few = sentences[:200]
+    everything = FastSegmenter(min_margin=np.inf, reference=lac)
+    assert everything(few) == lac(few) and everything.rechecked == len(few)
+    nothing = FastSegmenter(min_margin=-np.inf, reference=lambda batch: pytest.fail("no sentence is a near-tie"))
+    assert nothing(few) == lac(few) and nothing.rechecked == 0
+
+
+def test_unusual_characters_and_empty_sentences(lac):
+    odd = ["ＬＡＣ是個優秀的分詞工具", "emoji 😀 和生僻字𠀀", "\ud800孤立代理", "", "。", "a", "1234567890" * 30]
+    assert FastSegmenter()(odd) == [[] if not s else lac([s])[0] for s in odd]
+
+
+def test_viterbi_path_and_margin_equal_brute_force(model, sentences):
+    """On the real emissions of short sentences: the best of all 4^T tag paths, and its margin is
+    exactly the gap to the second-best path."""
+    short = sorted((s for s in sentences if 3 <= len(s) <= 6), key=len, reverse=True)[:20]
+    emissions, lengths, active = model.emissions([model.encode(s) for s in short])
+    tags, margins = model.viterbi(emissions, lengths, active)
+    for b, n in enumerate(lengths):
+        scores = {path: model.start[path[0]] + model.end[path[-1]]
+                  + sum(emissions[t, b, tag] for t, tag in enumerate(path))
+                  + sum(model.transitions[a, c] for a, c in zip(path, path[1:]))
+                  for path in itertools.product(range(4), repeat=int(n))}
+        ranked = sorted(scores, key=scores.get, reverse=True)
+        assert tuple(tags[b]) == ranked[0]
+        assert margins[b] == pytest.approx(scores[ranked[0]] - scores[ranked[1]], abs=1e-4)
+
+
+def test_input_must_be_sorted_by_length(model):
+    with pytest.raises(ValueError, match="decreasing length"):
+        model.tags([model.encode("短"), model.encode("长一些的句子")])
+
+
+def test_custom_dictionary_as_lac_applies_it(tmp_path, lac):
+    sentence = "春天的花开秋天的风以及冬天的落阳"
+    custom = tmp_path / "custom.txt"
+    custom.write_text("春天的花开秋天的风\n冬天 的 落阳\n", encoding="utf-8")
+    fast = FastSegmenter(custom_dict=str(custom))
+    expected = make_segmenter("seg", custom_dict=str(custom), engine="paddle")([sentence])
+    assert fast([sentence]) == expected
+    assert expected[0][0] == "春天的花开秋天的风" and expected != lac([sentence])
