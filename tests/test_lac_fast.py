@@ -85,3 +85,37 @@ def test_custom_dictionary_as_lac_applies_it(tmp_path, lac):
     expected = make_segmenter("seg", custom_dict=str(custom), engine="paddle")([sentence])
     assert fast([sentence]) == expected
     assert expected[0][0] == "春天的花开秋天的风" and expected != lac([sentence])
+
+
+def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
+    """`make setup` builds ernie_pipeline._gru_kernels; its fused steps equal the NumPy ones (which
+    run where it is not built) to float32 rounding, and both give LAC's words."""
+    from ernie_pipeline import _gru_kernels, lac_fast
+
+    assert lac_fast.gates_step is _gru_kernels.gates_step
+    rng = np.random.default_rng(0)
+    n, d = 37, model.layers[0].hidden
+    x = rng.normal(0, 4, (n, 3 * d)).astype(np.float32)  # wide range: saturated gates too
+    h = rng.normal(0, 0.5, (n, d)).astype(np.float32)
+    pre_gates = rng.normal(0, 4, (n, 2 * d)).astype(np.float32)
+    pre_cand = rng.normal(0, 4, (n, d)).astype(np.float32)
+    results = []
+    for gates_step, candidate_step in ((_gru_kernels.gates_step, _gru_kernels.candidate_step),
+                                       (lac_fast._numpy_gates_step, lac_fast._numpy_candidate_step)):
+        gates, cand, reset_h, new_h = pre_gates.copy(), pre_cand.copy(), np.empty_like(h), np.empty_like(h)
+        gates_step(gates, x, h, reset_h)
+        candidate_step(cand, x, gates, h, new_h)
+        results.append((gates, reset_h, new_h))
+    for compiled, numpy_step in zip(*results):
+        np.testing.assert_allclose(compiled, numpy_step, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError):  # float64 is refused, not silently copied
+        _gru_kernels.gates_step(pre_gates.astype(np.float64), x, h, np.empty_like(h))
+
+
+def test_numpy_fallback_gives_lacs_words(monkeypatch, sentences, lac):
+    from ernie_pipeline import lac_fast
+
+    monkeypatch.setattr(lac_fast, "gates_step", lac_fast._numpy_gates_step)
+    monkeypatch.setattr(lac_fast, "candidate_step", lac_fast._numpy_candidate_step)
+    few = sentences[:400]
+    assert FastSegmenter()(few) == lac(few)

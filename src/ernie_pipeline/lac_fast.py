@@ -146,31 +146,49 @@ class _BiGru:
         cand = np.empty((batch, hidden), np.float32)
         reset_h = np.empty((batch, hidden), np.float32)
         initial = np.zeros((batch, hidden), np.float32)
-        with np.errstate(over="ignore"):  # exp(large) = inf gives the right limits 0 and 1
-            for direction in range(2):
-                w_gates, w_cand, states = self.w_gates[direction], self.w_cand[direction], out[direction]
-                h, row = initial, 0
-                for n in active:  # one step of every sequence still running, in place where possible
-                    x = projected[direction, row:row + n]
-                    g, c, rh, h = gates[:n], cand[:n], reset_h[:n], h[:n]
-                    np.matmul(h, w_gates, out=g)
-                    g += x[:, : 2 * hidden]
-                    np.exp(g, out=g)
-                    g += 1
-                    np.reciprocal(g, out=g)  # [u, r] = sigmoid
-                    np.multiply(g[:, hidden:], h, out=rh)
-                    np.matmul(rh, w_cand, out=c)
-                    c += x[:, 2 * hidden:]
-                    np.exp(c, out=c)
-                    c += 1
-                    np.divide(2, c, out=c)
-                    c -= 1  # tanh
-                    c -= h
-                    c *= g[:, :hidden]
-                    new_h = states[row:row + n]
-                    np.add(h, c, out=new_h)
-                    h, row = new_h, row + n
+        for direction in range(2):
+            w_gates, w_cand, states = self.w_gates[direction], self.w_cand[direction], out[direction]
+            h, row = initial, 0
+            for n in active:  # one step of every sequence still running
+                x, g, c, rh, h = projected[direction, row:row + n], gates[:n], cand[:n], reset_h[:n], h[:n]
+                np.matmul(h, w_gates, out=g)
+                gates_step(g, x, h, rh)
+                np.matmul(rh, w_cand, out=c)
+                new_h = states[row:row + n]
+                candidate_step(c, x, g, h, new_h)
+                h, row = new_h, row + n
         return out
+
+
+def _numpy_gates_step(gates, x, h, reset_h):
+    """gates <- [u, r] = 1 / (1 + exp(gates + x[:, :2D])); reset_h <- r * h."""
+    hidden = h.shape[1]
+    gates += x[:, : 2 * hidden]
+    with np.errstate(over="ignore"):  # exp(large) = inf gives the right limit 0
+        np.exp(gates, out=gates)
+    gates += 1
+    np.reciprocal(gates, out=gates)
+    np.multiply(gates[:, hidden:], h, out=reset_h)
+
+
+def _numpy_candidate_step(cand, x, gates, h, new_h):
+    """new_h <- h + u * (tanh - h), tanh = 2 / (1 + exp(cand + x[:, 2D:])) - 1."""
+    hidden = h.shape[1]
+    cand += x[:, 2 * hidden:]
+    with np.errstate(over="ignore"):
+        np.exp(cand, out=cand)
+    cand += 1
+    np.divide(2, cand, out=cand)
+    cand -= 1
+    cand -= h
+    cand *= gates[:, :hidden]
+    np.add(h, cand, out=new_h)
+
+
+try:  # the same two steps fused in C++ (built by `make setup`): about 1.3x faster overall
+    from ernie_pipeline._gru_kernels import candidate_step, gates_step
+except ImportError:
+    gates_step, candidate_step = _numpy_gates_step, _numpy_candidate_step
 
 
 class FastSegModel:
