@@ -1,6 +1,6 @@
 # Two commands (see README):  make demo   |   make test
-# Both first make sure .venv exists and matches requirements.lock (idempotent: nothing happens when
-# the stamp is newer than the lock).
+# Both first make sure .venv exists, matches requirements.lock and has the C++ kernels built
+# (idempotent: nothing happens when the stamp is newer than the lock and the kernel sources).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +12,7 @@ CORES ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/_gru_kernels.cpp
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $$(grep -E '^(setuptools|wheel)==' requirements.lock)
