@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/_gru_kern
 	touch $@
 
 demo: setup
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES) pretrain
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) all
 	$(BIN)/python -m ernie_pipeline.where
 
 test: setup
@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 rulegraph: setup
-	$(BIN)/snakemake --rulegraph dot pretrain | dot -Tpng -o docs/rulegraph.png
+	$(BIN)/snakemake --rulegraph dot all | dot -Tpng -o docs/rulegraph.png
 
 clean-results:
 	rm -rf results .snakemake

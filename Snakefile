@@ -30,3 +30,4 @@ rule all:
     default_target: True
     input:
         rules.pretrain.output,
+        rules.vocab_coverage.output,

@@ -65,6 +65,12 @@ def segmented_stats(wildcards):
     return [path.removesuffix(".jsonl") + ".stats.json" for path in segmented_shards(wildcards)]
 
 
+def every_shard(pattern):
+    """``pattern`` (with {dataset} and {shard}) for every shard of every dataset, datasets sorted by
+    name, so that reordering the datasets in config.yaml changes nothing."""
+    return [pattern.format(dataset=name, shard=shard) for name in sorted(DATASETS) for shard in raw_shard_names(name)]
+
+
 def english_text():
     return config["vocab"]["english_text"]
 

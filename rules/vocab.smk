@@ -1,22 +1,42 @@
-# Stage 2: vocabulary (scheme 1): character counts of all datasets + English BPE -> vocab.txt.
+# Stage 2: vocabulary (scheme 1): character counts per shard (a seeded sample; a held-out slice for the
+# coverage report) summed over every dataset + English BPE -> vocab.txt.
+
+
+rule char_counts:
+    input:
+        jsonl=rules.segment_shard.output.jsonl,
+    output:
+        counts=f"{RESULTS}/vocab/char_counts/{{dataset}}/{{shard}}.json",
+        heldout=f"{RESULTS}/vocab/heldout/{{dataset}}/{{shard}}.jsonl",
+    params:
+        json_key=config["jsonl"]["json_key"],
+        min_doc_length=config["jsonl"]["min_doc_length"],
+        count_fraction=config["vocab"]["char_count_fraction"],
+        heldout_fraction=config["vocab"]["heldout_fraction"],
+        seed=config["vocab"]["seed"],
+    log:
+        f"{RESULTS}/logs/vocab/char_counts/{{dataset}}/{{shard}}.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/char_counts.py"
 
 
 rule char_dict:
     input:
-        # every dataset's corpus, in a fixed (sorted) order: reordering datasets changes nothing
-        jsonl=expand(rules.corpus_jsonl.output.jsonl, dataset=sorted(DATASETS)),
+        counts=every_shard(f"{RESULTS}/vocab/char_counts/{{dataset}}/{{shard}}.json"),
     output:
         pickle=f"{RESULTS}/vocab/char_dict.pickle",
-    params:
-        json_key=config["jsonl"]["json_key"],
-        max_chars=config["vocab"]["char_count_max_chars"],
     log:
         f"{RESULTS}/logs/vocab/char_dict.log",
     conda:
         CPU_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
     script:
         "../scripts/char_dict.py"
 
@@ -60,3 +80,26 @@ rule merge_vocab:
         mem_mb=2000,
     script:
         "../scripts/merge_vocab.py"
+
+
+rule vocab_coverage:
+    input:
+        heldout=every_shard(f"{RESULTS}/vocab/heldout/{{dataset}}/{{shard}}.jsonl"),
+        vocab=rules.merge_vocab.output.vocab,
+    output:
+        json=f"{RESULTS}/vocab/coverage/coverage.json",
+        tsv=f"{RESULTS}/vocab/coverage/coverage.tsv",
+        plot=report(f"{RESULTS}/vocab/coverage/coverage.png", category="Vocabulary",
+                    caption="../docs/report/vocab_coverage.rst"),
+    params:
+        json_key=config["jsonl"]["json_key"],
+        tokenizer_dir=lambda wildcards, input: os.path.dirname(input.vocab),
+    log:
+        f"{RESULTS}/logs/vocab/coverage.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/vocab_coverage.py"

@@ -1,14 +1,14 @@
-"""Snakemake job: count characters into char_dict.pickle."""
+"""Snakemake job: sum the shards' character counts into char_dict.pickle."""
 import sys
 
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
     from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
-    from ernie_pipeline.vocab.chars import count_chars, write_char_dict
+    from ernie_pipeline.vocab.chars import sum_counts, write_char_dict
 
     logs.to_file(snakemake.log[0])
-    counts = count_chars(list(snakemake.input.jsonl), snakemake.params.json_key, snakemake.params.max_chars)
+    counts = sum_counts(list(snakemake.input.counts))
     write_char_dict(counts, snakemake.output.pickle)
     print(f"{len(counts)} distinct characters, {sum(counts.values())} in all")
 

@@ -59,7 +59,7 @@ def workflow_run(tmp_path_factory):
     """The whole workflow run once on the tiny config; returns (workdir, config)."""
     workdir = tmp_path_factory.mktemp("workflow")
     config = tiny_config(workdir)
-    run_snakemake(workdir, "pretrain")
+    run_snakemake(workdir, "all")
     return workdir, config
 
 
@@ -80,4 +80,6 @@ def artifacts(workflow_run):
         "prefix": results / "token_ids" / name,
         "index": {s: results / "index" / f"{name}_{s}_indexmap.npy" for s in ("train", "valid", "test")},
         "pretrain": results / "pretrain",
+        "coverage": results / "vocab" / "coverage",
+        "results": results,
     }

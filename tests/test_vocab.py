@@ -1,16 +1,22 @@
 import collections
+import json
 import pickle
 
 import pytest
 
-from ernie_pipeline.vocab.chars import count_chars, load_char_dict, write_char_dict
+from ernie_pipeline.vocab.chars import count_shard, load_char_dict, sum_counts, write_char_dict, write_shard_counts
+from ernie_pipeline.vocab.coverage import SCRIPTS, measure, script_of
 from ernie_pipeline.vocab.english import read_pieces
 from ernie_pipeline.vocab.merge import (CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, build_vocab, check_uint16,
                                         extended_size, write_vocab)
 
 
+def _shards(artifacts):
+    return sorted((artifacts["results"] / "segmented" / "tiny").glob("*.jsonl"))
+
+
 def test_char_dict_layout_and_determinism(artifacts, tmp_path):
-    counts = count_chars([artifacts["corpus"]])
+    counts = sum_counts(sorted((artifacts["results"] / "vocab" / "char_counts" / "tiny").glob("*.json")))
     write_char_dict(counts, tmp_path / "a.pickle")
     write_char_dict(counts, tmp_path / "b.pickle")
     assert (tmp_path / "a.pickle").read_bytes() == (tmp_path / "b.pickle").read_bytes() \
@@ -23,13 +29,57 @@ def test_char_dict_layout_and_determinism(artifacts, tmp_path):
     assert load_char_dict(tmp_path / "a.pickle") == dict(counts)
 
 
-def test_char_counts_cover_every_dataset_each_up_to_the_limit(artifacts):
-    one = count_chars([artifacts["corpus"]], max_chars=5000)
-    assert 5000 <= sum(one.values()) < sum(count_chars([artifacts["corpus"]]).values())
-    # a second dataset (here: the same corpus again) contributes its own max_chars
-    assert count_chars([artifacts["corpus"], artifacts["corpus"]], max_chars=5000) == one + one
-    with pytest.raises(TypeError, match="a list of jsonl paths"):
-        count_chars(str(artifacts["corpus"]))
+def test_shard_counts_sample_and_hold_out_documents_by_seed(artifacts, tmp_path):
+    shard = _shards(artifacts)[0]
+    texts = [json.loads(line)["text"] for line in shard.read_text(encoding="utf-8").splitlines()]
+    kept = [t for t in texts if len(t) > 10]
+    everything, none_held = count_shard(shard, "tiny", shard.name, min_doc_length=10)
+    assert everything == collections.Counter("".join(kept)) and none_held == []
+
+    counted, heldout = count_shard(shard, "tiny", shard.name, min_doc_length=10, heldout_fraction=0.2)
+    assert 0.1 * len(kept) < len(heldout) < 0.3 * len(kept)
+    assert counted + collections.Counter("".join(heldout)) == everything  # held out = exactly the uncounted
+    assert count_shard(shard, "tiny", shard.name, min_doc_length=10, heldout_fraction=0.2) == (counted, heldout)
+    _, other_seed = count_shard(shard, "tiny", shard.name, min_doc_length=10, heldout_fraction=0.2, seed=7)
+    assert other_seed != heldout
+
+    half, _ = count_shard(shard, "tiny", shard.name, min_doc_length=10, count_fraction=0.5)
+    assert 0.35 < sum(half.values()) / sum(everything.values()) < 0.65
+
+    write_shard_counts(counted, heldout, tmp_path / "c.json", tmp_path / "h.jsonl")
+    assert sum_counts([tmp_path / "c.json", tmp_path / "c.json"]) == counted + counted
+    assert [json.loads(line)["text"] for line in (tmp_path / "h.jsonl").read_text(encoding="utf-8").splitlines()] \
+        == heldout
+    (tmp_path / "bad.json").write_text('{"a": "many"}')
+    with pytest.raises(ValueError, match="bad.json: a character count file"):
+        sum_counts([tmp_path / "bad.json"])
+
+
+@pytest.mark.parametrize("char, script", [("中", "Han"), ("a", "Latin"), ("é", "Latin"), ("7", "digits"),
+                                          ("，", "punctuation"), ("!", "punctuation"), ("の", "Hiragana/Katakana"),
+                                          ("カ", "Hiragana/Katakana"), ("한", "Hangul"), ("😀", "emoji"),
+                                          ("€", "other"), ("α", "other")])
+def test_script_buckets(char, script):
+    assert script_of(char) == script
+
+
+def test_coverage_report_on_held_out_sample_text(artifacts):
+    from paddlenlp.transformers import ErnieTokenizer
+
+    report = json.loads((artifacts["coverage"] / "coverage.json").read_text(encoding="utf-8"))
+    overall = report["overall"]
+    assert overall["tokens"] > 5000 and overall["unk_rate"] < 0.0005  # the goal for scheme 1
+    assert overall["unk_tokens"] == sum(s["unk_tokens"] for s in report["scripts"].values())
+    assert 0.9 < report["scripts"]["Han"]["tokens_per_char"] <= 1.0
+    tsv = (artifacts["coverage"] / "coverage.tsv").read_text(encoding="utf-8").splitlines()
+    assert tsv[0].split("\t")[0] == "script" and [r.split("\t")[0] for r in tsv[1:]] == [*SCRIPTS, "overall"]
+    assert (artifacts["coverage"] / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the same measure on a text with runs the tiny vocabulary lacks: they are counted where they belong
+    tokenizer = ErnieTokenizer.from_pretrained(str(artifacts["vocab_dir"]))
+    odd = measure(["北京欢迎你 ☃☃ 𝔘𝔫𝔦 ok"], tokenizer)
+    assert odd["scripts"]["Han"]["unk_tokens"] == 0 and odd["scripts"]["other"]["unk_tokens"] >= 1
+    assert [s for s, _ in odd["top_unk_strings"]] and odd["overall"]["unk_tokens"] >= 1
 
 
 def test_vocab_txt_order(artifacts):

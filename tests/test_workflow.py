@@ -21,6 +21,8 @@ def test_every_artifact_exists(artifacts):
     expected = [
         "segmented/tiny/part-0000.json.jsonl", "segmented/tiny/part-0001.json.jsonl", "corpus/tiny.jsonl",
         "segmented/tiny/part-0000.json.stats.json", "corpus/tiny.stats.json",
+        "vocab/char_counts/tiny/part-0000.json.json", "vocab/heldout/tiny/part-0001.json.jsonl",
+        "vocab/coverage/coverage.json", "vocab/coverage/coverage.tsv", "vocab/coverage/coverage.png",
         "vocab/char_dict.pickle", "vocab/eng.model", "vocab/eng.vocab", "vocab/tokenizer/vocab.txt",
         "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz",
         *(f"index/tiny_{s}_indexmap.npy{x}" for s in ("train", "valid", "test") for x in ("", ".json")),
@@ -33,7 +35,7 @@ def test_every_artifact_exists(artifacts):
 
 
 def test_second_run_has_nothing_to_do(artifacts):
-    result = run_snakemake(artifacts["workdir"], "-n", "pretrain")
+    result = run_snakemake(artifacts["workdir"], "-n")  # the default target: training and the coverage report
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
@@ -44,6 +46,13 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
     assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "token_ids": 1, "index_map": 3, "pretrain": 1}
+
+    # another held-out slice: every shard's counts, then everything built on the vocabulary
+    changed = {**config, "vocab": {**config["vocab"], "heldout_fraction": 0.1}}
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
+    out = run_snakemake(workdir, "-n", "--configfile", str(workdir / "changed.yaml"))
+    assert _planned_jobs(out.stdout) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "vocab_coverage": 1,
+                                         "token_ids": 1, "index_map": 3, "pretrain": 1, "all": 1}
 
     changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
@@ -95,6 +104,7 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
 
     config = tiny_config(tmp_path)
     targets = [f"results/index/tiny_{s}_indexmap.npy" for s in ("train", "valid", "test")]
+    targets.append("results/vocab/coverage/coverage.png")
     run_snakemake(tmp_path, *targets)
     first = artifacts["workdir"] / "results"
     compared = 0
@@ -103,7 +113,9 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
         if path.is_file() and relative.parts[0] not in ("logs", "benchmarks"):
             assert path.read_bytes() == (first / relative).read_bytes(), relative
             compared += 1
-    assert compared == 2 * 2 + 2 + 4 + 2 + 6 and list(config["datasets"]) == ["tiny"]
+    # segmented shards + stats, corpus + stats, shard counts + held-out, vocab files, ids, index maps,
+    # coverage report (the PNG included)
+    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 + 6 + 3 and list(config["datasets"]) == ["tiny"]
 
 
 def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
@@ -189,8 +201,12 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
         "results/segmented/tiny/part-0000.json", "results/segmented/tiny/part-0001.json",
         "results/segmented/news/a/news-1.txt", "results/segmented/news/news-2.txt"}
     # the vocabulary counts both corpora; training (train.dataset: null) uses the first dataset
-    assert re.search(r"rule char_dict:\s+input: results/corpus/news\.jsonl, results/corpus/tiny\.jsonl\s", out)
-    assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "corpus_jsonl": 2, "char_dict": 1,
+    counted = re.search(r"rule char_dict:\s+input: ([^\n]+)", out).group(1).split(", ")
+    assert counted == ["results/vocab/char_counts/news/a/news-1.txt.json", "results/vocab/char_counts/news/news-2.txt.json",
+                       "results/vocab/char_counts/tiny/part-0000.json.json",
+                       "results/vocab/char_counts/tiny/part-0001.json.json"]
+    assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "corpus_jsonl": 1, "char_counts": 4,
+                                  "char_dict": 1,
                                   "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "token_ids": 1,
                                   "index_map": 3, "pretrain": 1}
     assert set(re.findall(r"output: results/token_ids/(\w+)_ids\.npy", out)) == {"tiny"}

@@ -1,4 +1,10 @@
-"""``char_dict.pickle``: character counts over (a prefix of) each dataset's corpus, like upstream ``gen_char.py``.
+"""``char_dict.pickle``: character counts over a seeded sample of every dataset (upstream ``gen_char.py``).
+
+Counting is per segmented shard (so a new shard only counts itself) and the shards' counts are
+summed. Which documents are counted is decided per document by a hash of (seed, dataset, shard,
+document number): a fraction ``count_fraction`` of them (upstream: a 10 GB random sample), after a
+fraction ``heldout_fraction`` is set aside, uncounted, for the vocabulary's coverage report.
+Documents that ``corpus_jsonl`` drops (``min_doc_length``) are neither.
 
 Layout as upstream: a pickled ``collections.defaultdict(int)`` mapping each character to its count.
 Keys are stored in descending count order (ties by code point), so the file is byte-identical for
@@ -8,35 +14,67 @@ the same input. Read it back only with :func:`load_char_dict` (restricted unpick
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import pickle
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.atomic import atomic_outputs, atomic_write
 from ernie_pipeline.readers import jsonl_text
 from ernie_pipeline.safe_pickle import load_plain
 
 PICKLE_PROTOCOL = 4
 
 
-def count_chars(jsonl_paths: list[str | Path], json_key: str = "text", max_chars: int = 0) -> collections.Counter:
-    """Count characters of the documents of jsonl files (one per dataset), stopping after
-    ``max_chars`` (0 = all) in each file, so that every dataset contributes."""
-    if isinstance(jsonl_paths, (str, Path)):
-        raise TypeError("count_chars takes a list of jsonl paths")
+def document_draw(seed: int, dataset: str, shard: str, number: int) -> float:
+    """A uniform number in [0, 1) fixed by the document's identity and the seed (not by the
+    machine, the number of jobs or the order shards are processed in)."""
+    digest = hashlib.blake2b(f"{seed}\0{dataset}\0{shard}\0{number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
+def count_shard(jsonl_path: str | Path, dataset: str, shard: str, json_key: str = "text", min_doc_length: int = 0,
+                count_fraction: float = 1.0, heldout_fraction: float = 0.0, seed: int = 1234
+                ) -> tuple[collections.Counter, list[str]]:
+    """Character counts of the sampled documents of one segmented shard, and the held-out
+    documents' texts (see the module docstring)."""
     counts: collections.Counter = collections.Counter()
-    for jsonl_path in jsonl_paths:
-        seen = 0
-        with open(jsonl_path, encoding="utf-8") as handle:
-            for number, line in enumerate(tqdm(handle, desc=f"count chars {Path(jsonl_path).name}", unit="doc",
-                                               mininterval=5), 1):
-                text = jsonl_text(line, json_key, jsonl_path, number)
+    heldout: list[str] = []
+    with open(jsonl_path, encoding="utf-8") as handle:
+        for number, line in enumerate(tqdm(handle, desc=f"count chars {shard}", unit="doc", mininterval=5), 1):
+            text = jsonl_text(line, json_key, jsonl_path, number)
+            if len(text) <= min_doc_length:
+                continue
+            draw = document_draw(seed, dataset, shard, number)
+            if draw < heldout_fraction:
+                heldout.append(text)
+            elif (draw - heldout_fraction) < count_fraction * (1 - heldout_fraction):
                 counts.update(text)
-                seen += len(text)
-                if max_chars and seen >= max_chars:
-                    break
-    return counts
+    return counts, heldout
+
+
+def write_shard_counts(counts: collections.Counter, heldout: list[str], counts_path: str | Path,
+                       heldout_path: str | Path, json_key: str = "text") -> None:
+    """Counts as JSON (descending count, ties by character) and held-out documents as jsonl."""
+    with atomic_outputs(counts_path, heldout_path) as (tmp_counts, tmp_heldout):
+        ordered = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        tmp_counts.write_text(json.dumps(ordered, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+        with open(tmp_heldout, "w", encoding="utf-8") as out:
+            for text in heldout:
+                out.write(json.dumps({json_key: text}, ensure_ascii=False) + "\n")
+
+
+def sum_counts(paths: list[str | Path]) -> collections.Counter:
+    """The sum of per-shard count files."""
+    total: collections.Counter = collections.Counter()
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not all(isinstance(v, int) for v in data.values()):
+            raise ValueError(f"{path}: a character count file must map characters to integers")
+        total.update(data)
+    return total
 
 
 def write_char_dict(counts: collections.Counter, out_path: str | Path) -> None:
