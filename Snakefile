@@ -2,7 +2,8 @@
 # "ERNIE 1.0 from scratch" flow). Stages, in the order data flows:
 #   sample     obtain the bundled real sample corpus (only when the config points at it)
 #   segment    each dataset's raw shards -> sentence split + LAC word segmentation -> jsonl
-#   vocab      char_dict.pickle (all datasets) + eng.vocab (sentencepiece BPE) -> vocab.txt
+#   vocab      char_dict.pickle (all datasets) + eng.vocab (sentencepiece BPE) -> vocab.txt (scheme 1),
+#              or BasicTokenizer text -> sentencepiece -> vocab.txt (scheme 2); coverage reports of both
 #   token_ids  jsonl -> <prefix>_ids.npy + <prefix>_idx.npz with whole-word ## markers
 #   index      train/valid/test sample index maps (tool_helpers build_mapping)
 #   pretrain   ErnieForPretraining -> model_last/, model_<step>/, VisualDL logs
@@ -30,4 +31,4 @@ rule all:
     default_target: True
     input:
         rules.pretrain.output,
-        rules.vocab_coverage.output,
+        expand(rules.vocab_coverage.output, vocab_dir=VOCAB_DIRS),

@@ -85,6 +85,10 @@ def train_dataset():
     return name
 
 
+# vocab.scheme picks the vocabulary the token ids (and training) use; both are built and reported.
+VOCAB_DIRS = {1: "vocab", 2: "vocab/scheme2"}
+VOCAB_TXT = f"{RESULTS}/{VOCAB_DIRS[config['vocab']['scheme']]}/tokenizer/vocab.txt"
+VOCAB_DIRS = list(VOCAB_DIRS.values())
 TRAIN_DATASET = train_dataset()
 TRAIN_PREFIX = f"{RESULTS}/token_ids/{TRAIN_DATASET}"
 SAMPLES_PER_SPLIT = num_samples(config["train"])

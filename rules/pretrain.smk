@@ -6,7 +6,7 @@ rule pretrain:
     input:
         ids=f"{TRAIN_PREFIX}_ids.npy",
         idx=f"{TRAIN_PREFIX}_idx.npz",
-        vocab=rules.merge_vocab.output.vocab,
+        vocab=VOCAB_TXT,
         index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASET, split=SPLIT_NAMES),
     output:
         model_last=directory(f"{RESULTS}/pretrain/model_last"),

@@ -4,7 +4,7 @@
 rule token_ids:
     input:
         jsonl=rules.corpus_jsonl.output.jsonl,
-        vocab=rules.merge_vocab.output.vocab,
+        vocab=VOCAB_TXT,
     output:
         ids=f"{RESULTS}/token_ids/{{dataset}}_ids.npy",
         idx=f"{RESULTS}/token_ids/{{dataset}}_idx.npz",

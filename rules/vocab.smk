@@ -83,20 +83,68 @@ rule merge_vocab:
         "../scripts/merge_vocab.py"
 
 
+rule scheme2_text:
+    input:
+        jsonl=every_shard(f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl"),
+    output:
+        text=f"{RESULTS}/vocab/scheme2/pretokenized.txt",
+    params:
+        shards=[(name, shard) for name in sorted(DATASETS) for shard in raw_shard_names(name)],
+        json_key=config["jsonl"]["json_key"],
+        min_doc_length=config["jsonl"]["min_doc_length"],
+        heldout_fraction=config["vocab"]["heldout_fraction"],
+        seed=config["vocab"]["seed"],
+    log:
+        f"{RESULTS}/logs/vocab/scheme2_text.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/scheme2_text.py"
+
+
+rule scheme2_vocab:
+    input:
+        text=rules.scheme2_text.output.text,
+    output:
+        model=f"{RESULTS}/vocab/scheme2/spm.model",
+        pieces=f"{RESULTS}/vocab/scheme2/spm.vocab",
+        vocab=f"{RESULTS}/vocab/scheme2/tokenizer/vocab.txt",
+    params:
+        vocab_size=config["vocab"]["scheme2_vocab_size"],
+        model_type=config["vocab"]["scheme2_model_type"],
+        include_kana_hangul=config["vocab"]["include_kana_hangul"],
+    log:
+        f"{RESULTS}/logs/vocab/scheme2_vocab.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/vocab/scheme2_vocab.tsv"
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/scheme2_vocab.py"
+
+
 rule vocab_coverage:
     input:
         heldout=every_shard(f"{RESULTS}/vocab/heldout/{{dataset}}/{{shard}}.jsonl"),
-        vocab=rules.merge_vocab.output.vocab,
+        vocab=f"{RESULTS}/{{vocab_dir}}/tokenizer/vocab.txt",
     output:
-        json=f"{RESULTS}/vocab/coverage/coverage.json",
-        tsv=f"{RESULTS}/vocab/coverage/coverage.tsv",
-        plot=report(f"{RESULTS}/vocab/coverage/coverage.png", category="Vocabulary",
-                    caption="../docs/report/vocab_coverage.rst"),
+        json=f"{RESULTS}/{{vocab_dir}}/coverage/coverage.json",
+        tsv=f"{RESULTS}/{{vocab_dir}}/coverage/coverage.tsv",
+        plot=report(f"{RESULTS}/{{vocab_dir}}/coverage/coverage.png", category="Vocabulary",
+                    subcategory="{vocab_dir}", caption="../docs/report/vocab_coverage.rst"),
+    wildcard_constraints:
+        vocab_dir="|".join(re.escape(d) for d in VOCAB_DIRS),
     params:
         json_key=config["jsonl"]["json_key"],
         tokenizer_dir=lambda wildcards, input: os.path.dirname(input.vocab),
     log:
-        f"{RESULTS}/logs/vocab/coverage.log",
+        f"{RESULTS}/logs/{{vocab_dir}}/coverage.log",
     conda:
         CPU_ENV
     threads: 1

@@ -5,11 +5,11 @@ import sys
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
     from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
-    from ernie_pipeline.vocab.english import train_english_bpe
+    from ernie_pipeline.vocab.english import train_sentencepiece
 
     logs.to_file(snakemake.log[0])
-    train_english_bpe(snakemake.input.text, snakemake.output.model, snakemake.output.vocab,
-                      snakemake.params.vocab_size, snakemake.params.max_sentences)
+    train_sentencepiece(snakemake.input.text, snakemake.output.model, snakemake.output.vocab,
+                        snakemake.params.vocab_size, snakemake.params.max_sentences)
 
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.

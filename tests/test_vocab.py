@@ -6,6 +6,7 @@ import pytest
 
 from ernie_pipeline.vocab.chars import count_shard, load_char_dict, sum_counts, write_char_dict, write_shard_counts
 from ernie_pipeline.vocab.coverage import SCRIPTS, measure, script_of
+from ernie_pipeline.vocab.scheme2 import vocab_from_pieces
 from ernie_pipeline.vocab.english import read_pieces
 from ernie_pipeline.vocab.merge import (CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, build_vocab, check_uint16,
                                         extended_size, write_vocab)
@@ -130,10 +131,10 @@ def test_tokenizer_loads_vocab_folder(artifacts):
 def test_english_bpe_is_byte_identical_and_loads(artifacts, tmp_path):
     import sentencepiece as spm
 
-    from ernie_pipeline.vocab.english import train_english_bpe
+    from ernie_pipeline.vocab.english import train_sentencepiece
 
     text = artifacts["workdir"] / "data/sample/english.txt"
-    train_english_bpe(text, tmp_path / "eng.model", tmp_path / "eng.vocab", 1000, max_sentences=20000)
+    train_sentencepiece(text, tmp_path / "eng.model", tmp_path / "eng.vocab", 1000, max_sentences=20000)
     assert (tmp_path / "eng.model").read_bytes() == artifacts["eng_model"].read_bytes()
     assert (tmp_path / "eng.vocab").read_bytes() == artifacts["eng_vocab"].read_bytes()
     model = spm.SentencePieceProcessor(model_file=str(tmp_path / "eng.model"))
@@ -172,3 +173,35 @@ def test_japanese_and_korean_runs_are_not_unk(artifacts, japanese_korean, tmp_pa
         assert report["scripts"]["Hiragana/Katakana"]["characters"] > 3000 < report["scripts"]["Hangul"]["characters"]
     assert rates[False]["Hiragana/Katakana"] > 0.5 and rates[False]["Hangul"] > 0.5  # the upstream problem
     assert rates[True] == {"Hiragana/Katakana": 0.0, "Hangul": 0.0}
+
+
+def test_scheme2_vocab_maps_specials_loads_and_covers(artifacts):
+    """Scheme 2 (BasicTokenizer text -> sentencepiece) built by the workflow next to scheme 1."""
+    from paddlenlp.transformers import ErnieTokenizer
+
+    scheme2 = artifacts["results"] / "vocab" / "scheme2"
+    tokens = (scheme2 / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    pieces = read_pieces(scheme2 / "spm.vocab")
+    assert tokens[:5] == SPECIAL_TOKENS and len(tokens) == len(set(tokens))
+    assert not {"<unk>", "<s>", "</s>", "▁"} & set(tokens)
+    assert tokens == vocab_from_pieces(pieces)  # pieces in sentencepiece's order, then CJK, kana, Jamo
+    words = [p[1:] for p in pieces if p.startswith("▁") and len(p) > 1]
+    assert words and all(w in tokens for w in words) and any(t.startswith("##") for t in tokens)
+    tokenizer = ErnieTokenizer.from_pretrained(str(scheme2 / "tokenizer"))
+    assert tokenizer.convert_tokens_to_ids("[MASK]") == 3 and tokenizer.tokenize("北京")[0] in tokens
+    reports = {name: json.loads((artifacts["results"] / folder / "coverage" / "coverage.json").read_text())
+               for name, folder in (("scheme1", "vocab"), ("scheme2", "vocab/scheme2"))}
+    # on this tiny corpus only characters never seen in training are [UNK], and never a Chinese one
+    # (the whole sample: scheme 2 0.010 %, scheme 1 0.020 %)
+    assert reports["scheme2"]["overall"]["tokens"] > 5000 and reports["scheme2"]["overall"]["unk_rate"] < 0.001
+    assert reports["scheme2"]["scripts"]["Han"]["unk_tokens"] == 0
+
+
+def test_vocab_from_pieces():
+    pieces = ["<unk>", "<s>", "</s>", "▁the", "re", "▁", "▁中", "the"]
+    assert vocab_from_pieces(pieces, include_cjk=False, include_kana_hangul=False) == [
+        *SPECIAL_TOKENS, "the", "##re", "中", "##the"]
+    full = vocab_from_pieces(pieces)
+    assert full[:9] == [*SPECIAL_TOKENS, "the", "##re", "中", "##the"] and full[9] == "一"
+    assert len([t for t in full if len(t) == 1 and CJK_FIRST <= ord(t) <= CJK_LAST]) == 20902
+    assert {"の", "##の", "ᄀ", "##ᄀ"} <= set(full) and len(full) == len(set(full))

@@ -23,6 +23,8 @@ def test_every_artifact_exists(artifacts):
         "segmented/tiny/part-0000.json.stats.json", "corpus/tiny.stats.json",
         "vocab/char_counts/tiny/part-0000.json.json", "vocab/heldout/tiny/part-0001.json.jsonl",
         "vocab/coverage/coverage.json", "vocab/coverage/coverage.tsv", "vocab/coverage/coverage.png",
+        "vocab/scheme2/pretokenized.txt", "vocab/scheme2/spm.model", "vocab/scheme2/tokenizer/vocab.txt",
+        "vocab/scheme2/coverage/coverage.json",
         "vocab/char_dict.pickle", "vocab/eng.model", "vocab/eng.vocab", "vocab/tokenizer/vocab.txt",
         "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz",
         *(f"index/tiny_{s}_indexmap.npy{x}" for s in ("train", "valid", "test") for x in ("", ".json")),
@@ -51,8 +53,9 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     changed = {**config, "vocab": {**config["vocab"], "heldout_fraction": 0.1}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "--configfile", str(workdir / "changed.yaml"))
-    assert _planned_jobs(out.stdout) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "vocab_coverage": 1,
-                                         "token_ids": 1, "index_map": 3, "pretrain": 1, "all": 1}
+    assert _planned_jobs(out.stdout) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "scheme2_text": 1,
+                                         "scheme2_vocab": 1, "vocab_coverage": 2, "token_ids": 1, "index_map": 3,
+                                         "pretrain": 1, "all": 1}
 
     changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
@@ -104,7 +107,7 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
 
     config = tiny_config(tmp_path)
     targets = [f"results/index/tiny_{s}_indexmap.npy" for s in ("train", "valid", "test")]
-    targets.append("results/vocab/coverage/coverage.png")
+    targets += ["results/vocab/coverage/coverage.png", "results/vocab/scheme2/coverage/coverage.png"]
     run_snakemake(tmp_path, *targets)
     first = artifacts["workdir"] / "results"
     compared = 0
@@ -114,8 +117,8 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
             assert path.read_bytes() == (first / relative).read_bytes(), relative
             compared += 1
     # segmented shards + stats, corpus + stats, shard counts + held-out, vocab files, ids, index maps,
-    # coverage report (the PNG included)
-    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 + 6 + 3 and list(config["datasets"]) == ["tiny"]
+    # coverage report (the PNG included); scheme 2's text, model, pieces, vocab.txt and coverage report
+    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 + 6 + 3 + 4 + 3 and list(config["datasets"]) == ["tiny"]
 
 
 def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):

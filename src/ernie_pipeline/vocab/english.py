@@ -15,16 +15,22 @@ import sentencepiece as spm
 from ernie_pipeline.atomic import atomic_outputs
 
 
-def train_english_bpe(text_path: str | Path, model_path: str | Path, vocab_path: str | Path,
-                      vocab_size: int, max_sentences: int = 0, character_coverage: float = 0.9995) -> None:
-    """Train on the first ``max_sentences`` lines of ``text_path`` (0 = all)."""
+def train_sentencepiece(text_path: str | Path, model_path: str | Path, vocab_path: str | Path,
+                        vocab_size: int, max_sentences: int = 0, character_coverage: float = 0.9995,
+                        model_type: str = "bpe", hard_vocab_limit: bool = True, normalization: str = "nmt_nfkc"
+                        ) -> None:
+    """Train on the first ``max_sentences`` lines of ``text_path`` (0 = all); ``hard_vocab_limit``
+    False lets a small corpus end with fewer than ``vocab_size`` pieces instead of failing;
+    ``normalization``: sentencepiece's rule ("identity" keeps text that is already normalised)."""
     with tempfile.TemporaryDirectory() as tmp:
         prefix = str(Path(tmp) / "eng")
         spm.SentencePieceTrainer.train(
             input=str(text_path),
             model_prefix=prefix,
             vocab_size=vocab_size,
-            model_type="bpe",
+            model_type=model_type,
+            hard_vocab_limit=hard_vocab_limit,
+            normalization_rule_name=normalization,
             character_coverage=character_coverage,
             num_threads=1,
             shuffle_input_sentence=False,

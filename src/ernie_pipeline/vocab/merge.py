@@ -100,9 +100,18 @@ def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char
         if count >= min_char_count and not is_cjk(char):
             builder.add(char)
     if include_kana_hangul:
-        for first, last in KANA_HANGUL_RANGES:
-            for code in range(first, last + 1):
-                builder.add(chr(code))
+        for token in kana_hangul_tokens():
+            builder.add(token)
+    return builder.tokens
+
+
+def kana_hangul_tokens() -> list[str]:
+    """Every kana, Hangul Jamo and full-width digit/letter as BasicTokenizer leaves it, each followed
+    by its ``##`` twin."""
+    builder = _VocabBuilder()
+    for first, last in KANA_HANGUL_RANGES:
+        for code in range(first, last + 1):
+            builder.add(chr(code))
     return builder.tokens
 
 

@@ -1,0 +1,74 @@
+"""Vocabulary scheme 2 (the seed's recommended alternative): BasicTokenizer pre-tokenisation of the
+corpus, sentencepiece on the result, special tokens mapped to ERNIE's.
+
+The pre-tokenised text is what ``ErnieTokenizer`` will see before WordPiece (lower case, accents
+stripped, every CJK character and punctuation mark its own word), so the pieces sentencepiece
+learns are exactly the units WordPiece can match: ``▁x`` (a word start) becomes ``x`` and any other
+piece ``x`` becomes ``##x``. ``<unk>`` ``<s>`` ``</s>`` map to ``[UNK]`` ``[CLS]`` ``[SEP]``, and
+``[PAD]`` ``[MASK]`` are added, all five first as in scheme 1. As in scheme 1, every CJK character
+U+4E00-U+9FA5 and (``include_kana_hangul``) every kana / Hangul Jamo with its ``##`` twin follow
+the pieces, so characters the training text lacks are not ``[UNK]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.readers import jsonl_text
+from ernie_pipeline.vocab.chars import document_draw
+from ernie_pipeline.vocab.merge import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, kana_hangul_tokens
+
+SPM_SPECIALS = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]", "<pad>": "[PAD]"}
+
+
+def pretokenize_shards(shards: list[tuple[str, str, str | Path]], out_path: str | Path, json_key: str = "text",
+                       min_doc_length: int = 0, heldout_fraction: float = 0.0, seed: int = 1234) -> int:
+    """BasicTokenizer-split every sentence of the ``(dataset, shard, path)`` segmented shards into
+    ``out_path``, a sentence per line, leaving out the documents the coverage report holds out
+    (the same draw as :func:`ernie_pipeline.vocab.chars.count_shard`). Returns the lines written."""
+    from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
+
+    basic = BasicTokenizer(do_lower_case=True)
+    lines = 0
+    with atomic_write(out_path) as out:
+        for dataset, shard, path in shards:
+            with open(path, encoding="utf-8") as handle:
+                for number, line in enumerate(tqdm(handle, desc=f"pre-tokenise {shard}", unit="doc", mininterval=5), 1):
+                    text = jsonl_text(line, json_key, path, number)
+                    if len(text) <= min_doc_length or document_draw(seed, dataset, shard, number) < heldout_fraction:
+                        continue
+                    for sentence in text.splitlines():
+                        words = basic.tokenize(sentence)
+                        if words:
+                            out.write(" ".join(words) + "\n")
+                            lines += 1
+    return lines
+
+
+def vocab_from_pieces(pieces: list[str], include_cjk: bool = True, include_kana_hangul: bool = True) -> list[str]:
+    """vocab.txt tokens from sentencepiece pieces (see the module docstring)."""
+    tokens = list(SPECIAL_TOKENS)
+    seen = set(tokens)
+
+    def add(token):
+        if token not in seen:
+            seen.add(token)
+            tokens.append(token)
+
+    for piece in pieces:
+        token = SPM_SPECIALS.get(piece)
+        if token is None:
+            if piece in ("▁", ""):
+                continue
+            token = piece[1:] if piece.startswith("▁") else "##" + piece
+        add(token)
+    if include_cjk:
+        for code in range(CJK_FIRST, CJK_LAST + 1):
+            add(chr(code))
+    if include_kana_hangul:
+        for token in kana_hangul_tokens():
+            add(token)
+    return tokens
