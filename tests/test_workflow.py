@@ -273,3 +273,16 @@ def test_schema_fills_each_datasets_defaults():
     validate(config, str(REPO / "schemas/config.schema.yaml"))
     assert config["datasets"]["more.v2_x-1"] == {"input_dir": "elsewhere", "format": "wudao", "input_key": None,
                                                  "on_error": "fail"}
+
+
+def test_vocab_scheme_picks_the_vocabulary_of_token_ids_and_training(tmp_path):
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    for scheme, vocab in ((1, "results/vocab/tokenizer/vocab.txt"), (2, "results/vocab/scheme2/tokenizer/vocab.txt")):
+        config["vocab"]["scheme"] = scheme
+        _write_config(tmp_path, config)
+        out = run_snakemake(tmp_path, "-n", "pretrain").stdout
+        for rule in ("token_ids", "pretrain"):
+            block = out[out.index(f"rule {rule}:"):]
+            assert vocab in block.split("output:")[0], (scheme, rule)
