@@ -65,10 +65,15 @@ def segmented_stats(wildcards):
     return [path.removesuffix(".jsonl") + ".stats.json" for path in segmented_shards(wildcards)]
 
 
+def all_shards():
+    """(dataset, shard) of every shard of every dataset, datasets sorted by name, so that reordering
+    the datasets in config.yaml changes nothing."""
+    return [(name, shard) for name in sorted(DATASETS) for shard in raw_shard_names(name)]
+
+
 def every_shard(pattern):
-    """``pattern`` (with {dataset} and {shard}) for every shard of every dataset, datasets sorted by
-    name, so that reordering the datasets in config.yaml changes nothing."""
-    return [pattern.format(dataset=name, shard=shard) for name in sorted(DATASETS) for shard in raw_shard_names(name)]
+    """``pattern`` (with {dataset} and {shard}) for each of all_shards()."""
+    return [pattern.format(dataset=name, shard=shard) for name, shard in all_shards()]
 
 
 def english_text():

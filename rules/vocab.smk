@@ -89,7 +89,7 @@ rule scheme2_text:
     output:
         text=f"{RESULTS}/vocab/scheme2/pretokenized.txt",
     params:
-        shards=[(name, shard) for name in sorted(DATASETS) for shard in raw_shard_names(name)],
+        shards=all_shards(),
         json_key=config["jsonl"]["json_key"],
         min_doc_length=config["jsonl"]["min_doc_length"],
         heldout_fraction=config["vocab"]["heldout_fraction"],

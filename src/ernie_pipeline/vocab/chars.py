@@ -18,6 +18,7 @@ import hashlib
 import json
 import pickle
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
@@ -35,6 +36,18 @@ def document_draw(seed: int, dataset: str, shard: str, number: int) -> float:
     return int.from_bytes(digest, "little") / 2**64
 
 
+def drawn_documents(jsonl_path: str | Path, dataset: str, shard: str, json_key: str = "text",
+                    min_doc_length: int = 0, seed: int = 1234, desc: str = "read") -> Iterator[tuple[float, str]]:
+    """``(document_draw, text)`` of each document of a segmented shard that ``corpus_jsonl`` keeps
+    (longer than ``min_doc_length``): the one place that decides which documents are sampled or
+    held out, for scheme 1's counts and scheme 2's text alike."""
+    with open(jsonl_path, encoding="utf-8") as handle:
+        for number, line in enumerate(tqdm(handle, desc=f"{desc} {shard}", unit="doc", mininterval=5), 1):
+            text = jsonl_text(line, json_key, jsonl_path, number)
+            if len(text) > min_doc_length:
+                yield document_draw(seed, dataset, shard, number), text
+
+
 def count_shard(jsonl_path: str | Path, dataset: str, shard: str, json_key: str = "text", min_doc_length: int = 0,
                 count_fraction: float = 1.0, heldout_fraction: float = 0.0, seed: int = 1234
                 ) -> tuple[collections.Counter, list[str]]:
@@ -42,16 +55,11 @@ def count_shard(jsonl_path: str | Path, dataset: str, shard: str, json_key: str 
     documents' texts (see the module docstring)."""
     counts: collections.Counter = collections.Counter()
     heldout: list[str] = []
-    with open(jsonl_path, encoding="utf-8") as handle:
-        for number, line in enumerate(tqdm(handle, desc=f"count chars {shard}", unit="doc", mininterval=5), 1):
-            text = jsonl_text(line, json_key, jsonl_path, number)
-            if len(text) <= min_doc_length:
-                continue
-            draw = document_draw(seed, dataset, shard, number)
-            if draw < heldout_fraction:
-                heldout.append(text)
-            elif (draw - heldout_fraction) < count_fraction * (1 - heldout_fraction):
-                counts.update(text)
+    for draw, text in drawn_documents(jsonl_path, dataset, shard, json_key, min_doc_length, seed, "count chars"):
+        if draw < heldout_fraction:
+            heldout.append(text)
+        elif (draw - heldout_fraction) < count_fraction * (1 - heldout_fraction):
+            counts.update(text)
     return counts, heldout
 
 

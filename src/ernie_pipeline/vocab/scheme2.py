@@ -14,11 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ernie_pipeline.atomic import atomic_write
-from ernie_pipeline.readers import jsonl_text
-from ernie_pipeline.vocab.chars import document_draw
+from ernie_pipeline.vocab.chars import drawn_documents
 from ernie_pipeline.vocab.merge import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, kana_hangul_tokens
 
 SPM_SPECIALS = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]", "<pad>": "[PAD]"}
@@ -28,23 +25,21 @@ def pretokenize_shards(shards: list[tuple[str, str, str | Path]], out_path: str 
                        min_doc_length: int = 0, heldout_fraction: float = 0.0, seed: int = 1234) -> int:
     """BasicTokenizer-split every sentence of the ``(dataset, shard, path)`` segmented shards into
     ``out_path``, a sentence per line, leaving out the documents the coverage report holds out
-    (the same draw as :func:`ernie_pipeline.vocab.chars.count_shard`). Returns the lines written."""
+    (:func:`ernie_pipeline.vocab.chars.drawn_documents`, as for the counts). Returns the lines written."""
     from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 
     basic = BasicTokenizer(do_lower_case=True)
     lines = 0
     with atomic_write(out_path) as out:
         for dataset, shard, path in shards:
-            with open(path, encoding="utf-8") as handle:
-                for number, line in enumerate(tqdm(handle, desc=f"pre-tokenise {shard}", unit="doc", mininterval=5), 1):
-                    text = jsonl_text(line, json_key, path, number)
-                    if len(text) <= min_doc_length or document_draw(seed, dataset, shard, number) < heldout_fraction:
-                        continue
-                    for sentence in text.splitlines():
-                        words = basic.tokenize(sentence)
-                        if words:
-                            out.write(" ".join(words) + "\n")
-                            lines += 1
+            for draw, text in drawn_documents(path, dataset, shard, json_key, min_doc_length, seed, "pre-tokenise"):
+                if draw < heldout_fraction:
+                    continue
+                for sentence in text.splitlines():
+                    words = basic.tokenize(sentence)
+                    if words:
+                        out.write(" ".join(words) + "\n")
+                        lines += 1
     return lines
 
 
