@@ -205,3 +205,12 @@ def test_vocab_from_pieces():
     assert full[:9] == [*SPECIAL_TOKENS, "the", "##re", "中", "##the"] and full[9] == "一"
     assert len([t for t in full if len(t) == 1 and CJK_FIRST <= ord(t) <= CJK_LAST]) == 20902
     assert {"の", "##の", "ᄀ", "##ᄀ"} <= set(full) and len(full) == len(set(full))
+
+
+def test_scheme2_vocab_size_below_the_characters_names_the_config_key(artifacts, tmp_path):
+    from ernie_pipeline.vocab.scheme2 import train_scheme2
+
+    text = artifacts["results"] / "vocab" / "scheme2" / "pretokenized.txt"
+    with pytest.raises(ValueError, match="config vocab.scheme2_vocab_size: 500 is smaller"):
+        train_scheme2(text, tmp_path / "spm.model", tmp_path / "spm.vocab", 500)
+    assert not list(tmp_path.iterdir())  # nothing half-written

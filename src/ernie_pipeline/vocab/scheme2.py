@@ -43,6 +43,23 @@ def pretokenize_shards(shards: list[tuple[str, str, str | Path]], out_path: str 
     return lines
 
 
+def train_scheme2(text_path: str | Path, model_path: str | Path, pieces_path: str | Path, vocab_size: int,
+                  model_type: str = "bpe") -> None:
+    """sentencepiece on the pre-tokenised text: every character a piece (coverage 1.0), no NFKC
+    (the text is already what ErnieTokenizer sees, which does not map "，" to ","), and a soft
+    size limit (a small corpus has fewer distinct pieces than a large ``vocab_size`` asks for)."""
+    from ernie_pipeline.vocab.english import train_sentencepiece
+
+    try:
+        train_sentencepiece(text_path, model_path, pieces_path, vocab_size, character_coverage=1.0,
+                            model_type=model_type, hard_vocab_limit=False, normalization="identity")
+    except RuntimeError as err:
+        if "required_chars" not in str(err):
+            raise
+        raise ValueError(f"config vocab.scheme2_vocab_size: {vocab_size} is smaller than the number of distinct "
+                         f"characters in {text_path}; sentencepiece says: {err}") from None
+
+
 def vocab_from_pieces(pieces: list[str], include_cjk: bool = True, include_kana_hangul: bool = True) -> list[str]:
     """vocab.txt tokens from sentencepiece pieces (see the module docstring)."""
     tokens = list(SPECIAL_TOKENS)
