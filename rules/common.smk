@@ -65,6 +65,13 @@ def segmented_stats(wildcards):
     return [path.removesuffix(".jsonl") + ".stats.json" for path in segmented_shards(wildcards)]
 
 
+def shard_token_files(kind):
+    """Input function: the per-shard token files of the job's dataset (kind: ids, idx or stats)."""
+    pattern = {"ids": "{shard}_ids.npy", "idx": "{shard}_idx.npz", "stats": "{shard}.stats.json"}[kind]
+    return lambda wildcards: expand(f"{RESULTS}/token_ids/{{dataset}}/{pattern}", dataset=wildcards.dataset,
+                                    shard=raw_shard_names(wildcards.dataset))
+
+
 def all_shards():
     """(dataset, shard) of every shard of every dataset, datasets sorted by name, so that reordering
     the datasets in config.yaml changes nothing."""
@@ -94,6 +101,11 @@ def train_dataset():
 VOCAB_DIRS = {1: "vocab", 2: "vocab/scheme2"}
 VOCAB_TXT = f"{RESULTS}/{VOCAB_DIRS[config['vocab']['scheme']]}/tokenizer/vocab.txt"
 VOCAB_DIRS = list(VOCAB_DIRS.values())
+# What token ids and training are tokenised with: tokenize.tokenizer, or the vocab stage's folder.
+TOKENIZER = config["tokenize"]["tokenizer"] or os.path.dirname(VOCAB_TXT)
+if config["tokenize"]["tokenizer"] and not os.path.isdir(TOKENIZER) and ("/" in TOKENIZER or os.path.splitext(TOKENIZER)[1]):
+    raise WorkflowError(f"config tokenize.tokenizer: {TOKENIZER} is not a folder (nor a paddlenlp built-in name)")
+TOKENIZER_FILES = [f"{TOKENIZER}/vocab.txt"] if os.path.isdir(TOKENIZER) or TOKENIZER == os.path.dirname(VOCAB_TXT) else []
 TRAIN_DATASET = train_dataset()
 TRAIN_PREFIX = f"{RESULTS}/token_ids/{TRAIN_DATASET}"
 SAMPLES_PER_SPLIT = num_samples(config["train"])

@@ -6,13 +6,14 @@ rule pretrain:
     input:
         ids=f"{TRAIN_PREFIX}_ids.npy",
         idx=f"{TRAIN_PREFIX}_idx.npz",
-        vocab=VOCAB_TXT,
+        tokenizer=TOKENIZER_FILES,
         index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASET, split=SPLIT_NAMES),
     output:
         model_last=directory(f"{RESULTS}/pretrain/model_last"),
         visualdl=directory(f"{RESULTS}/pretrain/visualdl"),
         summary=f"{RESULTS}/pretrain/summary.json",
     params:
+        tokenizer=TOKENIZER,
         train={**config["train"], "dataset": TRAIN_DATASET},  # null resolved: naming it reruns nothing
         index=config["index"],
     log:

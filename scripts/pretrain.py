@@ -13,7 +13,7 @@ def main(snakemake):
     logs.to_file(snakemake.log[0])
     p = snakemake.params
     maps = dict(zip(SPLIT_NAMES, snakemake.input.index_maps))
-    summary = pretrain(prefix_of(snakemake.input.ids), str(Path(snakemake.input.vocab).parent), maps,
+    summary = pretrain(prefix_of(snakemake.input.ids), p.tokenizer, maps,
                        str(Path(snakemake.output.summary).parent), dict(p.train),
                        dict(p.index), snakemake.output.summary)
     print(summary)

@@ -1,21 +1,21 @@
-"""Snakemake job: tokenise the corpus jsonl into <prefix>_ids.npy + <prefix>_idx.npz."""
+"""Snakemake job: one dataset's token ids from its shards (seeded document order), with the summed
+segmentation and tokenisation stats."""
 import sys
 
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
     from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
-    from pathlib import Path
     from ernie_pipeline.indexed import prefix_of
-    from ernie_pipeline.token_ids import convert_jsonl
+    from ernie_pipeline.jsonl import write_corpus_stats
+    from ernie_pipeline.token_ids import merge_shards
 
     logs.to_file(snakemake.log[0])
-    prefix = prefix_of(snakemake.output.ids)
-    stats = convert_jsonl(snakemake.input.jsonl, Path(snakemake.input.vocab).parent, prefix,
-                          snakemake.params.json_key, snakemake.params.max_word_length, snakemake.threads)
-    print(stats)
+    p = snakemake.params
+    merged = merge_shards([prefix_of(path) for path in snakemake.input.ids], list(snakemake.input.stats),
+                          prefix_of(snakemake.output.ids), p.shuffle, p.seed, p.megatron)
+    print(write_corpus_stats(list(snakemake.input.segment_stats), merged, snakemake.output.stats)["totals"], merged)
 
 
-# Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

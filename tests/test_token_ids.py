@@ -1,11 +1,16 @@
+"""Stage 3: exact ids against paddlenlp's ErnieTokenizer, file formats, real readers, bad input."""
+
 import json
+import subprocess
 import zipfile
 
 import numpy as np
 import pytest
 
-from ernie_pipeline.indexed import IdsDataset
-from ernie_pipeline.token_ids import Converter, convert_jsonl, mark_whole_words, split_words
+from conftest import REPO
+from ernie_pipeline.indexed import MEGATRON_MAGIC, IdsDataset, megatron_paths_for
+from ernie_pipeline.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_vocab_file,
+                                      load_tokenizer, mark_whole_words, merge_shards, split_words, tokenize_shard)
 
 
 def test_mark_whole_words_upstream_example():
@@ -27,68 +32,233 @@ def test_split_words_restores_literal_spaces():
 
 
 @pytest.fixture(scope="module")
-def converter(artifacts):
-    return Converter(artifacts["vocab_dir"])
+def tokenizer(artifacts):
+    return load_tokenizer(artifacts["vocab_dir"])
 
 
-def test_ids_match_ernie_tokenizer(converter, artifacts):
-    """Every id equals ErnieTokenizer's own id of the (##-marked) token, on real corpus documents.
+@pytest.fixture(scope="module")
+def reference(tokenizer):
+    return ReferenceConverter(tokenizer)
 
-    As upstream, a non-Chinese token inside a matched word is ##-marked too and may become [UNK]."""
-    tokenizer = converter.tokenizer
-    data = IdsDataset(artifacts["prefix"])
+
+def _split(ids, lens, counts):
+    """Flat encoder output -> documents as lists of sentence id lists."""
+    documents, token, sentence = [], 0, 0
+    for count in counts:
+        document = []
+        for length in lens[sentence : sentence + count]:
+            document.append([int(i) for i in ids[token : token + length]])
+            token += length
+        sentence += count
+        documents.append(document)
+    return documents
+
+
+def _stored_documents(prefix):
+    data = IdsDataset(prefix)
+    return [[data[s].tolist() for s in range(data.docs[d], data.docs[d + 1])] for d in range(data.num_docs)]
+
+
+def _shard(artifacts, number=0):
+    return artifacts["results"] / "segmented" / "tiny" / f"part-{number:04d}.json.jsonl"
+
+
+def test_merged_ids_are_paddlenlps_ids_of_the_corpus_in_its_order(reference, artifacts):
+    """Every document of the workflow's token files equals upstream's Converter (paddlenlp ErnieTokenizer +
+    get_whole_word_mask_tokens) on the same line of the corpus jsonl: same ids, same seeded order."""
     lines = artifacts["corpus"].read_text(encoding="utf-8").splitlines()
-    sentence = 0
-    for line in lines[:30]:
-        for text in json.loads(line)["text"].split("\n"):
-            if not text.strip():
-                continue
-            words = split_words(text)
-            expected_tokens = mark_whole_words(tokenizer.tokenize("".join(words)), set(words))
-            assert [int(x) for x in data[sentence]] == tokenizer.convert_tokens_to_ids(expected_tokens)
-            sentence += 1
-    assert sentence > 300
+    stored = _stored_documents(artifacts["prefix"])
+    assert len(stored) == len(lines) > 200
+    differing = [k for k, (line, doc) in enumerate(zip(lines, stored))
+                 if reference.document_ids(json.loads(line)["text"]) != doc]
+    assert differing == []
 
 
-def test_chinese_continuations_use_extended_ids(converter):
-    ids = converter.sentence_ids("百度 是 一家 高科技 公司 。")
-    tokens = converter.tokenizer.convert_ids_to_tokens(ids)
+def test_chinese_continuations_use_extended_ids(reference):
+    ids = reference.sentence_ids("百度 是 一家 高科技 公司 。")
+    tokens = reference.tokenizer.convert_ids_to_tokens(ids)
     assert tokens == ["百", "##度", "是", "一", "##家", "高", "##科", "##技", "公", "##司", "。"]
-    base = len(converter.tokenizer.vocab)
+    base = len(reference.tokenizer.vocab)
     assert all((i >= base) == t.startswith("##") for i, t in zip(ids, tokens))
 
 
+def test_native_engine_equals_paddlenlp_on_every_code_point(tokenizer, reference):
+    """Each BMP code point, and every 16th astral one, in a whole-word context: identical ids."""
+    encoder = DocumentEncoder(tokenizer)
+    assert encoder.native is not None, "ernie_pipeline._wordpiece is not built (make setup)"
+    code_points = [cp for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF] + list(range(0x10000, 0x110000, 16))
+    texts = [f"中国{c}ab {c}{c}x 人民 A{c}\n{c} 了" for c in map(chr, code_points)]
+    documents = _split(*encoder.encode(texts))
+    differing = [hex(cp) for cp, text, doc in zip(code_points, texts, documents) if reference.document_ids(text) != doc]
+    assert differing == []
+    assert 0 < encoder.reference_documents < 100  # final sigma and a few combining marks went to paddlenlp
+
+
+def test_documents_the_native_engine_cannot_decide_go_to_paddlenlp(tokenizer, reference, artifacts):
+    real = [json.loads(line)["text"] for line in _shard(artifacts).read_text(encoding="utf-8").splitlines()[:6]]
+    texts = [real[0], real[1] + " [SEP] 在", "ΟΔΟΣ " + real[2], real[3], "[MASK]" + real[4], real[5]]
+    encoder = DocumentEncoder(tokenizer)
+    assert _split(*encoder.encode(texts)) == [reference.document_ids(t) for t in texts]
+    assert encoder.reference_documents == 3
+
+
+@pytest.mark.parametrize("settings", [
+    TokenizeSettings(whole_word=False),
+    TokenizeSettings(split_sentences=False),
+    TokenizeSettings(max_word_length=2),
+    TokenizeSettings(word_delimiter="|"),
+], ids=["no_whole_word", "one_sentence_per_document", "max_word_length_2", "bar_delimiter"])
+def test_upstream_options_give_the_same_ids_in_both_engines(settings, tokenizer, artifacts):
+    spaced = [json.loads(line)["text"] for line in _shard(artifacts, 1).read_text(encoding="utf-8").splitlines()[:40]]
+    assert not any(settings.word_delimiter in t for t in spaced if settings.word_delimiter != " ")
+    texts = [t.replace(" ", settings.word_delimiter) for t in spaced]
+    expected = [ReferenceConverter(tokenizer, settings).document_ids(t) for t in texts]
+    assert _split(*DocumentEncoder(tokenizer, settings).encode(texts)) == expected
+    flat = [i for doc in expected for sentence in doc for i in sentence]
+    if settings.whole_word:
+        assert max(flat) >= tokenizer.vocab_size  # ## ids present
+    else:
+        assert max(flat) < tokenizer.vocab_size
+    if not settings.split_sentences:
+        assert all(len(doc) == 1 for doc in expected)
+    if settings.word_delimiter != " ":  # the same words as with spaces, so the same ids (but for literal spaces)
+        plain = [k for k, t in enumerate(spaced) if "  " not in t]
+        with_spaces = [ReferenceConverter(tokenizer).document_ids(spaced[k]) for k in plain]
+        assert len(plain) > 20 and [expected[k] for k in plain] == with_spaces
+
+
+def test_append_eos_needs_an_eos_token(tokenizer):
+    with pytest.raises(ValueError, match="append_eos: ErnieTokenizer has no eos token"):
+        DocumentEncoder(tokenizer, TokenizeSettings(append_eos=True))
+
+
+def test_engines_write_byte_identical_shard_files_equal_to_the_workflows(artifacts, tmp_path):
+    shard = _shard(artifacts)
+    native = tokenize_shard(shard, artifacts["vocab_dir"], tmp_path / "n", tmp_path / "n.json")
+    slow = tokenize_shard(shard, artifacts["vocab_dir"], tmp_path / "p", tmp_path / "p.json",
+                          settings=TokenizeSettings(engine="paddlenlp"))
+    workflow = artifacts["results"] / "token_ids" / "tiny" / "part-0000.json"
+    for suffix in ("_ids.npy", "_idx.npz"):
+        data = (tmp_path / f"n{suffix}").read_bytes()
+        assert data == (tmp_path / f"p{suffix}").read_bytes() == open(f"{workflow}{suffix}", "rb").read()
+    assert (tmp_path / "n.json").read_bytes() == open(f"{workflow}.stats.json", "rb").read()
+    assert native["reference_documents"] == 0 and slow["reference_documents"] == native["documents_read"] - native["dropped_short"]
+    assert {k: v for k, v in native.items() if k not in ("engine", "reference_documents", "seconds", "setup_seconds", "mb_per_s")} == \
+        {k: v for k, v in slow.items() if k not in ("engine", "reference_documents", "seconds", "setup_seconds", "mb_per_s")}
+
+
 def test_file_layout(artifacts):
-    ids = np.load(f"{artifacts['prefix']}_ids.npy")
+    prefix = artifacts["prefix"]
+    ids = np.load(f"{prefix}_ids.npy")
     assert ids.dtype == np.uint16 and ids.ndim == 1
-    with zipfile.ZipFile(f"{artifacts['prefix']}_idx.npz") as archive:
+    with zipfile.ZipFile(f"{prefix}_idx.npz") as archive:
         assert sorted(archive.namelist()) == ["docs.npy", "lens.npy"]
         assert all(i.compress_type == zipfile.ZIP_STORED for i in archive.infolist())
-    index = np.load(f"{artifacts['prefix']}_idx.npz")
+    index = np.load(f"{prefix}_idx.npz")
     lens, docs = index["lens"], index["docs"]
     assert lens.dtype == np.int32 and docs.dtype == np.int64
     assert lens.sum() == ids.size and docs[0] == 0 and docs[-1] == lens.size
     assert (lens > 0).all() and (np.diff(docs) > 0).all()
-    assert docs.size - 1 == len(artifacts["corpus"].read_text(encoding="utf-8").splitlines())
+    bin_path, idx_path = megatron_paths_for(prefix)
+    assert bin_path.read_bytes() == ids.tobytes()
+    header = idx_path.read_bytes()[:34]
+    assert header[:9] == MEGATRON_MAGIC and header[9:] == (1).to_bytes(8, "little") + bytes([8]) + \
+        lens.size.to_bytes(8, "little") + docs.size.to_bytes(8, "little")
+    stats = json.loads(open(f"{prefix}.stats.json", encoding="utf-8").read())["merge"]
+    assert (stats["documents"], stats["sentences"], stats["tokens"]) == (docs.size - 1, lens.size, ids.size)
 
 
-def test_rerun_is_byte_identical_and_readable_by_paddlenlp(artifacts, tmp_path):
-    from paddlenlp.data.indexed_dataset import make_dataset
+def test_merge_is_reproducible_and_shuffles_whole_documents(artifacts, tmp_path):
+    shards = [artifacts["results"] / "token_ids" / "tiny" / f"part-{i:04d}.json" for i in range(2)]
+    stats = [f"{s}.stats.json" for s in shards]
+    merge_shards(shards, stats, tmp_path / "again", shuffle=True, seed=artifacts["config"]["jsonl"]["seed"],
+                 megatron=True)
+    for suffix in ("_ids.npy", "_idx.npz", ".bin", ".idx"):
+        assert (tmp_path / f"again{suffix}").read_bytes() == open(f"{artifacts['prefix']}{suffix}", "rb").read()
+    merge_shards(shards, stats, tmp_path / "plain", shuffle=False)
+    plain = _stored_documents(tmp_path / "plain")
+    assert plain == _stored_documents(shards[0]) + _stored_documents(shards[1])
+    shuffled = _stored_documents(artifacts["prefix"])
+    assert shuffled != plain and sorted(map(str, shuffled)) == sorted(map(str, plain))
 
-    prefix = tmp_path / "again"
-    convert_jsonl(artifacts["corpus"], artifacts["vocab_dir"], prefix, workers=2)
-    for suffix in ("_ids.npy", "_idx.npz"):
-        assert open(f"{prefix}{suffix}", "rb").read() == open(f"{artifacts['prefix']}{suffix}", "rb").read()
-    ours = IdsDataset(prefix)
-    theirs = make_dataset(str(prefix), "mmap")
-    assert len(theirs) == len(ours) and np.array_equal(theirs._doc_idx, ours.docs)
-    for i in (0, 1, len(ours) // 2, len(ours) - 1):
-        assert np.array_equal(np.asarray(theirs[i]), ours[i])
+
+def test_paddlenlp_readers_return_the_same_sentences(artifacts):
+    from paddlenlp.data.indexed_dataset import CompatibleIndexedDataset, MMapIndexedDataset
+
+    ours = IdsDataset(artifacts["prefix"])
+    for theirs in (CompatibleIndexedDataset(str(artifacts["prefix"])), MMapIndexedDataset(str(artifacts["prefix"]))):
+        assert len(theirs) == len(ours) and np.array_equal(theirs.doc_idx, ours.docs)
+        assert all(np.array_equal(np.asarray(theirs[i]), ours[i]) for i in range(len(ours)))
 
 
-def test_bad_jsonl_line_leaves_nothing(artifacts, tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "你好 。\\n"}\n{"text": \n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad\.jsonl:2:"):
-        convert_jsonl(bad, artifacts["vocab_dir"], tmp_path / "bad")
-    assert not list(tmp_path.glob("bad_*")) and not list(tmp_path.glob(".*"))
+def test_megatron_core_reads_our_bin_idx(artifacts, tmp_path):
+    """megatron-core's IndexedDataset (PyPI megatron-core, in .venv-megatron: torch and Paddle do not share a
+    process) reads the .bin/.idx pair back: the same sentences, sizes and document index."""
+    python = REPO / ".venv-megatron" / "bin" / "python"
+    assert python.is_file(), "run `make setup` (it builds .venv-megatron)"
+    out = tmp_path / "megatron.npz"
+    result = subprocess.run([str(python), str(REPO / "tests/tools/read_megatron.py"), str(artifacts["prefix"]), str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs = np.load(out)
+    ours = IdsDataset(artifacts["prefix"])
+    assert str(theirs["dtype"]) == "uint16"
+    assert np.array_equal(theirs["sizes"], ours.lens) and np.array_equal(theirs["document_indices"], ours.docs)
+    assert np.array_equal(theirs["tokens"], np.asarray(ours.ids))
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"text": "你好 。"}\n{"text": \n', r"bad\.jsonl:2:\d+: not a JSON line"),
+    ('{"text": "你好 。"}\n{"body": "再见 。"}\n', r"bad\.jsonl:2: no key 'text'"),
+], ids=["not_json", "missing_key"])
+def test_bad_jsonl_line_names_file_and_line_and_leaves_nothing(content, message, artifacts, tmp_path):
+    bad = _write(tmp_path / "bad.jsonl", content)
+    with pytest.raises(ValueError, match=message):
+        tokenize_shard(bad, artifacts["vocab_dir"], tmp_path / "out" / "bad", tmp_path / "out" / "bad.json")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_empty_shard_is_an_error(artifacts, tmp_path):
+    with pytest.raises(ValueError, match=r"empty\.jsonl: empty shard"):
+        tokenize_shard(_write(tmp_path / "empty.jsonl", ""), artifacts["vocab_dir"], tmp_path / "out" / "e")
+    only_short = _write(tmp_path / "short.jsonl", '{"text": "短 。"}\n')
+    with pytest.raises(ValueError, match=r"short\.jsonl \(min_doc_length=10\): no document"):
+        tokenize_shard(only_short, artifacts["vocab_dir"], tmp_path / "out" / "s")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_merge_refuses_shards_of_another_vocabulary(artifacts, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    _write(other / "vocab.txt", (artifacts["vocab_dir"] / "vocab.txt").read_text(encoding="utf-8") + "extra\n")
+    shard = _shard(artifacts, 1)
+    tokenize_shard(shard, other, tmp_path / "b", tmp_path / "b.stats.json")
+    workflow = artifacts["results"] / "token_ids" / "tiny" / "part-0000.json"
+    with pytest.raises(ValueError, match=r"b\.stats\.json: tokenised with another vocabulary"):
+        merge_shards([workflow, tmp_path / "b"], [f"{workflow}.stats.json", tmp_path / "b.stats.json"], tmp_path / "m")
+    assert not list(tmp_path.glob("m*")) and not list(tmp_path.glob(".m*"))
+
+
+def test_vocab_files_that_would_give_wrong_ids_are_refused(artifacts, tmp_path):
+    lines = (artifacts["vocab_dir"] / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "dup").mkdir()
+    _write(tmp_path / "dup" / "vocab.txt", "\n".join(lines + [lines[7]]) + "\n")
+    with pytest.raises(ValueError, match=rf"vocab\.txt:{len(lines) + 1}: token .* repeats line 8"):
+        load_tokenizer(tmp_path / "dup")
+    (tmp_path / "nomask").mkdir()
+    _write(tmp_path / "nomask" / "vocab.txt", "\n".join(t for t in lines if t != "[MASK]") + "\n")
+    with pytest.raises(ValueError, match=r"special tokens \['\[MASK\]'\] missing"):
+        check_vocab_file(tmp_path / "nomask" / "vocab.txt")
+    # below 65,535 tokens (uint16 files) but too many for the ##X ids on top
+    (tmp_path / "big").mkdir()
+    cjk = [chr(cp) for cp in range(0x4E00, 0x9FA6)]
+    _write(tmp_path / "big" / "vocab.txt", "\n".join(lines[:5] + cjk + [f"filler{i}" for i in range(30000)]) + "\n")
+    with pytest.raises(ValueError, match=r"exceed the 65,536 ids"):
+        load_tokenizer(tmp_path / "big")
+    with pytest.raises(FileNotFoundError, match="no such tokenizer folder"):
+        load_tokenizer(tmp_path / "missing")

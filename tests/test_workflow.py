@@ -26,7 +26,10 @@ def test_every_artifact_exists(artifacts):
         "vocab/scheme2/pretokenized.txt", "vocab/scheme2/spm.model", "vocab/scheme2/tokenizer/vocab.txt",
         "vocab/scheme2/coverage/coverage.json",
         "vocab/char_dict.pickle", "vocab/eng.model", "vocab/eng.vocab", "vocab/tokenizer/vocab.txt",
-        "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz",
+        "token_ids/tiny/part-0000.json_ids.npy", "token_ids/tiny/part-0001.json_idx.npz",
+        "token_ids/tiny/part-0001.json.stats.json",
+        "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz", "token_ids/tiny.stats.json", "token_ids/tiny.bin",
+        "token_ids/tiny.idx",
         *(f"index/tiny_{s}_indexmap.npy{x}" for s in ("train", "valid", "test") for x in ("", ".json")),
         "pretrain/model_last/model_state.pdparams", "pretrain/model_last/vocab.txt", "pretrain/summary.json",
     ]
@@ -47,15 +50,16 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     changed = {**config, "vocab": {**config["vocab"], "min_char_count": 6}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
-    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "token_ids": 1, "index_map": 3, "pretrain": 1}
+    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "token_ids_shard": 2, "token_ids": 1, "index_map": 3,
+                                         "pretrain": 1}
 
     # another held-out slice: every shard's counts, then everything built on the vocabulary
     changed = {**config, "vocab": {**config["vocab"], "heldout_fraction": 0.1}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "--configfile", str(workdir / "changed.yaml"))
     assert _planned_jobs(out.stdout) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "scheme2_text": 1,
-                                         "scheme2_vocab": 1, "vocab_coverage": 2, "token_ids": 1, "index_map": 3,
-                                         "pretrain": 1, "all": 1}
+                                         "scheme2_vocab": 1, "vocab_coverage": 2, "token_ids_shard": 2,
+                                         "token_ids": 1, "index_map": 3, "pretrain": 1, "all": 1}
 
     changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
@@ -107,7 +111,8 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
 
     config = tiny_config(tmp_path)
     targets = [f"results/index/tiny_{s}_indexmap.npy" for s in ("train", "valid", "test")]
-    targets += ["results/vocab/coverage/coverage.png", "results/vocab/scheme2/coverage/coverage.png"]
+    targets += ["results/vocab/coverage/coverage.png", "results/vocab/scheme2/coverage/coverage.png",
+                "results/corpus/tiny.jsonl"]
     run_snakemake(tmp_path, *targets)
     first = artifacts["workdir"] / "results"
     compared = 0
@@ -116,9 +121,10 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
         if path.is_file() and relative.parts[0] not in ("logs", "benchmarks"):
             assert path.read_bytes() == (first / relative).read_bytes(), relative
             compared += 1
-    # segmented shards + stats, corpus + stats, shard counts + held-out, vocab files, ids, index maps,
-    # coverage report (the PNG included); scheme 2's text, model, pieces, vocab.txt and coverage report
-    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 + 6 + 3 + 4 + 3 and list(config["datasets"]) == ["tiny"]
+    # segmented shards + stats, corpus + stats, shard counts + held-out, vocab files, per-shard ids + idx +
+    # stats, merged ids + idx + stats + bin + idx, index maps, coverage report (the PNG included); scheme 2's
+    # text, model, pieces, vocab.txt and coverage report
+    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 * 3 + 5 + 6 + 3 + 4 + 3 and list(config["datasets"]) == ["tiny"]
 
 
 def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
@@ -177,6 +183,32 @@ def test_new_raw_file_resegments_only_itself(inews_docs, tmp_path):
     assert _planned_jobs(out) == {"segment_shard": 3, "corpus_jsonl": 1}
 
 
+def test_new_raw_file_tokenises_only_itself_with_a_fixed_tokenizer(inews_docs, artifacts, tmp_path):
+    """With tokenize.tokenizer set (a released vocabulary), a new shard is segmented and tokenised alone and
+    the dataset's token files are merged again; nothing else runs."""
+    import json
+    import shutil
+
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    shutil.copytree(artifacts["vocab_dir"], tmp_path / "released")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(2):
+        (raw / f"part-{i}.jsonl").write_text(json.dumps({"text": inews_docs[i]["content"]}, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+    config["datasets"]["tiny"].update(input_dir="raw", format="jsonl")
+    config["tokenize"]["tokenizer"] = "released"
+    _write_config(tmp_path, config)
+    run_snakemake(tmp_path, "results/token_ids/tiny_ids.npy")
+    (raw / "part-2.jsonl").write_text(json.dumps({"text": inews_docs[2]["content"]}, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+    out = run_snakemake(tmp_path, "-n", "results/token_ids/tiny_ids.npy").stdout
+    assert _planned_jobs(out) == {"segment_shard": 1, "token_ids_shard": 1, "token_ids": 1}
+    assert re.findall(r"output: (results/token_ids/tiny/\S+_ids\.npy)", out) == ["results/token_ids/tiny/part-2.jsonl_ids.npy"]
+
+
 def _write_config(workdir, config):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
 
@@ -208,10 +240,9 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
     assert counted == ["results/vocab/char_counts/news/a/news-1.txt.json", "results/vocab/char_counts/news/news-2.txt.json",
                        "results/vocab/char_counts/tiny/part-0000.json.json",
                        "results/vocab/char_counts/tiny/part-0001.json.json"]
-    assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "corpus_jsonl": 1, "char_counts": 4,
-                                  "char_dict": 1,
-                                  "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "token_ids": 1,
-                                  "index_map": 3, "pretrain": 1}
+    assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "char_counts": 4, "char_dict": 1,
+                                  "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "token_ids_shard": 2,
+                                  "token_ids": 1, "index_map": 3, "pretrain": 1}
     assert set(re.findall(r"output: results/token_ids/(\w+)_ids\.npy", out)) == {"tiny"}
 
     run_snakemake(tmp_path, "results/corpus/news.jsonl")
@@ -283,6 +314,6 @@ def test_vocab_scheme_picks_the_vocabulary_of_token_ids_and_training(tmp_path):
         config["vocab"]["scheme"] = scheme
         _write_config(tmp_path, config)
         out = run_snakemake(tmp_path, "-n", "pretrain").stdout
-        for rule in ("token_ids", "pretrain"):
+        for rule in ("token_ids_shard", "pretrain"):
             block = out[out.index(f"rule {rule}:"):]
             assert vocab in block.split("output:")[0], (scheme, rule)

@@ -1,37 +1,57 @@
-"""The token-id files, writer and reader side by side (upstream v2.4/2.5 layout).
+"""The token-id files: writer, merger and reader side by side.
+
+Upstream's v2.4/2.5 layout (what training reads):
 
 ``<prefix>_ids.npy``
-    ``np.save`` of one 1-D array (uint16 when the base vocabulary has fewer than 65,535 entries, else
-    int32): the ids of every sentence, concatenated in document order, no [CLS]/[SEP].
+    ``np.save`` layout of one 1-D array (uint16 when the base vocabulary has fewer than 65,535
+    entries, else int32): the ids of every sentence, concatenated in document order, no [CLS]/[SEP].
 ``<prefix>_idx.npz``
     uncompressed ``np.savez`` layout with exactly two arrays: ``lens`` (int32, tokens per sentence)
     and ``docs`` (int64, ``[0, cumulative sentence count after each document...]``).
 
-Invariants: ``lens.sum() == ids.size`` and ``docs[-1] == lens.size``. The npz members carry a fixed
-timestamp so that the same ids give byte-identical files (``np.savez`` stamps the current time).
+Optionally the same data as Megatron's / paddlenlp 2.6+'s ``<prefix>.bin`` + ``<prefix>.idx``
+(MMIDIDX: magic, version 1, dtype code, counts, ``sizes`` int32, ``pointers`` int64 byte offsets,
+``doc_idx`` int64).
+
+Invariants: ``lens.sum() == ids.size`` and ``docs[-1] == lens.size``. Every array is streamed to
+disk through temporary files (memory stays flat however large the corpus), and the files appear
+under their final names only when complete. The npz members carry a fixed timestamp, so the same
+ids give byte-identical files.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import BinaryIO, Iterable
 
 import numpy as np
 
 from ernie_pipeline.atomic import atomic_outputs
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_COPY_CHUNK = 1 << 22  # elements
+_COPY_CHUNK = 1 << 22  # elements per streamed copy
+_MERGE_BATCH = 4096  # documents gathered per write when merging in a given order
+MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
+MEGATRON_DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4,
+                        np.dtype(np.int64): 5, np.dtype(np.float64): 6, np.dtype(np.float32): 7,
+                        np.dtype(np.uint16): 8}
 
 
 def ids_dtype(vocab_size: int) -> np.dtype:
+    """Upstream's choice, from the base vocabulary size (the ``##`` ids come on top)."""
     return np.dtype(np.uint16 if vocab_size < 2**16 - 1 else np.int32)
 
 
 def paths_for(prefix: str | Path) -> tuple[Path, Path]:
     return Path(f"{prefix}_ids.npy"), Path(f"{prefix}_idx.npz")
+
+
+def megatron_paths_for(prefix: str | Path) -> tuple[Path, Path]:
+    return Path(f"{prefix}.bin"), Path(f"{prefix}.idx")
 
 
 def prefix_of(ids_path: str | Path) -> str:
@@ -42,68 +62,184 @@ def prefix_of(ids_path: str | Path) -> str:
     return ids_path[: -len("_ids.npy")]
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _npy_header(dtype: np.dtype, count: int) -> bytes:
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (count,)}
+    with tempfile.TemporaryFile() as handle:
+        np.lib.format.write_array_header_1_0(handle, header) if count < 2**31 else \
+            np.lib.format.write_array_header_2_0(handle, header)
+        handle.seek(0)
+        return handle.read()
+
+
+def _copy_raw(source: Path, out: BinaryIO) -> None:
+    with open(source, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            out.write(chunk)
+
+
+def _write_npy(path: Path, raw: Path, dtype: np.dtype, count: int) -> None:
+    with open(path, "wb") as out:
+        out.write(_npy_header(dtype, count))
+        _copy_raw(raw, out)
+
+
+def _write_npz(path: Path, members: dict[str, tuple[Path, np.dtype, int]]) -> None:
+    """An uncompressed npz whose members are copied from raw files (name -> (raw, dtype, count))."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, array in arrays.items():
+        for name, (raw, dtype, count) in members.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+                member.write(_npy_header(dtype, count))
+                _copy_raw(raw, member)
+
+
+class _RawStreams:
+    """Temporary raw files beside the outputs, one per array, removed whatever happens."""
+
+    def __init__(self, directory: Path, stem: str, names: Iterable[str]):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.paths: dict[str, Path] = {}
+        self.files: dict[str, BinaryIO] = {}
+        for name in names:
+            fd, raw = tempfile.mkstemp(prefix=f".{stem}.{name}.", suffix=".raw", dir=directory)
+            self.paths[name] = Path(raw)
+            self.files[name] = os.fdopen(fd, "wb")
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+    def remove(self) -> None:
+        self.close()
+        for path in self.paths.values():
+            path.unlink(missing_ok=True)
 
 
 class IdsWriter:
-    """Stream sentences to disk; ``finalize`` writes the npy/npz pair under its final names at once.
+    """Stream documents to disk; ``finalize`` writes the npy/npz pair (and optionally the Megatron
+    pair) under their final names at once. Memory holds nothing in proportion to the corpus."""
 
-    Memory holds only the per-sentence lengths and per-document counts, never the ids.
-    """
-
-    def __init__(self, prefix: str | Path, dtype: np.dtype):
+    def __init__(self, prefix: str | Path, dtype: np.dtype, megatron: bool = False):
+        self.prefix = str(prefix)
         self.ids_path, self.idx_path = paths_for(prefix)
         self.dtype = np.dtype(dtype)
-        self.ids_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, raw_name = tempfile.mkstemp(prefix=f".{self.ids_path.name}.", suffix=".raw",
-                                        dir=self.ids_path.parent)
-        self._raw_path = Path(raw_name)
-        self._raw = os.fdopen(fd, "wb")
-        self._lens: list[int] = []
-        self._docs: list[int] = [0]
+        self.megatron = megatron
+        self._raw = _RawStreams(self.ids_path.parent, Path(self.prefix).name, ("ids", "lens", "docs"))
+        self._raw.files["docs"].write(np.zeros(1, np.int64).tobytes())
         self._limit = np.iinfo(self.dtype).max
+        self.tokens = self.sentences = self.documents = 0
+
+    def add(self, ids: np.ndarray, lens: np.ndarray, sentences_per_doc: np.ndarray) -> None:
+        """Append documents given as flat arrays: every token id, the tokens of each sentence and
+        the sentences of each document (documents without sentences are left out, as upstream)."""
+        ids, lens, counts = np.asarray(ids), np.asarray(lens, np.int32), np.asarray(sentences_per_doc, np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() > self._limit):
+            raise ValueError(f"{self.ids_path}: token id {int(ids.max())} out of range for {self.dtype}")
+        if lens.size and lens.min() <= 0:
+            raise ValueError(f"{self.ids_path}: empty sentences must be dropped before writing")
+        counts = counts[counts > 0]
+        if int(lens.sum(dtype=np.int64)) != ids.size or int(counts.sum()) != lens.size:
+            raise ValueError(f"{self.ids_path}: ids, sentence lengths and document counts disagree")
+        self._raw.files["ids"].write(ids.astype(self.dtype, copy=False).tobytes())
+        self._raw.files["lens"].write(lens.tobytes())
+        self._raw.files["docs"].write((self.sentences + np.cumsum(counts)).astype(np.int64).tobytes())
+        self.tokens += int(ids.size)
+        self.sentences += int(lens.size)
+        self.documents += int(counts.size)
 
     def add_document(self, sentences: list[list[int]]) -> None:
-        """Append one document; empty sentences are dropped, an empty document is skipped."""
+        """Append one document given as sentence id lists (empty ones dropped)."""
         kept = [s for s in sentences if len(s)]
-        if not kept:
-            return
-        for sentence in kept:
-            array = np.asarray(sentence, dtype=np.int64)
-            if array.min() < 0 or array.max() > self._limit:
-                raise ValueError(f"token id out of range for {self.dtype} in {self.ids_path}")
-            self._raw.write(array.astype(self.dtype).tobytes())
-            self._lens.append(len(sentence))
-        self._docs.append(len(self._lens))
+        if kept:
+            self.add(np.concatenate([np.asarray(s, np.int64) for s in kept]), [len(s) for s in kept], [len(kept)])
 
-    def finalize(self) -> dict:
-        self._raw.close()
-        lens = np.asarray(self._lens, dtype=np.int32)
-        docs = np.asarray(self._docs, dtype=np.int64)
-        total = int(lens.sum(dtype=np.int64))
+    def finalize(self, source: str = "") -> dict:
+        """Write the outputs; a writer that received no sentence is an error naming ``source``."""
         try:
-            if not len(lens):
-                raise ValueError(f"{self.ids_path}: no non-empty sentence to write")
-            with atomic_outputs(self.ids_path, self.idx_path) as (tmp_ids, tmp_idx):
-                out = np.lib.format.open_memmap(tmp_ids, mode="w+", dtype=self.dtype, shape=(total,))
-                source = np.memmap(self._raw_path, dtype=self.dtype, mode="r", shape=(total,))
-                for start in range(0, total, _COPY_CHUNK):
-                    out[start : start + _COPY_CHUNK] = source[start : start + _COPY_CHUNK]
-                out.flush()
-                del out, source
-                _write_npz(tmp_idx, {"lens": lens, "docs": docs})
+            self._raw.close()
+            if not self.sentences:
+                raise ValueError(f"{source or self.ids_path}: no document with a non-empty sentence to write")
+            outputs = [self.ids_path, self.idx_path] + (list(megatron_paths_for(self.prefix)) if self.megatron else [])
+            with atomic_outputs(*outputs) as tmp:
+                raw = self._raw.paths
+                _write_npy(tmp[0], raw["ids"], self.dtype, self.tokens)
+                _write_npz(tmp[1], {"lens": (raw["lens"], np.dtype(np.int32), self.sentences),
+                                    "docs": (raw["docs"], np.dtype(np.int64), self.documents + 1)})
+                if self.megatron:
+                    _write_megatron(tmp[2], tmp[3], raw, self.dtype, self.sentences, self.documents + 1)
         finally:
-            self._raw_path.unlink(missing_ok=True)
-        return {"documents": len(docs) - 1, "sentences": len(lens), "tokens": total}
+            self._raw.remove()
+        return {"documents": self.documents, "sentences": self.sentences, "tokens": self.tokens,
+                "dtype": self.dtype.name}
 
     def abort(self) -> None:
-        self._raw.close()
-        self._raw_path.unlink(missing_ok=True)
+        self._raw.remove()
+
+
+def _write_megatron(bin_path: Path, idx_path: Path, raw: dict[str, Path], dtype: np.dtype, sentences: int,
+                    doc_entries: int) -> None:
+    """MMIDIDX pair: ``.bin`` holds the ids as they are; ``.idx`` the sizes, byte pointers and
+    document index (Megatron-LM / megatron-core / paddlenlp 2.6+ ``MMapIndexedDataset``)."""
+    with open(bin_path, "wb") as out:
+        _copy_raw(raw["ids"], out)
+    lens = np.memmap(raw["lens"], dtype=np.int32, mode="r", shape=(sentences,)) if sentences else np.zeros(0, np.int32)
+    with open(idx_path, "wb") as out:
+        out.write(MEGATRON_MAGIC)
+        out.write(struct.pack("<Q", 1))
+        out.write(struct.pack("<B", MEGATRON_DTYPE_CODES[dtype]))
+        out.write(struct.pack("<Q", sentences))
+        out.write(struct.pack("<Q", doc_entries))
+        _copy_raw(raw["lens"], out)
+        offset = 0
+        for start in range(0, sentences, _COPY_CHUNK):
+            chunk = lens[start : start + _COPY_CHUNK].astype(np.int64) * dtype.itemsize
+            pointers = np.empty_like(chunk)
+            pointers[0] = offset
+            np.cumsum(chunk[:-1], out=pointers[1:])
+            pointers[1:] += offset
+            offset += int(chunk.sum())
+            out.write(pointers.tobytes())
+        _copy_raw(raw["docs"], out)
+    del lens
+
+
+def merge_ids(prefixes: list[str | Path], out_prefix: str | Path, order: np.ndarray | None = None,
+              megatron: bool = False) -> dict:
+    """Concatenate token-id pairs document by document, in ``order`` (indices into the documents of
+    all inputs in input order; None = input order). Inputs must share one dtype."""
+    datasets = [IdsDataset(p) for p in prefixes]
+    dtypes = {d.ids.dtype for d in datasets}
+    if len(dtypes) != 1:
+        raise ValueError(f"cannot merge token ids of different dtypes {sorted(map(str, dtypes))}: {list(map(str, prefixes))}")
+    writer = IdsWriter(out_prefix, dtypes.pop(), megatron)
+    try:
+        if order is None:
+            for data in datasets:
+                for start in range(0, data.num_docs, 1 << 16):
+                    stop = min(start + (1 << 16), data.num_docs)
+                    first, last = data.docs[start], data.docs[stop]
+                    writer.add(data.ids[data.offsets[first] : data.offsets[last]], data.lens[first:last],
+                               np.diff(data.docs[start : stop + 1]))
+        else:
+            doc_starts = np.cumsum([0] + [d.num_docs for d in datasets])
+            if len(order) != doc_starts[-1]:
+                raise ValueError(f"order has {len(order)} entries for {doc_starts[-1]} documents")
+            order = np.asarray(order, dtype=np.int64)
+            sources = np.searchsorted(doc_starts, order, side="right") - 1
+            for start in range(0, len(order), _MERGE_BATCH):
+                ids, lens, counts = [], [], []
+                for which, global_doc in zip(sources[start : start + _MERGE_BATCH].tolist(),
+                                             order[start : start + _MERGE_BATCH].tolist()):
+                    data, doc = datasets[which], global_doc - doc_starts[which]
+                    first, last = data.docs[doc], data.docs[doc + 1]
+                    ids.append(data.ids[data.offsets[first] : data.offsets[last]])
+                    lens.append(data.lens[first:last])
+                    counts.append(last - first)
+                writer.add(np.concatenate(ids), np.concatenate(lens), counts)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finalize(str(out_prefix))
 
 
 class IdsDataset:

@@ -1,42 +1,104 @@
-"""Stage 3: segmented corpus jsonl → token ids with whole-word ``##`` markers (upstream
+"""Stage 3: segmented jsonl → token ids with whole-word ``##`` markers (upstream
 ``create_pretraining_data.py --split_sentences --chinese --cn_whole_word_segment --cn_splited``).
 
-Per document: sentences are the ``\\n``-separated lines; the words of a sentence are its
-space-separated fields (a run of spaces restores one real space, as upstream). The words are joined
-and WordPiece-tokenised with paddlenlp's ``ErnieTokenizer``; then every Chinese token that starts a
-segmented word of up to ``max_word_length`` tokens keeps its form and the rest of the word becomes
-``##X`` (ids from ``ErnieTokenizer.extend_chinese_char()``, i.e. ``>= vocab_size``). Training maps
-``##X`` back to ``X`` for the model input and uses the marks for whole-word masking.
+Per document: sentences are the ``\\n``-separated lines (``split_sentences``; otherwise the whole
+document is one sentence); the words of a sentence are its fields split on ``word_delimiter``
+(upstream ``cn_split_dimer``; the second of two empty fields in a row stands for a literal
+delimiter, as upstream). The words are joined and WordPiece-tokenised as paddlenlp's
+``ErnieTokenizer`` does; then (``whole_word``, upstream ``cn_whole_word_segment``) every token with a
+character in U+4E00-U+9FA5 that starts a segmented word of up to ``max_word_length`` tokens keeps
+its form and the rest of the word becomes ``"##" + token``. Those ids come from
+``ErnieTokenizer.extend_chinese_char()``: ``##X`` for a CJK character X of the vocabulary is
+``vocab_size + k`` (k-th such character in vocabulary order) unless ``##X`` is itself in the
+vocabulary; any other ``##``-marked token takes the id of ``"##" + token`` if the vocabulary has it,
+else ``[UNK]``. Training maps ``##X`` back to ``X`` for the model input and uses the marks for
+whole-word masking. Empty sentences and documents without tokens are dropped (upstream).
+
+Two engines give the same ids: ``paddlenlp`` (the tokenizer itself, upstream's way) and ``native``
+(:mod:`ernie_pipeline.fast_tokenizer`, which hands the documents it cannot decide alone back to
+paddlenlp).
 """
 
 from __future__ import annotations
 
-import functools
-import multiprocessing
-import re
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.indexed import IdsWriter, ids_dtype
+from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.indexed import IdsWriter, ids_dtype, merge_ids
 from ernie_pipeline.readers import jsonl_text
 
-_HAS_CJK = re.compile("[\u4e00-\u9fa5]")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+ENGINES = ("native", "paddlenlp")
 
 
-def load_tokenizer(vocab_dir: str | Path):
-    """paddlenlp ``ErnieTokenizer`` from a folder with ``vocab.txt``, with ``##X`` Chinese ids added."""
+@dataclass(frozen=True)
+class TokenizeSettings:
+    whole_word: bool = True       # upstream --cn_whole_word_segment
+    max_word_length: int = 6      # longest word (in tokens) marked as a whole
+    word_delimiter: str = " "     # upstream --cn_split_dimer
+    split_sentences: bool = True  # upstream --split_sentences (lines are sentences)
+    append_eos: bool = False      # upstream --append_eos
+    engine: str = "native"        # native | paddlenlp
+
+
+def check_vocab_file(path: str | Path) -> int:
+    """Refuse a vocab.txt that would silently give wrong ids; return its number of tokens."""
+    path = Path(path)
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            token = line.rstrip("\n")
+            if not token.strip():
+                raise ValueError(f"{path}:{number}: empty token")
+            if token in seen:
+                raise ValueError(f"{path}:{number}: token {token!r} repeats line {seen[token]}")
+            seen[token] = number
+    missing = [t for t in SPECIAL_TOKENS if t not in seen]
+    if missing:
+        raise ValueError(f"{path}: special tokens {missing} missing (an ERNIE vocabulary needs {list(SPECIAL_TOKENS)})")
+    return len(seen)
+
+
+def load_tokenizer(source: str | Path):
+    """paddlenlp ``ErnieTokenizer`` with the ``##X`` Chinese ids added: ``source`` is a folder with
+    ``vocab.txt`` or a paddlenlp built-in name (downloaded by paddlenlp; needs the network)."""
     from paddlenlp.transformers import ErnieTokenizer
 
-    vocab_dir = Path(vocab_dir)
-    if not (vocab_dir / "vocab.txt").is_file():
-        raise FileNotFoundError(f"{vocab_dir}: no vocab.txt (config tokenize.vocab_dir)")
-    tokenizer = ErnieTokenizer.from_pretrained(str(vocab_dir))
+    folder = Path(source)
+    if folder.is_dir():
+        vocab_file = folder / "vocab.txt"
+        if not vocab_file.is_file():
+            raise FileNotFoundError(f"{folder}: no vocab.txt (config tokenize.tokenizer)")
+        check_vocab_file(vocab_file)
+    elif "/" in str(source) or folder.suffix:
+        raise FileNotFoundError(f"{source}: no such tokenizer folder (config tokenize.tokenizer)")
+    tokenizer = ErnieTokenizer.from_pretrained(str(source))
+    cjk_missing = sum(1 for t in tokenizer.vocab.token_to_idx
+                      if len(t) == 1 and 0x4E00 <= ord(t) <= 0x9FA5 and "##" + t not in tokenizer.vocab.token_to_idx)
+    if tokenizer.vocab_size < 2**16 - 1 and tokenizer.vocab_size + cjk_missing > 2**16:
+        # upstream only warns (through a typo that raises AttributeError) and then overflows uint16
+        raise ValueError(f"{source}: {tokenizer.vocab_size} tokens + {cjk_missing} ##X ids exceed the 65,536 ids "
+                         "that uint16 token files hold; use a smaller vocabulary")
+    tokenizer.verbose = False
     tokenizer.extend_chinese_char()
     return tokenizer
+
+
+def vocab_fingerprint(tokenizer) -> str:
+    """sha256 of every token and id the token files depend on (base vocabulary + added ``##X``)."""
+    digest = hashlib.sha256()
+    for token, index in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]):
+        digest.update(f"{index}\t{token}\n".encode("utf-8"))
+    return digest.hexdigest()
 
 
 def split_words(sentence: str, delimiter: str = " ") -> list[str]:
@@ -50,11 +112,12 @@ def split_words(sentence: str, delimiter: str = " ") -> list[str]:
 
 
 def mark_whole_words(tokens: list[str], words: set[str], max_word_length: int = 6) -> list[str]:
-    """Prefix ``##`` to the non-initial Chinese tokens of each segmented word (longest match first)."""
+    """Upstream's ``get_whole_word_mask_tokens``: prefix ``##`` to the non-initial tokens of each
+    segmented word that starts at a Chinese token (longest match first)."""
     marked: list[str] = []
     i = 0
     while i < len(tokens):
-        if not _HAS_CJK.search(tokens[i]):
+        if not any("\u4e00" <= c <= "\u9fa5" for c in tokens[i]):
             marked.append(tokens[i])
             i += 1
             continue
@@ -70,94 +133,177 @@ def mark_whole_words(tokens: list[str], words: set[str], max_word_length: int = 
     return marked
 
 
-class Converter:
-    """Document text → list of sentence id lists. One instance per worker process."""
+class ReferenceConverter:
+    """Upstream's ``Converter.encode`` on paddlenlp's tokenizer: document text → sentence id lists."""
 
-    def __init__(self, vocab_dir: str | Path, max_word_length: int = 6):
-        self.tokenizer = load_tokenizer(vocab_dir)
-        self.max_word_length = max_word_length
+    def __init__(self, tokenizer, settings: TokenizeSettings = TokenizeSettings()):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.eos_id = eos_id(tokenizer, settings)
 
     def sentence_ids(self, sentence: str) -> list[int]:
-        words = split_words(sentence)
+        s = self.settings
+        if not s.whole_word:
+            return self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(sentence))
+        words = split_words(sentence, s.word_delimiter)
         tokens = self.tokenizer.tokenize("".join(words))
-        marked = mark_whole_words(tokens, set(words), self.max_word_length)
-        return self.tokenizer.convert_tokens_to_ids(marked)
+        return self.tokenizer.convert_tokens_to_ids(mark_whole_words(tokens, set(words), s.max_word_length))
 
     def document_ids(self, text: str) -> list[list[int]]:
-        return [self.sentence_ids(s) for s in text.split("\n") if s.strip()]
+        sentences = text.split("\n") if self.settings.split_sentences else [text]
+        ids = [i for i in map(self.sentence_ids, sentences) if i]
+        if ids and self.eos_id is not None:
+            ids[-1].append(self.eos_id)
+        return ids
 
 
-_worker: Converter | None = None
+def eos_id(tokenizer, settings: TokenizeSettings) -> int | None:
+    if not settings.append_eos:
+        return None
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"tokenize.append_eos: {type(tokenizer).__name__} has no eos token")
+    return tokenizer.eos_token_id
 
 
-def _init_worker(vocab_dir: str, max_word_length: int) -> None:
-    global _worker
-    _worker = Converter(vocab_dir, max_word_length)
+class DocumentEncoder:
+    """Documents → flat arrays (ids, tokens per sentence, sentences per document), by either engine."""
+
+    def __init__(self, tokenizer, settings: TokenizeSettings = TokenizeSettings()):
+        if settings.engine not in ENGINES:
+            raise ValueError(f"tokenize.engine: {settings.engine!r} is not one of {ENGINES}")
+        self.reference = ReferenceConverter(tokenizer, settings)
+        self.native = None
+        self.reference_documents = 0
+        if settings.engine == "native":
+            try:
+                from ernie_pipeline.fast_tokenizer import native_tokenizer, special_token_literals
+            except ImportError:  # the extension is built by `make setup` (pip install -e .)
+                warnings.warn("ernie_pipeline._wordpiece is not built: token ids come from paddlenlp (slow); "
+                              "run `make setup`", RuntimeWarning, stacklevel=2)
+            else:
+                self.native = native_tokenizer(tokenizer, settings.whole_word, settings.max_word_length,
+                                               settings.word_delimiter, settings.split_sentences,
+                                               self.reference.eos_id)
+                self.literals = special_token_literals(tokenizer)
+
+    def _by_reference(self, text: str) -> tuple[np.ndarray, list[int]]:
+        self.reference_documents += 1
+        sentences = self.reference.document_ids(text)
+        flat = np.fromiter((i for s in sentences for i in s), np.int64) if sentences else np.zeros(0, np.int64)
+        return flat, [len(s) for s in sentences]
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.native is None:
+            parts = [self._by_reference(t) for t in texts]
+            counts = np.array([len(lens) for _, lens in parts], np.int64)
+            return (np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64),
+                    np.array([n for _, lens in parts for n in lens], np.int32), counts)
+        literal = [any(lit in t for lit in self.literals) for t in texts]
+        ids, lens, counts = self.native.encode([t for t, lit in zip(texts, literal) if not lit])
+        if not any(literal) and (counts >= 0).all():
+            return ids, lens, counts
+        return self._splice(texts, literal, ids, lens, counts)
+
+    def _splice(self, texts, literal, ids, lens, counts):
+        """Put the documents that went to paddlenlp back in their places."""
+        out_ids, out_lens, out_counts = [], [], []
+        token, sentence, native_doc = 0, 0, 0
+        for text, lit in zip(texts, literal):
+            count = -1 if lit else int(counts[native_doc])
+            native_doc += not lit
+            if count < 0:
+                flat, doc_lens = self._by_reference(text)
+                out_ids.append(flat)
+                out_lens.append(np.asarray(doc_lens, np.int32))
+                out_counts.append(len(doc_lens))
+                continue
+            doc_lens = lens[sentence : sentence + count]
+            tokens = int(doc_lens.sum())
+            out_ids.append(ids[token : token + tokens])
+            out_lens.append(doc_lens)
+            out_counts.append(count)
+            token += tokens
+            sentence += count
+        return (np.concatenate(out_ids).astype(np.int64, copy=False), np.concatenate(out_lens).astype(np.int32),
+                np.asarray(out_counts, np.int64))
 
 
-def _convert_lines(chunk: list[tuple[int, str]], json_key: str, source: str) -> list[list[list[int]]]:
-    docs = []
-    for number, line in chunk:
-        docs.append(_worker.document_ids(jsonl_text(line, json_key, source, number)))
-    return docs
-
-
-def _chunks(path: Path, size: int):
-    chunk = []
-    with open(path, encoding="utf-8") as handle:
+def _document_batches(path: Path, json_key: str, min_doc_length: int, batch_docs: int, counts: dict):
+    """Batches of document texts longer than ``min_doc_length`` (upstream's filter in trans_to_json)."""
+    batch: list[str] = []
+    with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
-            chunk.append((number, line))
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
+            counts["input_bytes"] += len(line)
+            text = jsonl_text(line, json_key, path, number)
+            counts["documents_read"] += 1
+            if len(text) <= min_doc_length:
+                counts["dropped_short"] += 1
+                continue
+            batch.append(text)
+            if len(batch) == batch_docs:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
-def _ordered_parallel(chunks, workers: int, initargs: tuple, work):
-    """Run ``work`` over ``chunks`` in worker processes, yielding results in input order with a
-    bounded number of chunks in flight (memory stays flat however large the input). A worker that
-    dies or fails its set-up raises here instead of hanging the job."""
-    # spawn, not fork: the parent may hold Paddle's OpenMP threads. Callers guard __main__.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(work, chunk))
-            if len(pending) >= 4 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def convert_jsonl(
+def tokenize_shard(
     jsonl_path: str | Path,
-    vocab_dir: str | Path,
+    tokenizer_source: str | Path,
     output_prefix: str | Path,
+    stats_path: str | Path | None = None,
     json_key: str = "text",
-    max_word_length: int = 6,
-    workers: int = 1,
-    chunksize: int = 64,
+    min_doc_length: int = 10,
+    settings: TokenizeSettings = TokenizeSettings(),
+    batch_docs: int = 256,
 ) -> dict:
-    """Tokenise a jsonl corpus into ``<prefix>_ids.npy`` + ``<prefix>_idx.npz``; return counts."""
+    """Tokenise one segmented jsonl shard into ``<prefix>_ids.npy`` + ``<prefix>_idx.npz``
+    (streamed); return (and write to ``stats_path``) its counts and the vocabulary fingerprint."""
     jsonl_path = Path(jsonl_path)
-    with open(Path(vocab_dir) / "vocab.txt", encoding="utf-8") as handle:
-        base_size = sum(1 for _ in handle)
-    writer = IdsWriter(output_prefix, ids_dtype(base_size))
-    work = functools.partial(_convert_lines, json_key=json_key, source=str(jsonl_path))
-    chunks = _chunks(jsonl_path, chunksize)
+    if jsonl_path.stat().st_size == 0:
+        raise ValueError(f"{jsonl_path}: empty shard (no document to tokenise)")
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(tokenizer_source)
+    encoder = DocumentEncoder(tokenizer, settings)
+    writer = IdsWriter(output_prefix, ids_dtype(tokenizer.vocab_size))
+    counts = {"input_bytes": 0, "documents_read": 0, "dropped_short": 0}
+    setup_seconds = time.perf_counter() - started
     try:
-        if workers > 1:
-            results = _ordered_parallel(chunks, workers, (str(vocab_dir), max_word_length), work)
-        else:
-            _init_worker(str(vocab_dir), max_word_length)
-            results = map(work, chunks)
-        with tqdm(desc="token ids", unit="doc", mininterval=5) as progress:
-            for docs in results:
-                for doc in docs:
-                    writer.add_document(doc)
-                progress.update(len(docs))
+        with tqdm(desc=f"token ids {jsonl_path.name}", unit="doc", mininterval=5) as progress:
+            for texts in _document_batches(jsonl_path, json_key, min_doc_length, batch_docs, counts):
+                writer.add(*encoder.encode(texts))
+                progress.update(len(texts))
+        written = writer.finalize(f"{jsonl_path} (min_doc_length={min_doc_length})")
     except BaseException:
         writer.abort()
         raise
-    return writer.finalize()
+    seconds = time.perf_counter() - started - setup_seconds
+    stats = {**counts, **written,
+             "empty_documents": counts["documents_read"] - counts["dropped_short"] - written["documents"],
+             "reference_documents": encoder.reference_documents, "engine": settings.engine,
+             "vocab_size": tokenizer.vocab_size, "vocab_sha256": vocab_fingerprint(tokenizer)}
+    if stats_path is not None:  # without the timings, so that a rerun gives the same file
+        with atomic_write(stats_path) as handle:
+            json.dump(stats, handle, indent=1)
+            handle.write("\n")
+    return {**stats, "seconds": round(seconds, 3), "setup_seconds": round(setup_seconds, 3),
+            "mb_per_s": round(counts["input_bytes"] / 1e6 / max(seconds, 1e-9), 3)}
+
+
+def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path], output_prefix: str | Path,
+                 shuffle: bool = True, seed: int = 1234, megatron: bool = False) -> dict:
+    """One dataset's token ids from its shards, in shard order or a seeded document permutation
+    (the order upstream's ``shuf`` of the merged jsonl gave, reproducibly). Shards tokenised with
+    another vocabulary are refused, naming the shard."""
+    stats = [json.loads(Path(p).read_text(encoding="utf-8")) for p in shard_stats]
+    reference = stats[0]["vocab_sha256"]
+    for path, shard in zip(shard_stats, stats):
+        if shard["vocab_sha256"] != reference:
+            raise ValueError(f"{path}: tokenised with another vocabulary (sha256 {shard['vocab_sha256'][:12]}... "
+                             f"vs {reference[:12]}... of {shard_stats[0]}); rerun its token_ids_shard job")
+    documents = sum(s["documents"] for s in stats)
+    order = np.random.RandomState(seed).permutation(documents) if shuffle else None
+    merged = merge_ids(shard_prefixes, output_prefix, order, megatron)
+    totals = {key: sum(s[key] for s in stats) for key in
+              ("input_bytes", "documents_read", "dropped_short", "empty_documents", "reference_documents")}
+    return {**totals, **merged, "vocab_sha256": reference, "shuffle": shuffle, "seed": seed, "shards": len(stats)}

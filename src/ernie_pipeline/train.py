@@ -99,7 +99,7 @@ def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> No
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
-def pretrain(data_prefix: str, vocab_dir: str, index_maps: dict[str, str], output_dir: str,
+def pretrain(data_prefix: str, tokenizer_source: str, index_maps: dict[str, str], output_dir: str,
              cfg: dict, index_cfg: dict, summary_path: str) -> dict:
     """Train per ``cfg`` (config.yaml ``train``); write checkpoints, VisualDL logs and a summary."""
     import paddle
@@ -122,7 +122,7 @@ def pretrain(data_prefix: str, vocab_dir: str, index_maps: dict[str, str], outpu
     binary_head = cfg["binary_head"]
     max_seq_len = cfg["max_seq_len"]
 
-    tokenizer = load_tokenizer(vocab_dir)
+    tokenizer = load_tokenizer(tokenizer_source)
     vocab = Vocab.from_tokenizer(tokenizer)
     data = IdsDataset(data_prefix)
     wanted = num_samples(cfg)
