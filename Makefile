@@ -37,3 +37,19 @@ rulegraph: setup
 
 clean-results:
 	rm -rf results .snakemake
+
+# megatron-core's IndexedDataset reader for tests/tools/read_megatron.py, in its own venv
+# (torch must not share a process with Paddle). Not part of setup.
+MEGATRON_VENV := .venv-megatron
+MEGATRON_STAMP := $(MEGATRON_VENV)/.installed-from-lock
+
+.PHONY: megatron-env
+megatron-env: $(MEGATRON_STAMP)
+
+$(MEGATRON_STAMP): requirements-megatron.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
+	test -x $(MEGATRON_VENV)/bin/python || $(PYTHON) -m venv $(MEGATRON_VENV)
+	$(MEGATRON_VENV)/bin/python -m pip --disable-pip-version-check install --quiet -r requirements-megatron.lock
+	$(MEGATRON_VENV)/bin/python -m pip --disable-pip-version-check check
+	$(MEGATRON_VENV)/bin/python -W ignore -c 'from megatron.core.datasets.indexed_dataset import IndexedDataset'
+	touch $@
