@@ -12,7 +12,7 @@ CORES ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/_gru_kernels.cpp
+$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/_gru_kernels.cpp src/ernie_pipeline/_wordpiece.cpp
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $$(grep -E '^(setuptools|wheel)==' requirements.lock)
@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) all
 	$(BIN)/python -m ernie_pipeline.where
 
-test: setup
+test: setup megatron-env
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -39,7 +39,7 @@ clean-results:
 	rm -rf results .snakemake
 
 # megatron-core's IndexedDataset reader for tests/tools/read_megatron.py, in its own venv
-# (torch must not share a process with Paddle). Not part of setup.
+# (torch must not share a process with Paddle). `make test` builds it; `make setup` does not.
 MEGATRON_VENV := .venv-megatron
 MEGATRON_STAMP := $(MEGATRON_VENV)/.installed-from-lock
 
