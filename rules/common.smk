@@ -103,9 +103,16 @@ VOCAB_TXT = f"{RESULTS}/{VOCAB_DIRS[config['vocab']['scheme']]}/tokenizer/vocab.
 VOCAB_DIRS = list(VOCAB_DIRS.values())
 # What token ids and training are tokenised with: tokenize.tokenizer, or the vocab stage's folder.
 TOKENIZER = config["tokenize"]["tokenizer"] or os.path.dirname(VOCAB_TXT)
-if config["tokenize"]["tokenizer"] and not os.path.isdir(TOKENIZER) and ("/" in TOKENIZER or os.path.splitext(TOKENIZER)[1]):
+if config["tokenize"]["tokenizer"] and not os.path.isdir(TOKENIZER) and "/" in TOKENIZER:
     raise WorkflowError(f"config tokenize.tokenizer: {TOKENIZER} is not a folder (nor a paddlenlp built-in name)")
 TOKENIZER_FILES = [f"{TOKENIZER}/vocab.txt"] if os.path.isdir(TOKENIZER) or TOKENIZER == os.path.dirname(VOCAB_TXT) else []
+
+
+def tokenizer_source(wildcards, input):
+    """Param function: the tokenizer folder (from the job's vocab.txt input) or the built-in name."""
+    return os.path.dirname(input.tokenizer[0]) if input.tokenizer else TOKENIZER
+
+
 TRAIN_DATASET = train_dataset()
 TRAIN_PREFIX = f"{RESULTS}/token_ids/{TRAIN_DATASET}"
 SAMPLES_PER_SPLIT = num_samples(config["train"])

@@ -13,7 +13,7 @@ rule pretrain:
         visualdl=directory(f"{RESULTS}/pretrain/visualdl"),
         summary=f"{RESULTS}/pretrain/summary.json",
     params:
-        tokenizer=TOKENIZER,
+        tokenizer=tokenizer_source,
         train={**config["train"], "dataset": TRAIN_DATASET},  # null resolved: naming it reruns nothing
         index=config["index"],
     log:

@@ -1,17 +1,37 @@
 # Stage 3, per dataset: each segmented shard -> token ids with whole-word ## markers (a new shard only
-# tokenises itself), then one <dataset>_ids.npy + _idx.npz in a seeded document order.
+# tokenises itself), then one <dataset>_ids.npy + _idx.npz in a seeded document order. The tokenizer's
+# tables are derived once (paddlenlp is slow to import), so a shard's job starts in about a second.
+
+
+rule tokenizer_tables:
+    input:
+        tokenizer=TOKENIZER_FILES,
+    output:
+        tables=f"{RESULTS}/token_ids/tokenizer_tables.npz",
+    params:
+        tokenizer=tokenizer_source,
+    log:
+        f"{RESULTS}/logs/token_ids/tokenizer_tables.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/tokenizer_tables.py"
 
 
 rule token_ids_shard:
     input:
         jsonl=f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl",
-        tokenizer=TOKENIZER_FILES,
+        tables=rules.tokenizer_tables.output.tables,
+        tokenizer=TOKENIZER_FILES,  # paddlenlp decides the few documents the tables cannot
     output:
         ids=f"{RESULTS}/token_ids/{{dataset}}/{{shard}}_ids.npy",
         idx=f"{RESULTS}/token_ids/{{dataset}}/{{shard}}_idx.npz",
         stats=f"{RESULTS}/token_ids/{{dataset}}/{{shard}}.stats.json",
     params:
-        tokenizer=TOKENIZER,
+        tokenizer=tokenizer_source,
         json_key=config["jsonl"]["json_key"],
         min_doc_length=config["jsonl"]["min_doc_length"],
         settings={k: v for k, v in config["tokenize"].items() if k not in ("tokenizer", "megatron")},

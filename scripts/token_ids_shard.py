@@ -11,7 +11,7 @@ def main(snakemake):
     logs.to_file(snakemake.log[0])
     p = snakemake.params
     stats = tokenize_shard(snakemake.input.jsonl, p.tokenizer, prefix_of(snakemake.output.ids), snakemake.output.stats,
-                           p.json_key, p.min_doc_length, TokenizeSettings(**p.settings))
+                           p.json_key, p.min_doc_length, TokenizeSettings(**p.settings), snakemake.input.tables)
     print(stats)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 
 from conftest import REPO
 from ernie_pipeline.indexed import MEGATRON_MAGIC, IdsDataset, megatron_paths_for
-from ernie_pipeline.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_vocab_file,
-                                      load_tokenizer, mark_whole_words, merge_shards, split_words, tokenize_shard)
+from ernie_pipeline.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_same_vocabulary,
+                                      check_vocab_file, load_tokenizer, mark_whole_words, merge_shards, split_words, tokenize_shard)
 
 
 def test_mark_whole_words_upstream_example():
@@ -96,10 +97,11 @@ def test_native_engine_equals_paddlenlp_on_every_code_point(tokenizer, reference
 
 def test_documents_the_native_engine_cannot_decide_go_to_paddlenlp(tokenizer, reference, artifacts):
     real = [json.loads(line)["text"] for line in _shard(artifacts).read_text(encoding="utf-8").splitlines()[:6]]
-    texts = [real[0], real[1] + " [SEP] 在", "ΟΔΟΣ " + real[2], real[3], "[MASK]" + real[4], real[5]]
+    texts = [real[0], real[1] + " [SEP] 在", "ΟΔΟΣ " + real[2], real[3], "[MASK]" + real[4], real[5],
+             json.loads('"\\ud800 好"') + real[0]]  # a lone surrogate, as json.loads passes it through
     encoder = DocumentEncoder(tokenizer)
     assert _split(*encoder.encode(texts)) == [reference.document_ids(t) for t in texts]
-    assert encoder.reference_documents == 3
+    assert encoder.reference_documents == 4
 
 
 @pytest.mark.parametrize("settings", [
@@ -128,11 +130,14 @@ def test_upstream_options_give_the_same_ids_in_both_engines(settings, tokenizer,
 
 
 def test_append_eos_needs_an_eos_token(tokenizer):
-    with pytest.raises(ValueError, match="append_eos: ErnieTokenizer has no eos token"):
-        DocumentEncoder(tokenizer, TokenizeSettings(append_eos=True))
+    for engine in ("native", "paddlenlp"):
+        with pytest.raises(ValueError, match="append_eos: .* has no eos token"):
+            DocumentEncoder(tokenizer, TokenizeSettings(append_eos=True, engine=engine))
 
 
 def test_engines_write_byte_identical_shard_files_equal_to_the_workflows(artifacts, tmp_path):
+    """paddlenlp, the native engine from a loaded tokenizer, and the workflow's job (native engine from the
+    saved tables) write the same files."""
     shard = _shard(artifacts)
     native = tokenize_shard(shard, artifacts["vocab_dir"], tmp_path / "n", tmp_path / "n.json")
     slow = tokenize_shard(shard, artifacts["vocab_dir"], tmp_path / "p", tmp_path / "p.json",
@@ -145,6 +150,30 @@ def test_engines_write_byte_identical_shard_files_equal_to_the_workflows(artifac
     assert native["reference_documents"] == 0 and slow["reference_documents"] == native["documents_read"] - native["dropped_short"]
     assert {k: v for k, v in native.items() if k not in ("engine", "reference_documents", "seconds", "setup_seconds", "mb_per_s")} == \
         {k: v for k, v in slow.items() if k not in ("engine", "reference_documents", "seconds", "setup_seconds", "mb_per_s")}
+
+
+def test_shard_job_with_saved_tables_does_not_import_paddlenlp(artifacts, tmp_path):
+    """The tables artifact lets a shard's job start without paddlenlp (about 10 s of imports)."""
+    code = ("import sys; import ernie_pipeline; from ernie_pipeline.token_ids import tokenize_shard; "
+            "tokenize_shard(*sys.argv[1:4], tables_path=sys.argv[4]); print(sorted({'paddle', 'paddlenlp'} & set(sys.modules)))")
+    tables = artifacts["results"] / "token_ids" / "tokenizer_tables.npz"
+    result = subprocess.run([sys.executable, "-c", code, str(_shard(artifacts)), str(artifacts["vocab_dir"]),
+                             str(tmp_path / "t"), str(tables)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[-2] == "[]"
+    workflow = artifacts["results"] / "token_ids" / "tiny" / "part-0000.json"
+    assert (tmp_path / "t_ids.npy").read_bytes() == open(f"{workflow}_ids.npy", "rb").read()
+
+
+def test_tables_round_trip(tokenizer, artifacts):
+    from ernie_pipeline.fast_tokenizer import TokenizerTables
+
+    saved = TokenizerTables.load(artifacts["results"] / "token_ids" / "tokenizer_tables.npz")
+    fresh = TokenizerTables.from_tokenizer(tokenizer, saved.fingerprint)
+    assert np.array_equal(saved.kinds, fresh.kinds)
+    assert (saved.mapped, saved.base_vocab, saved.added_vocab, saved.literals) == \
+        (fresh.mapped, fresh.base_vocab, fresh.added_vocab, fresh.literals)
+    assert (saved.unk_id, saved.vocab_size, saved.eos_id) == (fresh.unk_id, fresh.vocab_size, None)
 
 
 def test_file_layout(artifacts):
@@ -242,6 +271,10 @@ def test_merge_refuses_shards_of_another_vocabulary(artifacts, tmp_path):
     with pytest.raises(ValueError, match=r"b\.stats\.json: tokenised with another vocabulary"):
         merge_shards([workflow, tmp_path / "b"], [f"{workflow}.stats.json", tmp_path / "b.stats.json"], tmp_path / "m")
     assert not list(tmp_path.glob("m*")) and not list(tmp_path.glob(".m*"))
+    # training refuses the workflow's token files with this other vocabulary, and takes them with their own
+    check_same_vocabulary(artifacts["prefix"], load_tokenizer(artifacts["vocab_dir"]))
+    with pytest.raises(ValueError, match=r"tiny_ids\.npy was tokenised with another vocabulary"):
+        check_same_vocabulary(artifacts["prefix"], load_tokenizer(other))
 
 
 def test_vocab_files_that_would_give_wrong_ids_are_refused(artifacts, tmp_path):

@@ -26,7 +26,7 @@ def test_every_artifact_exists(artifacts):
         "vocab/scheme2/pretokenized.txt", "vocab/scheme2/spm.model", "vocab/scheme2/tokenizer/vocab.txt",
         "vocab/scheme2/coverage/coverage.json",
         "vocab/char_dict.pickle", "vocab/eng.model", "vocab/eng.vocab", "vocab/tokenizer/vocab.txt",
-        "token_ids/tiny/part-0000.json_ids.npy", "token_ids/tiny/part-0001.json_idx.npz",
+        "token_ids/tokenizer_tables.npz", "token_ids/tiny/part-0000.json_ids.npy", "token_ids/tiny/part-0001.json_idx.npz",
         "token_ids/tiny/part-0001.json.stats.json",
         "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz", "token_ids/tiny.stats.json", "token_ids/tiny.bin",
         "token_ids/tiny.idx",
@@ -50,15 +50,16 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     changed = {**config, "vocab": {**config["vocab"], "min_char_count": 6}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
-    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "token_ids_shard": 2, "token_ids": 1, "index_map": 3,
-                                         "pretrain": 1}
+    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "tokenizer_tables": 1, "token_ids_shard": 2, "token_ids": 1,
+                                         "index_map": 3, "pretrain": 1}
 
     # another held-out slice: every shard's counts, then everything built on the vocabulary
     changed = {**config, "vocab": {**config["vocab"], "heldout_fraction": 0.1}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "--configfile", str(workdir / "changed.yaml"))
     assert _planned_jobs(out.stdout) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "scheme2_text": 1,
-                                         "scheme2_vocab": 1, "vocab_coverage": 2, "token_ids_shard": 2,
+                                         "scheme2_vocab": 1, "vocab_coverage": 2, "tokenizer_tables": 1,
+                                         "token_ids_shard": 2,
                                          "token_ids": 1, "index_map": 3, "pretrain": 1, "all": 1}
 
     changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
@@ -122,9 +123,9 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
             assert path.read_bytes() == (first / relative).read_bytes(), relative
             compared += 1
     # segmented shards + stats, corpus + stats, shard counts + held-out, vocab files, per-shard ids + idx +
-    # stats, merged ids + idx + stats + bin + idx, index maps, coverage report (the PNG included); scheme 2's
-    # text, model, pieces, vocab.txt and coverage report
-    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 * 3 + 5 + 6 + 3 + 4 + 3 and list(config["datasets"]) == ["tiny"]
+    # stats, merged ids + idx + stats + bin + idx, tokenizer tables, index maps, coverage report (the PNG
+    # included); scheme 2's text, model, pieces, vocab.txt and coverage report
+    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 * 3 + 5 + 1 + 6 + 3 + 4 + 3 and list(config["datasets"]) == ["tiny"]
 
 
 def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
@@ -241,8 +242,8 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
                        "results/vocab/char_counts/tiny/part-0000.json.json",
                        "results/vocab/char_counts/tiny/part-0001.json.json"]
     assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "char_counts": 4, "char_dict": 1,
-                                  "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "token_ids_shard": 2,
-                                  "token_ids": 1, "index_map": 3, "pretrain": 1}
+                                  "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "tokenizer_tables": 1,
+                                  "token_ids_shard": 2, "token_ids": 1, "index_map": 3, "pretrain": 1}
     assert set(re.findall(r"output: results/token_ids/(\w+)_ids\.npy", out)) == {"tiny"}
 
     run_snakemake(tmp_path, "results/corpus/news.jsonl")
@@ -286,6 +287,27 @@ def test_train_dataset_picks_the_dataset_and_must_be_one(tmp_path):
     assert result.returncode != 0 and "No rule to produce results/corpus/inews.jsonl" in result.stdout + result.stderr
 
 
+def test_tokenizer_by_built_in_name_needs_no_vocabulary_stage(tmp_path):
+    """tokenize.tokenizer: a paddlenlp name (downloaded by paddlenlp): no vocabulary is built for the token ids
+    or training, and the name reaches both jobs; a path that is not a folder is refused."""
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    config["tokenize"]["tokenizer"] = "ernie-1.0-base-zh"
+    _write_config(tmp_path, config)
+    out = run_snakemake(tmp_path, "-n", "pretrain", "-p").stdout
+    planned = _planned_jobs(out)
+    assert "merge_vocab" not in planned and "char_dict" not in planned and planned["tokenizer_tables"] == 1
+    for rule in ("tokenizer_tables", "pretrain"):
+        block = out[out.index(f"rule {rule}:"):].split("\n\n")[0]
+        assert "vocab.txt" not in block, block
+    config["tokenize"]["tokenizer"] = "released/vocab"
+    _write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "-n", "pretrain", check=False)
+    assert result.returncode != 0
+    assert "config tokenize.tokenizer: released/vocab is not a folder" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "名字", ""])
 def test_dataset_names_are_safe_file_names(name):
     from snakemake.utils import validate
@@ -314,6 +336,6 @@ def test_vocab_scheme_picks_the_vocabulary_of_token_ids_and_training(tmp_path):
         config["vocab"]["scheme"] = scheme
         _write_config(tmp_path, config)
         out = run_snakemake(tmp_path, "-n", "pretrain").stdout
-        for rule in ("token_ids_shard", "pretrain"):
+        for rule in ("tokenizer_tables", "pretrain"):
             block = out[out.index(f"rule {rule}:"):]
             assert vocab in block.split("output:")[0], (scheme, rule)

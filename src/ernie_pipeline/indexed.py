@@ -93,6 +93,14 @@ def _write_npz(path: Path, members: dict[str, tuple[Path, np.dtype, int]]) -> No
                 _copy_raw(raw, member)
 
 
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` with fixed member timestamps: the same arrays give the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME), "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 class _RawStreams:
     """Temporary raw files beside the outputs, one per array, removed whatever happens."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from ernie_pipeline.indexed import IdsWriter, ids_dtype, merge_ids
 from ernie_pipeline.readers import jsonl_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ENGINES = ("native", "paddlenlp")
 
 
@@ -79,7 +81,7 @@ def load_tokenizer(source: str | Path):
         if not vocab_file.is_file():
             raise FileNotFoundError(f"{folder}: no vocab.txt (config tokenize.tokenizer)")
         check_vocab_file(vocab_file)
-    elif "/" in str(source) or folder.suffix:
+    elif "/" in str(source):  # built-in names have no slash
         raise FileNotFoundError(f"{source}: no such tokenizer folder (config tokenize.tokenizer)")
     tokenizer = ErnieTokenizer.from_pretrained(str(source))
     cjk_missing = sum(1 for t in tokenizer.vocab.token_to_idx
@@ -99,6 +101,18 @@ def vocab_fingerprint(tokenizer) -> str:
     for token, index in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]):
         digest.update(f"{index}\t{token}\n".encode("utf-8"))
     return digest.hexdigest()
+
+
+def check_same_vocabulary(prefix: str | Path, tokenizer) -> None:
+    """Refuse token files made with another vocabulary than ``tokenizer``'s, when their stats say so
+    (``<prefix>.stats.json`` of the ``token_ids`` rule; files from elsewhere have none)."""
+    stats_path = Path(f"{prefix}.stats.json")
+    if not stats_path.is_file():
+        return
+    made_with = json.loads(stats_path.read_text(encoding="utf-8"))["merge"]["vocab_sha256"]
+    if made_with != vocab_fingerprint(tokenizer):
+        raise ValueError(f"{prefix}_ids.npy was tokenised with another vocabulary than the one training loads "
+                         f"(sha256 {made_with[:12]}... in {stats_path}): rebuild the token ids")
 
 
 def split_words(sentence: str, delimiter: str = " ") -> list[str]:
@@ -139,7 +153,7 @@ class ReferenceConverter:
     def __init__(self, tokenizer, settings: TokenizeSettings = TokenizeSettings()):
         self.tokenizer = tokenizer
         self.settings = settings
-        self.eos_id = eos_id(tokenizer, settings)
+        self.eos_id = checked_eos_id(tokenizer.eos_token_id, settings, type(tokenizer).__name__)
 
     def sentence_ids(self, sentence: str) -> list[int]:
         s = self.settings
@@ -157,34 +171,69 @@ class ReferenceConverter:
         return ids
 
 
-def eos_id(tokenizer, settings: TokenizeSettings) -> int | None:
+def checked_eos_id(eos_token_id: int | None, settings: TokenizeSettings, tokenizer_name: str) -> int | None:
     if not settings.append_eos:
         return None
-    if tokenizer.eos_token_id is None:
-        raise ValueError(f"tokenize.append_eos: {type(tokenizer).__name__} has no eos token")
-    return tokenizer.eos_token_id
+    if eos_token_id is None:
+        raise ValueError(f"tokenize.append_eos: {tokenizer_name} has no eos token")
+    return eos_token_id
+
+
+def build_tables(tokenizer_source: str | Path, out_path: str | Path) -> dict:
+    """The compiled tokenizer's tables for ``tokenizer_source``, saved (the ``tokenizer_tables`` rule)."""
+    from ernie_pipeline.fast_tokenizer import COMPLEX, TokenizerTables
+
+    tokenizer = load_tokenizer(tokenizer_source)
+    tables = TokenizerTables.from_tokenizer(tokenizer, vocab_fingerprint(tokenizer))
+    tables.save(out_path)
+    return {"vocab_size": tables.vocab_size, "added": len(tables.added_vocab), "mapped": len(tables.mapped),
+            "context_dependent": int((tables.kinds == COMPLEX).sum()), "vocab_sha256": tables.fingerprint}
 
 
 class DocumentEncoder:
-    """Documents → flat arrays (ids, tokens per sentence, sentences per document), by either engine."""
+    """Documents → flat arrays (ids, tokens per sentence, sentences per document), by either engine.
 
-    def __init__(self, tokenizer, settings: TokenizeSettings = TokenizeSettings()):
+    ``tokenizer`` is a loaded paddlenlp tokenizer, or where to load one from (folder or built-in name):
+    with ``tables`` (:class:`~ernie_pipeline.fast_tokenizer.TokenizerTables`) the native engine then
+    imports paddlenlp only if a document needs it.
+    """
+
+    def __init__(self, tokenizer, settings: TokenizeSettings = TokenizeSettings(), tables=None):
         if settings.engine not in ENGINES:
             raise ValueError(f"tokenize.engine: {settings.engine!r} is not one of {ENGINES}")
-        self.reference = ReferenceConverter(tokenizer, settings)
-        self.native = None
+        self.settings = settings
+        self._source = tokenizer if isinstance(tokenizer, (str, Path)) else None
+        self._tokenizer = None if self._source is not None else tokenizer
+        self._reference: ReferenceConverter | None = None
         self.reference_documents = 0
+        self.native = None
         if settings.engine == "native":
+            from ernie_pipeline.fast_tokenizer import TokenizerTables
+
+            if tables is None:
+                tables = TokenizerTables.from_tokenizer(self.tokenizer, vocab_fingerprint(self.tokenizer))
+            eos = checked_eos_id(tables.eos_id, settings, "the tokenizer")
             try:
-                from ernie_pipeline.fast_tokenizer import native_tokenizer, special_token_literals
+                self.native = tables.native(settings.whole_word, settings.max_word_length, settings.word_delimiter,
+                                            settings.split_sentences, eos)
             except ImportError:  # the extension is built by `make setup` (pip install -e .)
                 warnings.warn("ernie_pipeline._wordpiece is not built: token ids come from paddlenlp (slow); "
                               "run `make setup`", RuntimeWarning, stacklevel=2)
-            else:
-                self.native = native_tokenizer(tokenizer, settings.whole_word, settings.max_word_length,
-                                               settings.word_delimiter, settings.split_sentences,
-                                               self.reference.eos_id)
-                self.literals = special_token_literals(tokenizer)
+            self.literals = tables.literals
+        if self.native is None:
+            self.reference  # noqa: B018  (load now: settings errors show before any work)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self._source)
+        return self._tokenizer
+
+    @property
+    def reference(self) -> ReferenceConverter:
+        if self._reference is None:
+            self._reference = ReferenceConverter(self.tokenizer, self.settings)
+        return self._reference
 
     def _by_reference(self, text: str) -> tuple[np.ndarray, list[int]]:
         self.reference_documents += 1
@@ -194,23 +243,22 @@ class DocumentEncoder:
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.native is None:
-            parts = [self._by_reference(t) for t in texts]
-            counts = np.array([len(lens) for _, lens in parts], np.int64)
-            return (np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64),
-                    np.array([n for _, lens in parts for n in lens], np.int32), counts)
-        literal = [any(lit in t for lit in self.literals) for t in texts]
-        ids, lens, counts = self.native.encode([t for t, lit in zip(texts, literal) if not lit])
-        if not any(literal) and (counts >= 0).all():
+            return self._splice(texts, [True] * len(texts), None, None, None)
+        # special-token literals (split out by paddlenlp first) and lone surrogates (json.loads lets "\\ud800"
+        # through; UTF-8 cannot carry them to the compiled side) go to paddlenlp
+        by_reference = [any(lit in t for lit in self.literals) or _SURROGATE.search(t) is not None for t in texts]
+        ids, lens, counts = self.native.encode([t for t, ref in zip(texts, by_reference) if not ref])
+        if not any(by_reference) and (counts >= 0).all():
             return ids, lens, counts
-        return self._splice(texts, literal, ids, lens, counts)
+        return self._splice(texts, by_reference, ids, lens, counts)
 
-    def _splice(self, texts, literal, ids, lens, counts):
-        """Put the documents that went to paddlenlp back in their places."""
-        out_ids, out_lens, out_counts = [], [], []
+    def _splice(self, texts, by_reference, ids, lens, counts):
+        """The native engine's documents with those that go to paddlenlp put in their places."""
+        out_ids, out_lens, out_counts = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], []
         token, sentence, native_doc = 0, 0, 0
-        for text, lit in zip(texts, literal):
-            count = -1 if lit else int(counts[native_doc])
-            native_doc += not lit
+        for text, reference in zip(texts, by_reference):
+            count = -1 if reference else int(counts[native_doc])
+            native_doc += not reference
             if count < 0:
                 flat, doc_lens = self._by_reference(text)
                 out_ids.append(flat)
@@ -255,17 +303,27 @@ def tokenize_shard(
     json_key: str = "text",
     min_doc_length: int = 10,
     settings: TokenizeSettings = TokenizeSettings(),
+    tables_path: str | Path | None = None,
     batch_docs: int = 256,
 ) -> dict:
     """Tokenise one segmented jsonl shard into ``<prefix>_ids.npy`` + ``<prefix>_idx.npz``
-    (streamed); return (and write to ``stats_path``) its counts and the vocabulary fingerprint."""
+    (streamed); return (and write to ``stats_path``) its counts and the vocabulary fingerprint.
+    With ``tables_path`` (the ``tokenizer_tables`` artifact) paddlenlp is loaded only if needed."""
     jsonl_path = Path(jsonl_path)
     if jsonl_path.stat().st_size == 0:
         raise ValueError(f"{jsonl_path}: empty shard (no document to tokenise)")
     started = time.perf_counter()
-    tokenizer = load_tokenizer(tokenizer_source)
-    encoder = DocumentEncoder(tokenizer, settings)
-    writer = IdsWriter(output_prefix, ids_dtype(tokenizer.vocab_size))
+    if tables_path is not None:
+        from ernie_pipeline.fast_tokenizer import TokenizerTables
+
+        tables = TokenizerTables.load(tables_path)
+        vocab_size, fingerprint = tables.vocab_size, tables.fingerprint
+        encoder = DocumentEncoder(tokenizer_source, settings, tables)
+    else:
+        tokenizer = load_tokenizer(tokenizer_source)
+        vocab_size, fingerprint = tokenizer.vocab_size, vocab_fingerprint(tokenizer)
+        encoder = DocumentEncoder(tokenizer, settings)
+    writer = IdsWriter(output_prefix, ids_dtype(vocab_size))
     counts = {"input_bytes": 0, "documents_read": 0, "dropped_short": 0}
     setup_seconds = time.perf_counter() - started
     try:
@@ -281,7 +339,7 @@ def tokenize_shard(
     stats = {**counts, **written,
              "empty_documents": counts["documents_read"] - counts["dropped_short"] - written["documents"],
              "reference_documents": encoder.reference_documents, "engine": settings.engine,
-             "vocab_size": tokenizer.vocab_size, "vocab_sha256": vocab_fingerprint(tokenizer)}
+             "vocab_size": vocab_size, "vocab_sha256": fingerprint}
     if stats_path is not None:  # without the timings, so that a rerun gives the same file
         with atomic_write(stats_path) as handle:
             json.dump(stats, handle, indent=1)

@@ -34,7 +34,7 @@ from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_
 from ernie_pipeline.indexed import IdsDataset
 from ernie_pipeline.masking import Vocab, collate
 from ernie_pipeline.models import model_config
-from ernie_pipeline.token_ids import load_tokenizer
+from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 
 log = logging.getLogger(__name__)
 FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_labels", "sop_labels")
@@ -123,6 +123,7 @@ def pretrain(data_prefix: str, tokenizer_source: str, index_maps: dict[str, str]
     max_seq_len = cfg["max_seq_len"]
 
     tokenizer = load_tokenizer(tokenizer_source)
+    check_same_vocabulary(data_prefix, tokenizer)
     vocab = Vocab.from_tokenizer(tokenizer)
     data = IdsDataset(data_prefix)
     wanted = num_samples(cfg)
