@@ -1,6 +1,6 @@
 """Token-id speed in MB/s of segmented jsonl per core, exactness on everything, peak memory at 1x/10x.
 
-    .venv/bin/python bench/token_ids_speed.py [--shards 'results/segmented/inews/*.jsonl'] [--out bench/results/token-ids-speed.md]
+    .venv/bin/python bench/token_ids_speed.py [--shards 'results/segmented/inews/part-*.json.jsonl'] [--out bench/results/token-ids-speed.md]
 
 Input: the workflow's segmented shards of the sample (``snakemake results/token_ids/inews_ids.npy``
 builds them), read as upstream's ``create_pretraining_data.py`` reads its jsonl. One process, one
@@ -11,14 +11,14 @@ Engines, each over every document:
   paddlenlp   upstream's way: ErnieTokenizer.tokenize + get_whole_word_mask_tokens + convert_tokens_to_ids
               (ernie_pipeline.token_ids.ReferenceConverter); its ids are the reference
   hf          HF ``tokenizers`` (Rust) configured like ErnieTokenizer (BertNormalizer, BertPreTokenizer plus
-              a split on Unicode symbols as paddlenlp's BasicTokenizer does, WordPiece), encode_batch per
-              document, whole-word marking in Python
+              a split on Unicode symbols as paddlenlp's BasicTokenizer does, WordPiece), encode_batch over
+              256 documents' sentences, whole-word marking in Python
   native      the pipeline's engine (ernie_pipeline.fast_tokenizer, paddlenlp for the few documents it
-              hands back)
+              hands back), flat arrays as the shard job writes them (turned into lists after the timing)
 For each: MB/s and the number of documents whose ids differ from the reference (must be 0 for native).
 
 Memory: ``tokenize_shard`` as the workflow's job runs it (saved tables, no paddlenlp) in a fresh process
-on all shards concatenated (1x) and the same text 10 times (10x); peak RSS (ru_maxrss) of each.
+on all shards concatenated (1x) and the same text 10 times (10x); peak RSS (VmHWM) of each.
 """
 
 from __future__ import annotations
@@ -73,27 +73,31 @@ def hf_tokenizer(tokenizer):
     return hf
 
 
-def run_hf(tokenizer, docs):
+def run_hf(tokenizer, docs, batch=256):
+    """HF encode_batch over the sentences of ``batch`` documents at a time, then upstream's marking."""
     hf = hf_tokenizer(tokenizer)
     vocab = tokenizer.get_vocab()
     unk = vocab[tokenizer.unk_token]
     out = []
-    for text in docs:
-        sentences = [split_words(s) for s in text.split("\n")]
-        encodings = hf.encode_batch(["".join(words) for words in sentences], add_special_tokens=False)
-        doc = []
-        for words, encoding in zip(sentences, encodings):
-            ids = [vocab.get(t, unk) for t in mark_whole_words(encoding.tokens, set(words))]
-            if ids:
-                doc.append(ids)
-        out.append(doc)
+    for start in range(0, len(docs), batch):
+        sentences = [[split_words(s) for s in text.split("\n")] for text in docs[start : start + batch]]
+        encodings = iter(hf.encode_batch(["".join(words) for doc in sentences for words in doc],
+                                         add_special_tokens=False))
+        for doc in sentences:
+            ids = [[vocab.get(t, unk) for t in mark_whole_words(next(encodings).tokens, set(words))] for words in doc]
+            out.append([s for s in ids if s])
     return out
 
 
 def run_native(encoder, docs, batch=256):
+    """The encoder's flat outputs (what the shard job writes), batch by batch."""
+    return [encoder.encode(docs[start : start + batch]) for start in range(0, len(docs), batch)]
+
+
+def as_documents(batches):
+    """Flat (ids, lens, counts) batches -> documents as sentence id lists, for the comparison."""
     out = []
-    for start in range(0, len(docs), batch):
-        ids, lens, counts = encoder.encode(docs[start : start + batch])
+    for ids, lens, counts in batches:
         token = sentence = 0
         for count in counts:
             doc = []
@@ -111,12 +115,14 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
+# VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into a child's ru_maxrss across exec
 _CHILD = """
-import resource, sys, time
+import re, sys
 import ernie_pipeline
 from ernie_pipeline.token_ids import tokenize_shard
 stats = tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], tables_path=sys.argv[4])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, stats["mb_per_s"], stats["tokens"])
+peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
+print(peak_kb, stats["mb_per_s"], stats["tokens"])
 """
 
 
@@ -137,7 +143,7 @@ def peak_rss(paths: list[str], vocab_dir: str, repeat: int, workdir: Path) -> tu
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shards", default="results/segmented/inews/*.jsonl")
+    parser.add_argument("--shards", default="results/segmented/inews/part-*.json.jsonl")
     parser.add_argument("--vocab-dir", default="results/vocab/tokenizer")
     parser.add_argument("--out", default="bench/results/token-ids-speed.md")
     args = parser.parse_args()
@@ -152,6 +158,7 @@ def main() -> None:
     reference, t_ref = timed(lambda: [reference_converter.document_ids(d) for d in docs])
     hf_docs, t_hf = timed(lambda: run_hf(tokenizer, docs))
     native, t_native = timed(lambda: run_native(encoder, docs))
+    native = as_documents(native)
     differ = {name: sum(a != b for a, b in zip(result, reference)) for name, result in (("hf", hf_docs), ("native", native))}
     with tempfile.TemporaryDirectory() as tmp:
         build_tables(args.vocab_dir, Path(tmp) / "tables.npz")

@@ -8,9 +8,12 @@ tokenizer, what each of the 1,114,112 code points becomes under the tokenizer's 
 ``_is_chinese_char``, Python's ``str.lower`` and NFD accent stripping), and hands the tables and
 the vocabulary to the C++ tokenizer. The rules are per character except in two places, which are
 left to paddlenlp: Python's final-sigma lower-casing, and combining marks that NFD's canonical
-reordering could move past a neighbour. A document holding such a character, or the literal text
-of a special token (paddlenlp splits those out before anything else), is tokenised by paddlenlp
-itself, so the ids are the same in every case.
+reordering could move past a neighbour. A document holding such a character, the literal text of a
+special token (paddlenlp splits those out before anything else) or a lone surrogate is tokenised by
+paddlenlp itself (``token_ids.DocumentEncoder``), so the ids are the same in every case.
+
+The tables and vocabulary are saved once per tokenizer (:class:`TokenizerTables`, the
+``tokenizer_tables`` rule), so that a shard's job does not import paddlenlp.
 """
 
 from __future__ import annotations
@@ -53,9 +56,7 @@ def code_point_tables(tokenizer) -> tuple[np.ndarray, dict[int, list[tuple[int, 
     basic = tokenizer.basic_tokenizer
     lower_text = bool(getattr(tokenizer, "do_lower_case", False))
     lower_tokens = bool(basic.do_lower_case)
-    strip = basic.strip_accents if basic.strip_accents is not None else lower_tokens
-    if lower_tokens and basic.strip_accents is False:
-        strip = False
+    strip = basic.strip_accents is not False if lower_tokens else bool(basic.strip_accents)  # BasicTokenizer's rule
     chinese = bool(basic.tokenize_chinese_chars)
 
     kinds = np.full(0x110000, DROP, dtype=np.uint8)

@@ -22,6 +22,7 @@ ids give byte-identical files.
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -33,7 +34,8 @@ import numpy as np
 from ernie_pipeline.atomic import atomic_outputs
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_COPY_CHUNK = 1 << 22  # elements per streamed copy
+_COPY_CHUNK = 1 << 20  # sentences per streamed pointer computation
+_COPY_BYTES = 1 << 20  # bytes per streamed file copy: memory stays flat in the corpus size
 _MERGE_BATCH = 4096  # documents gathered per write when merging in a given order
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4,
@@ -73,8 +75,7 @@ def _npy_header(dtype: np.dtype, count: int) -> bytes:
 
 def _copy_raw(source: Path, out: BinaryIO) -> None:
     with open(source, "rb") as handle:
-        while chunk := handle.read(1 << 24):
-            out.write(chunk)
+        shutil.copyfileobj(handle, out, _COPY_BYTES)
 
 
 def _write_npy(path: Path, raw: Path, dtype: np.dtype, count: int) -> None:
