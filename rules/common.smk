@@ -6,6 +6,7 @@ import sys
 # The workflow's own package, importable whether or not it was pip-installed into this env.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
+from ernie_pipeline.blend import dataset_samples, parse_blend
 from ernie_pipeline.index_map import SPLIT_NAMES, num_samples
 from ernie_pipeline.readers import COMPRESSED_SUFFIXES, SUFFIXES
 
@@ -87,14 +88,12 @@ def english_text():
     return config["vocab"]["english_text"]
 
 
-def train_dataset():
-    """train.dataset, or the first dataset when it is null."""
-    name = config["train"]["dataset"]
-    if name is None:
-        return next(iter(DATASETS))
-    if name not in DATASETS:
-        raise WorkflowError(f"config train.dataset: {name!r} is not a dataset (datasets: {', '.join(DATASETS)})")
-    return name
+def train_blend():
+    """train.dataset as [(dataset, normalised weight)]: one dataset, or a weighted blend."""
+    try:
+        return parse_blend(config["train"]["dataset"], list(DATASETS))
+    except ValueError as err:
+        raise WorkflowError(str(err))
 
 
 # vocab.scheme picks the vocabulary the token ids (and training) use; both are built and reported.
@@ -113,6 +112,13 @@ def tokenizer_source(wildcards, input):
     return os.path.dirname(input.tokenizer[0]) if input.tokenizer else TOKENIZER
 
 
-TRAIN_DATASET = train_dataset()
-TRAIN_PREFIX = f"{RESULTS}/token_ids/{TRAIN_DATASET}"
-SAMPLES_PER_SPLIT = num_samples(config["train"])
+TRAIN_BLEND = train_blend()
+TRAIN_DATASETS = [name for name, _ in TRAIN_BLEND]
+# samples each dataset's map holds per split: all of them, or its share of a blend (+0.5 %)
+TOTAL_SAMPLES = num_samples(config["train"])
+SAMPLES = {split: dataset_samples(total, TRAIN_BLEND) for split, total in TOTAL_SAMPLES.items()}
+
+
+def dataset_split_samples(wildcards):
+    """Param function: samples of the job's dataset and split (a dataset training does not read: as if alone)."""
+    return SAMPLES[wildcards.split].get(wildcards.dataset, TOTAL_SAMPLES[wildcards.split])

@@ -1,4 +1,5 @@
-# Stage 4, per dataset: train/valid/test sample index maps, built before training (tool_helpers build_mapping).
+# Stage 4, per dataset: train/valid/test sample index maps, built before training (tool_helpers build_mapping);
+# when train.dataset blends several datasets, a blending index per split (tool_helpers build_blending_indices).
 
 
 wildcard_constraints:
@@ -18,7 +19,7 @@ rule index_map:
         max_seq_len=config["train"]["max_seq_len"],
         seed=config["train"]["seed"],
         binary_head=config["train"]["binary_head"],
-        num_samples=lambda wildcards: SAMPLES_PER_SPLIT[wildcards.split],
+        num_samples=dataset_split_samples,
     log:
         f"{RESULTS}/logs/index/{{dataset}}_{{split}}.log",
     conda:
@@ -28,3 +29,21 @@ rule index_map:
         mem_mb=2000,
     script:
         "../scripts/index_map.py"
+
+
+rule blend_index:
+    output:
+        blend=f"{RESULTS}/index/blend_{{split}}.npz",
+        record=f"{RESULTS}/index/blend_{{split}}.npz.json",
+    params:
+        blend=TRAIN_BLEND,
+        sizes=lambda wildcards: SAMPLES[wildcards.split],
+    log:
+        f"{RESULTS}/logs/index/blend_{{split}}.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/blend_index.py"

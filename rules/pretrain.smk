@@ -1,20 +1,21 @@
-# Stage 5: ERNIE pretraining on one dataset (train.dataset; blending several is not supported yet).
+# Stage 5: ERNIE pretraining on train.dataset: one dataset or a weighted blend.
 # On SLURM, profiles/slurm gives this rule a GPU.
 
 
 rule pretrain:
     input:
-        ids=f"{TRAIN_PREFIX}_ids.npy",
-        idx=f"{TRAIN_PREFIX}_idx.npz",
+        ids=expand(rules.token_ids.output.ids, dataset=TRAIN_DATASETS),
+        idx=expand(rules.token_ids.output.idx, dataset=TRAIN_DATASETS),
         tokenizer=TOKENIZER_FILES,
-        index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASET, split=SPLIT_NAMES),
+        index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=SPLIT_NAMES),
+        blends=expand(rules.blend_index.output.blend, split=SPLIT_NAMES) if len(TRAIN_BLEND) > 1 else [],
     output:
         model_last=directory(f"{RESULTS}/pretrain/model_last"),
         visualdl=directory(f"{RESULTS}/pretrain/visualdl"),
         summary=f"{RESULTS}/pretrain/summary.json",
     params:
         tokenizer=tokenizer_source,
-        train={**config["train"], "dataset": TRAIN_DATASET},  # null resolved: naming it reruns nothing
+        train={**config["train"], "dataset": TRAIN_BLEND},  # null resolved: naming it reruns nothing
         index=config["index"],
     log:
         f"{RESULTS}/logs/pretrain.log",

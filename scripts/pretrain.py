@@ -12,10 +12,12 @@ def main(snakemake):
 
     logs.to_file(snakemake.log[0])
     p = snakemake.params
-    maps = dict(zip(SPLIT_NAMES, snakemake.input.index_maps))
-    summary = pretrain(prefix_of(snakemake.input.ids), p.tokenizer, maps,
-                       str(Path(snakemake.output.summary).parent), dict(p.train),
-                       dict(p.index), snakemake.output.summary)
+    prefixes = [prefix_of(path) for path in snakemake.input.ids]
+    # index maps come dataset by dataset, each with its train, valid and test map
+    maps = {split: list(snakemake.input.index_maps)[k::len(SPLIT_NAMES)] for k, split in enumerate(SPLIT_NAMES)}
+    blends = dict(zip(SPLIT_NAMES, snakemake.input.blends)) or None
+    summary = pretrain(prefixes, p.tokenizer, maps, str(Path(snakemake.output.summary).parent), dict(p.train),
+                       dict(p.index), snakemake.output.summary, blends)
     print(summary)
 
 

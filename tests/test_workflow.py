@@ -76,6 +76,33 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     assert not re.search(r"output: \S*tiny_test_indexmap", out.stdout)
 
 
+@pytest.mark.parametrize("section, key, value", [
+    ("index", "split", "7,2,1"), ("index", "short_seq_prob", 0.3), ("train", "seed", 7),
+    ("train", "max_seq_len", 96), ("train", "binary_head", False), ("train", "global_batch_size", 12),
+    ("tokenize", "max_word_length", 3), ("train", "masked_lm_prob", 0.2),
+])
+def test_each_index_map_key_rebuilds_exactly_the_affected_maps(section, key, value, artifacts):
+    """Every setting that determines a sample map (data, split, lengths, probability, seed, sample count,
+    binary_head) rebuilds the maps it changes, and only those; a masking setting rebuilds none."""
+    from ernie_pipeline.index_map import SPLIT_NAMES, num_samples
+
+    workdir = artifacts["workdir"]
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    changed = {**config, section: {**config[section], key: value}}
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
+    out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml")).stdout
+    if key == "global_batch_size":  # only the splits whose sample count changes
+        before, after = num_samples(config["train"]), num_samples(changed["train"])
+        maps = sum(before[s] != after[s] for s in SPLIT_NAMES)
+        assert 0 < maps
+    else:
+        maps = 0 if key == "masked_lm_prob" else 3
+    expected = {"pretrain": 1, **({"index_map": maps} if maps else {})}
+    if section == "tokenize":
+        expected.update(token_ids_shard=2, token_ids=1)
+    assert _planned_jobs(out) == expected
+
+
 def test_lint_is_clean():
     result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -306,6 +333,55 @@ def test_tokenizer_by_built_in_name_needs_no_vocabulary_stage(tmp_path):
     result = run_snakemake(tmp_path, "-n", "pretrain", check=False)
     assert result.returncode != 0
     assert "config tokenize.tokenizer: released/vocab is not a folder" in result.stdout + result.stderr
+
+
+def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifacts, tmp_path):
+    """train.dataset "1 tiny 3 other": each dataset's maps hold its share (+0.5 %) of every split's samples,
+    a blending index per split says where each sample comes from, and training runs on the blend. With a
+    fixed tokenizer (tokenize.tokenizer) nothing of the vocabulary stage is needed."""
+    import json
+    import math
+    import shutil
+
+    from conftest import tiny_config
+    from ernie_pipeline.index_map import num_samples
+
+    config = tiny_config(tmp_path)
+    shutil.copytree(artifacts["vocab_dir"], tmp_path / "released")
+    shutil.copytree(artifacts["workdir"] / "data", tmp_path / "data")
+    config["datasets"]["other"] = dict(config["datasets"]["tiny"])
+    config["tokenize"]["tokenizer"] = "released"
+    config["train"]["dataset"] = "1 tiny 3 other"
+    _write_config(tmp_path, config)
+    out = run_snakemake(tmp_path, "-n", "pretrain").stdout
+    assert _planned_jobs(out) == {"segment_shard": 4, "tokenizer_tables": 1, "token_ids_shard": 4, "token_ids": 2,
+                                  "index_map": 6, "blend_index": 3, "pretrain": 1}
+    config["train"]["dataset"] = {"tiny": 1, "other": 3}  # the same blend as a mapping
+    _write_config(tmp_path, config)
+    run_snakemake(tmp_path, "pretrain")
+    results = tmp_path / "results"
+    totals = num_samples(config["train"])
+    for split, total in totals.items():
+        blend = json.loads((results / f"index/blend_{split}.npz.json").read_text())
+        assert blend["datasets"] == ["tiny", "other"] and blend["weights"] == [0.25, 0.75]
+        assert blend["sizes"] == [math.ceil(total * w * 1.005) for w in (0.25, 0.75)]
+        for name, size in zip(blend["datasets"], blend["sizes"]):
+            record = json.loads((results / f"index/{name}_{split}_indexmap.npy.json").read_text())
+            assert record["num_samples"] == size
+    summary = json.loads((results / "pretrain/summary.json").read_text())
+    assert summary["steps"] == config["train"]["max_steps"] and math.isfinite(summary["test"]["loss"])
+    assert "Nothing to be done" in run_snakemake(tmp_path, "-n", "pretrain").stdout
+
+
+def test_bad_blend_is_a_clear_error(tmp_path):
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    config["train"]["dataset"] = "1 tiny 3"
+    _write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "-n", "pretrain", check=False)
+    assert result.returncode != 0
+    assert "config train.dataset: '1 tiny 3' is not 'weight dataset weight dataset ...'" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", ".hidden", "名字", ""])

@@ -13,7 +13,7 @@ class ErnieDataset:
 
     def __init__(self, data: IdsDataset, index_map: np.ndarray, vocab: Vocab, max_seq_len: int, seed: int,
                  binary_head: bool = True, masked_lm_prob: float = 0.15, max_ngrams: int = 3,
-                 favor_longer_ngram: bool = False):
+                 favor_longer_ngram: bool = False, geometric_dist: bool = False):
         self.data = data
         self.index_map = index_map
         self.vocab = vocab
@@ -23,6 +23,7 @@ class ErnieDataset:
         self.masked_lm_prob = masked_lm_prob
         self.max_ngrams = max_ngrams
         self.favor_longer_ngram = favor_longer_ngram
+        self.geometric_dist = geometric_dist
 
     def __len__(self) -> int:
         return len(self.index_map)
@@ -32,4 +33,4 @@ class ErnieDataset:
         sentences = [np.asarray(self.data[i]) for i in range(start, end)]
         rng = np.random.RandomState((self.seed + idx) % 2**32)
         return build_sample(sentences, target_len, self.max_seq_len, self.vocab, rng, self.binary_head,
-                            self.masked_lm_prob, self.max_ngrams, self.favor_longer_ngram)
+                            self.masked_lm_prob, self.max_ngrams, self.favor_longer_ngram, self.geometric_dist)

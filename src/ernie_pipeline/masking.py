@@ -75,11 +75,15 @@ def truncate_segments(tokens_a: list, tokens_b: list, max_tokens: int, rng: np.r
 
 def masked_lm_predictions(tokens: list[int], vocab: Vocab, masked_lm_prob: float, max_predictions: float,
                           rng: np.random.RandomState, max_ngrams: int = 3, favor_longer_ngram: bool = False,
-                          geometric_dist: bool = False):
+                          geometric_dist: bool = False, ngram_sizes: list[tuple[int, int]] | None = None):
     """Whole-word n-gram masking with BERT's 80/10/10 replacement.
 
+    The n of each masked n-gram (in whole words) is drawn with probability proportional to 1/n
+    (reversed by ``favor_longer_ngram``), or from a geometric distribution (p=0.2) capped at
+    ``max_ngrams`` with ``geometric_dist``, and shortened when it would exceed the budget.
     Returns ``(input_ids, masked_positions, masked_labels)``; ``##X`` Chinese ids are mapped to ``X``
-    in both the input and the labels, so every returned id is a base-vocabulary id.
+    in both the input and the labels, so every returned id is a base-vocabulary id. ``ngram_sizes``,
+    when given, receives ``(n drawn, words masked)`` for every masked n-gram.
     """
     words: list[list[int]] = []
     for i, token in enumerate(tokens):
@@ -113,6 +117,7 @@ def masked_lm_predictions(tokens: list[int], vocab: Vocab, masked_lm_prob: float
         else:
             p = pvals[: len(spans)]
             n = rng.choice(ngrams[: len(spans)], p=p / p.sum())
+        drawn = n
         indexes = sum(spans[n - 1], [])
         n -= 1
         while len(masked) + len(indexes) > num_to_predict and n > 0:
@@ -120,6 +125,8 @@ def masked_lm_predictions(tokens: list[int], vocab: Vocab, masked_lm_prob: float
             n -= 1
         if len(masked) + len(indexes) > num_to_predict or any(i in covered for i in indexes):
             continue
+        if ngram_sizes is not None:
+            ngram_sizes.append((int(drawn), len(spans[n])))  # used: fewer words when over budget or at the end
         for index in indexes:
             covered.add(index)
             if rng.random_sample() < 0.8:
@@ -136,7 +143,7 @@ def masked_lm_predictions(tokens: list[int], vocab: Vocab, masked_lm_prob: float
 
 def build_sample(sentences: list[np.ndarray], target_len: int, max_seq_len: int, vocab: Vocab,
                  rng: np.random.RandomState, binary_head: bool, masked_lm_prob: float = 0.15,
-                 max_ngrams: int = 3, favor_longer_ngram: bool = False) -> dict:
+                 max_ngrams: int = 3, favor_longer_ngram: bool = False, geometric_dist: bool = False) -> dict:
     """One padded training sample from a document's sentences (see module docstring)."""
     if binary_head:
         tokens_a, tokens_b, swapped = a_and_b_segments(sentences, rng)
@@ -149,7 +156,8 @@ def build_sample(sentences: list[np.ndarray], target_len: int, max_seq_len: int,
         tokens += tokens_b + [vocab.sep_id]
         token_types += [1] * (len(tokens_b) + 1)
     input_ids, positions, labels = masked_lm_predictions(
-        tokens, vocab, masked_lm_prob, masked_lm_prob * target_len, rng, max_ngrams, favor_longer_ngram)
+        tokens, vocab, masked_lm_prob, masked_lm_prob * target_len, rng, max_ngrams, favor_longer_ngram,
+        geometric_dist)
     length = len(input_ids)
     if length > max_seq_len:
         raise ValueError(f"sample of {length} tokens exceeds max_seq_len={max_seq_len}")

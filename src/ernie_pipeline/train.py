@@ -29,6 +29,7 @@ import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.atomic import atomic_path, atomic_write
+from ernie_pipeline.blend import BlendedDataset, dataset_samples
 from ernie_pipeline.dataset import ErnieDataset
 from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
 from ernie_pipeline.indexed import IdsDataset
@@ -39,6 +40,7 @@ from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 log = logging.getLogger(__name__)
 FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_labels", "sop_labels")
 STATE_FILE = "trainer_state.json"
+BLEND_SEED_STRIDE = 1_000_003  # seed of the k-th dataset of a blend: seed + k * stride
 
 
 def _collate_tuple(samples):
@@ -50,8 +52,11 @@ def _loader(dataset, micro_batch_size, consumed, num_workers):
     import paddle
     from paddlenlp.utils.batch_sampler import DistributedBatchSampler
 
-    sampler = DistributedBatchSampler(dataset, batch_size=micro_batch_size, num_replicas=1, rank=0,
-                                      shuffle=False, drop_last=True, consumed_samples=consumed)
+    # each data-parallel rank reads its slice of every global batch (world size 1 and rank 0 when alone)
+    sampler = DistributedBatchSampler(dataset, batch_size=micro_batch_size,
+                                      num_replicas=paddle.distributed.get_world_size(),
+                                      rank=paddle.distributed.get_rank(), shuffle=False, drop_last=True,
+                                      consumed_samples=consumed)
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=_collate_tuple,
                                 num_workers=num_workers, return_list=True)
 
@@ -99,9 +104,12 @@ def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> No
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
-def pretrain(data_prefix: str, tokenizer_source: str, index_maps: dict[str, str], output_dir: str,
-             cfg: dict, index_cfg: dict, summary_path: str) -> dict:
-    """Train per ``cfg`` (config.yaml ``train``); write checkpoints, VisualDL logs and a summary."""
+def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[str, list[str]], output_dir: str,
+             cfg: dict, index_cfg: dict, summary_path: str, blends: dict[str, str] | None = None) -> dict:
+    """Train per ``cfg`` (config.yaml ``train``; ``cfg["dataset"]`` the resolved blend, a list of
+    (dataset, weight) in the order of ``data_prefixes``); write checkpoints, VisualDL logs and a
+    summary. ``index_maps`` gives each split's maps in the same order; ``blends`` each split's
+    blending index when there are several datasets."""
     import paddle
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining, ErniePretrainingCriterion
     from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
@@ -123,18 +131,27 @@ def pretrain(data_prefix: str, tokenizer_source: str, index_maps: dict[str, str]
     max_seq_len = cfg["max_seq_len"]
 
     tokenizer = load_tokenizer(tokenizer_source)
-    check_same_vocabulary(data_prefix, tokenizer)
     vocab = Vocab.from_tokenizer(tokenizer)
-    data = IdsDataset(data_prefix)
-    wanted = num_samples(cfg)
-    checksum = data_checksum(data_prefix)
+    blend = [tuple(pair) for pair in cfg["dataset"]]
+    if len(blend) != len(data_prefixes) or (len(blend) > 1) != bool(blends):
+        raise ValueError(f"{len(data_prefixes)} token files and blend indices {blends} for train.dataset {blend}")
+    wanted = {split: dataset_samples(total, blend) for split, total in num_samples(cfg).items()}
+    checksums = {}
+    for prefix in data_prefixes:
+        check_same_vocabulary(prefix, tokenizer)
+        checksums[prefix] = data_checksum(prefix)
     datasets = {}
     for split in SPLIT_NAMES:
-        expected = describe(data_prefix, split, index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"],
-                            seed, wanted[split], binary_head, checksum)
-        datasets[split] = ErnieDataset(
-            data, load_index_map(index_maps[split], expected), vocab, max_seq_len, seed, binary_head,
-            cfg["masked_lm_prob"], cfg["max_ngrams"], cfg["favor_longer_ngram"])
+        parts = []
+        for k, (prefix, (name, _)) in enumerate(zip(data_prefixes, blend)):
+            expected = describe(prefix, split, index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"],
+                                seed, wanted[split][name], binary_head, checksums[prefix])
+            # each dataset of a blend draws its masking from its own seed
+            parts.append(ErnieDataset(
+                IdsDataset(prefix), load_index_map(index_maps[split][k], expected), vocab, max_seq_len,
+                seed + k * BLEND_SEED_STRIDE, binary_head, cfg["masked_lm_prob"], cfg["max_ngrams"],
+                cfg["favor_longer_ngram"], cfg["geometric_dist"]))
+        datasets[split] = BlendedDataset(parts, blends[split]) if len(parts) > 1 else parts[0]
 
     config = ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
                                         cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
