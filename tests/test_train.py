@@ -43,3 +43,68 @@ def test_visualdl_log_and_summary(artifacts):
     assert 5 < losses[0] < 15  # random init over a ~23k vocabulary: about ln(23000) + ln(2)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 6 and summary["test"]["loss"] > 0 and summary["tokens_per_second"] > 0
+
+
+_DRIVER = """
+import json, sys
+import ernie_pipeline
+from ernie_pipeline.train import pretrain
+a = json.load(open(sys.argv[1]))
+pretrain([a["prefix"]], a["vocab_dir"], a["maps"], sys.argv[2], a["train"], a["index"], sys.argv[2] + "/summary.json")
+"""
+
+
+def _logged_losses(out) -> dict[int, float]:
+    """step -> loss, the last record of each step (a resumed run logs the steps after its checkpoint again)."""
+    lines = (out / "train_log.jsonl").read_text().splitlines()
+    return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+def test_resume_after_sigkill_continues_exactly(artifacts, tmp_path):
+    """Train 12 steps straight; train again, SIGKILL it once model_last holds step 3 and rerun: every step's
+    loss equals the straight run's, bit for bit (CPU), and the final weights are the same."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import paddle
+
+    from ernie_pipeline.index_map import SPLIT_NAMES, build_index_map, num_samples
+
+    config = artifacts["config"]
+    train = dict(config["train"], max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1, eval_freq=6,
+                 dataset=[["tiny", 1.0]])
+    maps = {}
+    for split, samples in num_samples(train).items():
+        maps[split] = [str(tmp_path / f"{split}.npy")]
+        build_index_map(artifacts["prefix"], split, maps[split][0], config["index"]["split"], train["max_seq_len"],
+                        config["index"]["short_seq_prob"], train["seed"], samples, train["binary_head"])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"prefix": str(artifacts["prefix"]), "vocab_dir": str(artifacts["vocab_dir"]),
+                                "maps": maps, "train": train, "index": config["index"]}))
+    command = [sys.executable, "-c", _DRIVER, str(spec)]
+
+    straight = tmp_path / "straight"
+    subprocess.run(command + [str(straight)], check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / "model_last" / "trainer_state.json"
+    while not state.is_file():
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "summary.json").exists() and max(_logged_losses(killed)) < 12  # killed mid-run
+    resumed_from = json.loads(state.read_text())["global_step"]
+    assert resumed_from == 3
+    subprocess.run(command + [str(killed)], check=True, capture_output=True)
+
+    assert _logged_losses(killed) == _logged_losses(straight) and len(_logged_losses(straight)) == 12
+    a = paddle.load(str(straight / "model_last" / "model_state.pdparams"))
+    b = paddle.load(str(killed / "model_last" / "model_state.pdparams"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["test"] == json.loads((straight / "summary.json").read_text())["test"]

@@ -10,14 +10,19 @@ Output folder::
     model_last/         every checkpoint_steps and at the end; replaced atomically
     model_<step>/       every save_steps and at the end
     visualdl/           VisualDL scalars (train/*, valid/*, test/*)
+    train_log.jsonl     the train scalars of every logged step, at full precision
 
 Each checkpoint loads with ``ErnieForPretraining.from_pretrained(dir)`` and
 ``ErnieTokenizer.from_pretrained(dir)`` and also holds the optimizer (``model_state.pdopt``) and
-``trainer_state.json`` (step, consumed samples); a rerun resumes from ``model_last``.
+``trainer_state.json`` (step, consumed samples). Randomness is a function of the config and the
+position: samples are drawn from ``seed + sample index``, dropout from a stream reseeded at every
+micro-batch from ``(seed, step, micro-batch)``; so a rerun resumes from ``model_last`` and, on CPU,
+continues exactly as an uninterrupted run would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -40,6 +45,7 @@ from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 log = logging.getLogger(__name__)
 FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_labels", "sop_labels")
 STATE_FILE = "trainer_state.json"
+TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (appended on resume)
 BLEND_SEED_STRIDE = 1_000_003  # seed of the k-th dataset of a blend: seed + k * stride
 
 
@@ -90,6 +96,12 @@ def _evaluate(model, criterion, batches, iters, binary_head) -> dict:
             done += 1
     model.train()
     return {k: v / done for k, v in totals.items()} if done else {}
+
+
+def step_seed(seed: int, step: int, micro_batch: int) -> int:
+    """The dropout seed of one micro-batch: distinct for every (seed, step, micro-batch), below 2**63."""
+    digest = hashlib.sha256(f"{seed}:{step}:{micro_batch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> None:
@@ -183,7 +195,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
         optimizer.set_state_dict(paddle.load(str(last / "model_state.pdopt")))
 
     eval_consumed = micro * cfg["eval_iters"] * accumulate * (state["global_step"] // cfg["eval_freq"])
-    train_batches = _loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"])
+    train_batches = iter(_loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"]))
     valid_batches = iter(_loader(datasets["valid"], micro, eval_consumed, 0))
     writer = LogWriter(logdir=str(output / "visualdl"))
     writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
@@ -200,6 +212,9 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     for batch in train_batches:
         if state["global_step"] >= max_steps:
             break
+        # dropout draws from a stream seeded by (seed, step, micro-batch): a resumed run draws the masks an
+        # uninterrupted one does (Paddle's generator state does not survive pickling: only its seed does)
+        paddle.seed(step_seed(seed, state["global_step"], micro_step % accumulate))
         loss, lm, sop = _losses(model, criterion, batch, binary_head)
         (loss / accumulate).backward()
         window["loss"] += float(loss) / accumulate
@@ -232,6 +247,8 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
             if not math.isfinite(record["loss"]):
                 raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
             history.append(record)
+            with open(output / TRAIN_LOG, "a", encoding="utf-8") as handle:  # full precision, one line a record
+                handle.write(json.dumps(record) + "\n")
             window = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
             window_start = time.perf_counter()
         if step % cfg["eval_freq"] == 0 or step == max_steps:
