@@ -6,7 +6,7 @@
 #              or BasicTokenizer text -> sentencepiece -> vocab.txt (scheme 2); coverage reports of both
 #   token_ids  jsonl -> <prefix>_ids.npy + <prefix>_idx.npz with whole-word ## markers
 #   index      train/valid/test sample index maps (tool_helpers build_mapping)
-#   pretrain   ErnieForPretraining -> model_last/, model_<step>/, VisualDL logs
+#   pretrain   ErnieForPretraining -> summary.json, beside it model_last/, model_<step>/, VisualDL logs
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

@@ -9,9 +9,9 @@ rule pretrain:
         tokenizer=TOKENIZER_FILES,
         index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=SPLIT_NAMES),
         blends=expand(rules.blend_index.output.blend, split=SPLIT_NAMES) if len(TRAIN_BLEND) > 1 else [],
+    # Only the summary is a declared output: Snakemake deletes a job's outputs before running it, and a rerun
+    # must find model_last to resume from. Checkpoints, VisualDL logs and train_log.jsonl sit beside it.
     output:
-        model_last=directory(f"{RESULTS}/pretrain/model_last"),
-        visualdl=directory(f"{RESULTS}/pretrain/visualdl"),
         summary=f"{RESULTS}/pretrain/summary.json",
     params:
         tokenizer=tokenizer_source,

@@ -108,3 +108,44 @@ def test_resume_after_sigkill_continues_exactly(artifacts, tmp_path):
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["test"] == json.loads((straight / "summary.json").read_text())["test"]
+
+
+def test_snakemake_rerun_resumes_and_refuses_a_checkpoint_of_other_settings(artifacts, tmp_path):
+    """model_last is not a declared output, so Snakemake keeps it: a rerun of the rule (here: summary.json
+    lost) resumes from it instead of training again; a changed setting of the trajectory is refused, naming it."""
+    import shutil
+
+    import yaml
+
+    from conftest import run_snakemake
+
+    workdir = tmp_path / "w"
+    shutil.copytree(artifacts["workdir"], workdir, symlinks=True)
+    (workdir / "results/pretrain/summary.json").unlink()
+    run_snakemake(workdir, "pretrain")
+    log = (workdir / "results/logs/pretrain.log").read_text()
+    assert "resuming from results/pretrain/model_last at step 6" in log
+    assert json.loads((workdir / "results/pretrain/summary.json").read_text())["steps"] == 6
+
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["train"]["max_lr"] = 0.002
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    result = run_snakemake(workdir, "pretrain", check=False)
+    assert result.returncode != 0
+    log = (workdir / "results/logs/pretrain.log").read_text()
+    assert "results/pretrain/model_last was trained with other settings (changed: max_lr)" in log
+    assert (workdir / "results/pretrain/model_last/model_state.pdparams").is_file()
+
+
+def test_a_crash_between_the_renames_of_a_checkpoint_replace_is_recovered(tmp_path):
+    """atomic_path replaces a directory in two renames (old aside, new in place); a crash between them leaves
+    only the previous checkpoint aside, which recover_directory puts back."""
+    from ernie_pipeline.atomic import atomic_path, recover_directory
+
+    last = tmp_path / "model_last"
+    with atomic_path(last, is_dir=True) as tmp:
+        (tmp / "trainer_state.json").write_text('{"global_step": 3}')
+    assert not recover_directory(last)  # intact: nothing to do
+    last.rename(tmp_path / ".model_last.old")  # the state right after the first rename
+    assert recover_directory(last) and json.loads((last / "trainer_state.json").read_text())["global_step"] == 3
+    assert not (tmp_path / ".model_last.old").exists()

@@ -53,7 +53,7 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
         raise
     if is_dir:
         if final.exists():
-            old = final.with_name(f".{final.name}.old")
+            old = _previous(final)
             _remove(old)
             os.replace(final, old)
             os.replace(tmp, final)
@@ -62,6 +62,21 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
             os.replace(tmp, final)
     else:
         os.replace(tmp, final)
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def recover_directory(path: str | os.PathLike) -> bool:
+    """Undo a directory replace that a crash cut between its two renames (``path`` moved aside, the new
+    one not yet in place): put the previous ``path`` back. True when something was recovered."""
+    final = Path(path)
+    previous = _previous(final)
+    if final.exists() or not previous.is_dir():
+        return False
+    os.replace(previous, final)
+    return True
 
 
 @contextlib.contextmanager

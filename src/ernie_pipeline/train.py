@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.atomic import atomic_path, atomic_write
+from ernie_pipeline.atomic import atomic_path, atomic_write, recover_directory
 from ernie_pipeline.blend import BlendedDataset, dataset_samples
 from ernie_pipeline.dataset import ErnieDataset
 from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
@@ -45,6 +45,9 @@ from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 log = logging.getLogger(__name__)
 FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_labels", "sop_labels")
 STATE_FILE = "trainer_state.json"
+# settings a run may change and still continue from its last checkpoint (they do not touch the trajectory)
+RESUME_NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", "save_steps", "checkpoint_steps",
+                       "num_workers", "threads")
 TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (appended on resume)
 BLEND_SEED_STRIDE = 1_000_003  # seed of the k-th dataset of a blend: seed + k * stride
 
@@ -173,13 +176,25 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     max_steps = cfg["max_steps"]
     warmup_steps = int(cfg["warmup_rate"] * max_steps)
     decay_steps = cfg.get("decay_steps") or max_steps
-    state = {"global_step": 0, "consumed_samples": 0, "global_batch_size": global_batch}
+    # what a checkpoint must share with this run to be continued: every setting the training trajectory
+    # depends on, and the train data (the records of the train maps)
+    run = {"train": {k: v for k, v in cfg.items() if k not in RESUME_NEUTRAL_KEYS},
+           "data": [describe(p, "train", index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"], seed,
+                             wanted["train"][name], binary_head, checksums[p]) for p, (name, _) in zip(data_prefixes, blend)]}
+    run = json.loads(json.dumps(run))  # tuples as lists, as read back from the state file
+    state = {"global_step": 0, "consumed_samples": 0, "global_batch_size": global_batch, "run": run}
     last = output / "model_last"
+    if recover_directory(last):  # a crash fell between the renames of a checkpoint replace
+        log.warning("recovered %s from the previous checkpoint", last)
     if (last / STATE_FILE).is_file():
         state = json.loads((last / STATE_FILE).read_text())
-        if state["global_batch_size"] != global_batch:
-            raise ValueError(f"{last}: saved with global_batch_size={state['global_batch_size']}, "
-                             f"config says {global_batch}; resume needs the same value")
+        if state.get("run") != run:
+            before = state.get("run") or {"train": {}, "data": []}
+            changed = sorted(k for k in set(run["train"]) | set(before["train"])
+                             if run["train"].get(k) != before["train"].get(k))
+            changed += ["the train data"] if run["data"] != before["data"] else []
+            raise ValueError(f"{last} was trained with other settings (changed: {', '.join(changed) or 'unknown'}); "
+                             f"move or delete {output} to train anew")
         model.set_state_dict(paddle.load(str(last / "model_state.pdparams")))
         log.info("resuming from %s at step %d", last, state["global_step"])
     lr = LinearAnnealingWithWarmupDecay(cfg["max_lr"], cfg["min_lr"], warmup_steps, decay_steps,
