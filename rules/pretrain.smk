@@ -7,6 +7,8 @@ rule pretrain:
         ids=expand(rules.token_ids.output.ids, dataset=TRAIN_DATASETS),
         idx=expand(rules.token_ids.output.idx, dataset=TRAIN_DATASETS),
         tokenizer=TOKENIZER_FILES,
+        init=[os.path.join(config["train"]["continue_training"], "model_state.pdparams")]
+        if config["train"]["continue_training"] else [],
         index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=SPLIT_NAMES),
         blends=expand(rules.blend_index.output.blend, split=SPLIT_NAMES) if len(TRAIN_BLEND) > 1 else [],
     # Only the summary is a declared output: Snakemake deletes a job's outputs before running it, and a rerun

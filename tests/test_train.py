@@ -54,6 +54,26 @@ pretrain([a["prefix"]], a["vocab_dir"], a["maps"], sys.argv[2], a["train"], a["i
 """
 
 
+def _driver_command(artifacts, tmp_path, **train_settings) -> list[str]:
+    """A command running pretrain() on the tiny run's data with its train settings changed as given (sample
+    maps built for them under tmp_path); append the output folder."""
+    import sys
+
+    from ernie_pipeline.index_map import build_index_map, num_samples
+
+    config = artifacts["config"]
+    train = dict(config["train"], dataset=[["tiny", 1.0]], **train_settings)
+    maps = {}
+    for split, samples in num_samples(train).items():
+        maps[split] = [str(tmp_path / f"{split}.npy")]
+        build_index_map(artifacts["prefix"], split, maps[split][0], config["index"]["split"], train["max_seq_len"],
+                        config["index"]["short_seq_prob"], train["seed"], samples, train["binary_head"])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"prefix": str(artifacts["prefix"]), "vocab_dir": str(artifacts["vocab_dir"]),
+                                "maps": maps, "train": train, "index": config["index"]}))
+    return [sys.executable, "-c", _DRIVER, str(spec)]
+
+
 def _logged_losses(out) -> dict[int, float]:
     """step -> loss, the last record of each step (a resumed run logs the steps after its checkpoint again)."""
     lines = (out / "train_log.jsonl").read_text().splitlines()
@@ -71,20 +91,8 @@ def test_resume_after_sigkill_continues_exactly(artifacts, tmp_path):
 
     import paddle
 
-    from ernie_pipeline.index_map import SPLIT_NAMES, build_index_map, num_samples
-
-    config = artifacts["config"]
-    train = dict(config["train"], max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1, eval_freq=6,
-                 dataset=[["tiny", 1.0]])
-    maps = {}
-    for split, samples in num_samples(train).items():
-        maps[split] = [str(tmp_path / f"{split}.npy")]
-        build_index_map(artifacts["prefix"], split, maps[split][0], config["index"]["split"], train["max_seq_len"],
-                        config["index"]["short_seq_prob"], train["seed"], samples, train["binary_head"])
-    spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"prefix": str(artifacts["prefix"]), "vocab_dir": str(artifacts["vocab_dir"]),
-                                "maps": maps, "train": train, "index": config["index"]}))
-    command = [sys.executable, "-c", _DRIVER, str(spec)]
+    command = _driver_command(artifacts, tmp_path, max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1,
+                              eval_freq=6)
 
     straight = tmp_path / "straight"
     subprocess.run(command + [str(straight)], check=True, capture_output=True)
@@ -149,3 +157,25 @@ def test_a_crash_between_the_renames_of_a_checkpoint_replace_is_recovered(tmp_pa
     last.rename(tmp_path / ".model_last.old")  # the state right after the first rename
     assert recover_directory(last) and json.loads((last / "trainer_state.json").read_text())["global_step"] == 3
     assert not (tmp_path / ".model_last.old").exists()
+
+
+def test_continue_training_starts_from_a_pretrained_folder(artifacts, tmp_path):
+    """train.continue_training: the run starts from the folder's weights (with a learning rate of ~0 it ends
+    with them), not from random ones; a folder of another shape is refused, naming the key."""
+    import subprocess
+
+    import paddle
+
+    source = artifacts["pretrain"] / "model_6"
+    command = _driver_command(artifacts, tmp_path, max_steps=2, eval_freq=2, save_steps=100, max_lr=1e-12,
+                              min_lr=0.0, weight_decay=0.0, continue_training=str(source))
+    subprocess.run(command + [str(tmp_path / "out")], check=True, capture_output=True)
+    start = paddle.load(str(source / "model_state.pdparams"))
+    end = paddle.load(str(tmp_path / "out" / "model_last" / "model_state.pdparams"))
+    assert all(np.allclose(start[k].numpy(), end[k].numpy(), atol=1e-6) for k in start)
+
+    command = _driver_command(artifacts, tmp_path, max_steps=2, eval_freq=2, continue_training=str(source),
+                              model_overrides={"num_hidden_layers": 1, "hidden_size": 64})
+    result = subprocess.run(command + [str(tmp_path / "other")], capture_output=True, text=True)
+    assert result.returncode != 0 and "config train.continue_training: " in result.stderr
+    assert "does not fit train.model" in result.stderr

@@ -107,6 +107,24 @@ def step_seed(seed: int, step: int, micro_batch: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def _pretrained_weights(folder: Path, model) -> dict:
+    """The weights of a pretrained folder (``model_state.pdparams``), checked against ``model``'s shapes."""
+    import paddle
+
+    weights_file = folder / "model_state.pdparams"
+    if not weights_file.is_file():
+        raise FileNotFoundError(f"config train.continue_training: {weights_file} not found")
+    weights = paddle.load(str(weights_file))
+    ours = model.state_dict()
+    mismatched = [f"{k} {list(weights[k].shape)} vs {list(v.shape)}" for k, v in ours.items()
+                  if k in weights and list(weights[k].shape) != list(v.shape)]
+    missing = [k for k in ours if k not in weights]
+    if mismatched or missing:
+        raise ValueError(f"config train.continue_training: {folder} does not fit train.model / the vocabulary "
+                         f"(shapes: {mismatched[:3]}, missing: {missing[:3]})")
+    return weights
+
+
 def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> None:
     import paddle
 
@@ -171,6 +189,8 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     config = ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
                                         cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
     model = ErnieForPretraining(config)
+    if cfg.get("continue_training"):  # upstream --continue_training: start from a pretrained folder's weights
+        model.set_state_dict(_pretrained_weights(Path(cfg["continue_training"]), model))
     criterion = ErniePretrainingCriterion(with_nsp_loss=binary_head)
 
     max_steps = cfg["max_steps"]
