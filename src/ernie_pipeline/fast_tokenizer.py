@@ -1,8 +1,8 @@
 """paddlenlp's ``ErnieTokenizer`` + upstream's whole-word ``##`` marking, compiled (``_wordpiece``).
 
-paddlenlp tokenises character by character in Python (~0.2-0.3 MB/s per core); HF ``tokenizers``
-configured to give the same ids reaches ~1 MB/s here, its normaliser being the bottleneck on
-Chinese text (bench/token_ids_speed.py measures both). This module instead derives, once per
+paddlenlp tokenises character by character in Python (0.28 MB/s per core here); HF ``tokenizers``
+configured to give the same tokens reaches ~1.2 MB/s without and 0.47 MB/s with the whole-word
+marking, its normaliser being the bottleneck on Chinese text (bench/token_ids_speed.py). This module instead derives, once per
 tokenizer, what each of the 1,114,112 code points becomes under the tokenizer's own rules
 (paddlenlp's ``_is_control`` / ``_is_whitespace`` / ``_is_punctuation`` / ``_is_symbol`` /
 ``_is_chinese_char``, Python's ``str.lower`` and NFD accent stripping), and hands the tables and
