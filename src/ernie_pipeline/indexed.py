@@ -84,12 +84,16 @@ def _write_npy(path: Path, raw: Path, dtype: np.dtype, count: int) -> None:
         _copy_raw(raw, out)
 
 
+def _npz_member(archive: zipfile.ZipFile, name: str) -> BinaryIO:
+    """An uncompressed ``<name>.npy`` member with a fixed timestamp (``np.savez`` stamps the time)."""
+    return archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME), "w", force_zip64=True)
+
+
 def _write_npz(path: Path, members: dict[str, tuple[Path, np.dtype, int]]) -> None:
     """An uncompressed npz whose members are copied from raw files (name -> (raw, dtype, count))."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, (raw, dtype, count) in members.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
-            with archive.open(info, "w", force_zip64=True) as member:
+            with _npz_member(archive, name) as member:
                 member.write(_npy_header(dtype, count))
                 _copy_raw(raw, member)
 
@@ -98,7 +102,7 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` with fixed member timestamps: the same arrays give the same bytes."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, array in arrays.items():
-            with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME), "w", force_zip64=True) as member:
+            with _npz_member(archive, name) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
@@ -155,12 +159,6 @@ class IdsWriter:
         self.tokens += int(ids.size)
         self.sentences += int(lens.size)
         self.documents += int(counts.size)
-
-    def add_document(self, sentences: list[list[int]]) -> None:
-        """Append one document given as sentence id lists (empty ones dropped)."""
-        kept = [s for s in sentences if len(s)]
-        if kept:
-            self.add(np.concatenate([np.asarray(s, np.int64) for s in kept]), [len(s) for s in kept], [len(kept)])
 
     def finalize(self, source: str = "") -> dict:
         """Write the outputs; a writer that received no sentence is an error naming ``source``."""

@@ -173,12 +173,13 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     for prefix in data_prefixes:
         check_same_vocabulary(prefix, tokenizer)
         checksums[prefix] = data_checksum(prefix)
-    datasets = {}
+    datasets, records = {}, {}
     for split in SPLIT_NAMES:
-        parts = []
+        parts, records[split] = [], []
         for k, (prefix, (name, _)) in enumerate(zip(data_prefixes, blend)):
             expected = describe(prefix, split, index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"],
                                 seed, wanted[split][name], binary_head, checksums[prefix])
+            records[split].append(expected)
             # each dataset of a blend draws its masking from its own seed
             parts.append(ErnieDataset(
                 IdsDataset(prefix), load_index_map(index_maps[split][k], expected), vocab, max_seq_len,
@@ -198,9 +199,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     decay_steps = cfg.get("decay_steps") or max_steps
     # what a checkpoint must share with this run to be continued: every setting the training trajectory
     # depends on, and the train data (the records of the train maps)
-    run = {"train": {k: v for k, v in cfg.items() if k not in RESUME_NEUTRAL_KEYS},
-           "data": [describe(p, "train", index_cfg["split"], max_seq_len, index_cfg["short_seq_prob"], seed,
-                             wanted["train"][name], binary_head, checksums[p]) for p, (name, _) in zip(data_prefixes, blend)]}
+    run = {"train": {k: v for k, v in cfg.items() if k not in RESUME_NEUTRAL_KEYS}, "data": records["train"]}
     run = json.loads(json.dumps(run))  # tuples as lists, as read back from the state file
     state = {"global_step": 0, "consumed_samples": 0, "global_batch_size": global_batch, "run": run}
     last = output / "model_last"
