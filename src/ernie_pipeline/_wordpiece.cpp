@@ -130,7 +130,7 @@ class Tokenizer {
         if (!decode_utf8(document, text_)) throw std::invalid_argument("document is not valid UTF-8");
         for (char32_t cp : text_)
             if (cp >= kMaxCodePoint || kinds_[cp] == kComplex) return -1;
-        const size_t ids_before = ids.size(), lens_before = lens.size();
+        const size_t lens_before = lens.size();
         size_t start = 0;
         while (start <= text_.size()) {
             size_t end = split_sentences_ ? text_.find(U'\n', start) : std::u32string::npos;
@@ -145,7 +145,6 @@ class Tokenizer {
             ids.push_back(eos_id_);
             lens.back() += 1;
         }
-        (void)ids_before;
         return sentences;
     }
 
