@@ -8,7 +8,8 @@ def main(snakemake):
     from pathlib import Path
     from ernie_pipeline.index_map import SPLIT_NAMES
     from ernie_pipeline.indexed import prefix_of
-    from ernie_pipeline.train import pretrain
+    from ernie_pipeline.launch import launch, plan_launch
+    from ernie_pipeline.train import check_device_settings, pretrain
 
     logs.to_file(snakemake.log[0])
     p = snakemake.params
@@ -16,9 +17,16 @@ def main(snakemake):
     # index maps come dataset by dataset, each with its train, valid and test map
     maps = {split: list(snakemake.input.index_maps)[k::len(SPLIT_NAMES)] for k, split in enumerate(SPLIT_NAMES)}
     blends = dict(zip(SPLIT_NAMES, snakemake.input.blends)) or None
-    summary = pretrain(prefixes, p.tokenizer, maps, str(Path(snakemake.output.summary).parent), dict(p.train),
-                       dict(p.index), snakemake.output.summary, blends)
-    print(summary)
+    spec = dict(data_prefixes=prefixes, tokenizer_source=p.tokenizer, index_maps=maps,
+                output_dir=str(Path(snakemake.output.summary).parent), cfg=dict(p.train), index_cfg=dict(p.index),
+                summary_path=snakemake.output.summary, blends=blends)
+    check_device_settings(spec["cfg"])  # before starting any process
+    plan = plan_launch(spec["cfg"])
+    if plan.world_size == 1:
+        print(pretrain(**spec))
+    else:  # paddle.distributed.launch: one process per GPU (or per train.nproc_per_node on CPU), per node
+        print(f"data parallel over {plan.world_size} processes ({plan.nnodes} node(s) x {plan.nproc_per_node})")
+        launch(spec, plan, spec["output_dir"])
 
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.

@@ -34,3 +34,22 @@ def model_config(name: str, vocab_size: int, overrides: dict | None = None, hidd
     config.update(overrides or {})
     config["vocab_size"] = vocab_size
     return config
+
+
+def enable_recompute(model, preserve_rng_state: bool = True) -> None:
+    """Recompute each encoder layer's activations in the backward pass instead of keeping them (upstream's
+    ``enable_recompute``, which paddlenlp >= 2.6's ErnieConfig no longer has: issue #6716). Dropout draws
+    the same masks again only with ``preserve_rng_state``, which Paddle supports on GPUs."""
+    from paddle.distributed.fleet.utils import recompute
+
+    for layer in model.ernie.encoder.layers:
+        base = type(layer)
+
+        # A subclass rather than an assigned ``forward``: paddlenlp rewrites assigned forwards, and wrapping the
+        # layer in another one would rename its parameters in the checkpoints.
+        class Recomputed(base):
+            def forward(self, *args, **kwargs):
+                return recompute(super().forward, *args, preserve_rng_state=preserve_rng_state, use_reentrant=False,
+                                 **kwargs)
+
+        layer.__class__ = Recomputed

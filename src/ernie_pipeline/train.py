@@ -18,6 +18,14 @@ Each checkpoint loads with ``ErnieForPretraining.from_pretrained(dir)`` and
 position: samples are drawn from ``seed + sample index``, dropout from a stream reseeded at every
 micro-batch from ``(seed, step, micro-batch)``; so a rerun resumes from ``model_last`` and, on CPU,
 continues exactly as an uninterrupted run would.
+
+Data parallel (``ernie_pipeline.launch`` starts the processes): each rank reads its slice of every global
+batch and draws the dropout of the micro-batch it stands for, so N processes with micro-batch m follow the
+trajectory of one process accumulating N micro-batches of m (up to the order of float sums); gradients are
+all-reduced at the last micro-batch of a step only. Rank 0 logs and writes checkpoints. The number of
+processes may change between a checkpoint and its resume. On GPUs, AMP O1/O2 with dynamic loss scaling
+(``train.amp``, ``train.scale_loss``; the scaler's state is checkpointed in ``scaler.pdparams``) and
+recompute of the encoder layers (``train.recompute``).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from ernie_pipeline.dataset import ErnieDataset
 from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
 from ernie_pipeline.indexed import IdsDataset
 from ernie_pipeline.masking import Vocab, collate
-from ernie_pipeline.models import model_config
+from ernie_pipeline.models import enable_recompute, model_config
 from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -47,7 +55,10 @@ FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "
 STATE_FILE = "trainer_state.json"
 # settings a run may change and still continue from its last checkpoint (they do not touch the trajectory)
 RESUME_NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", "save_steps", "checkpoint_steps",
-                       "num_workers", "threads")
+                       "num_workers", "threads", "nproc_per_node", "nnodes", "master_port", "recompute")
+# upstream's AMP lists (run_pretrain.py v2.5); evaluation leaves dropout out of the white list
+AMP_WHITE_LIST = ("softmax", "layer_norm", "gelu")
+AMP_BLACK_LIST = ("c_softmax_with_cross_entropy",)
 TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (appended on resume)
 BLEND_SEED_STRIDE = 1_000_003  # seed of the k-th dataset of a blend: seed + k * stride
 
@@ -81,24 +92,60 @@ def _losses(model, criterion, batch, binary_head):
     return lm_loss, lm_loss, None
 
 
-def _evaluate(model, criterion, batches, iters, binary_head) -> dict:
+def _autocast(cfg: dict, training: bool):
+    """upstream's AMP context (a no-op without ``train.amp``)."""
+    import paddle
+
+    white = AMP_WHITE_LIST + (("dropout",) if training else ())
+    return paddle.amp.auto_cast(enable=bool(cfg.get("amp")), level=cfg.get("amp") or "O1",
+                                custom_white_list=list(white), custom_black_list=list(AMP_BLACK_LIST))
+
+
+def _mean_over_ranks(values: list, world: int) -> list[float]:
+    """Python floats of ``values`` (tensors or numbers) averaged over the data-parallel ranks."""
+    import paddle
+
+    stacked = paddle.to_tensor([float(v) for v in values], dtype="float64")
+    if world > 1:
+        paddle.distributed.all_reduce(stacked)
+        stacked = stacked / world
+    return stacked.tolist()
+
+
+def _evaluate(model, criterion, batches, iters, cfg, world) -> dict:
     import paddle
 
     model.eval()
-    totals = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0}
+    totals = [0.0, 0.0, 0.0]
     done = 0
     with paddle.no_grad():
         for _ in range(iters):
             batch = next(batches, None)
             if batch is None:
                 break
-            loss, lm, sop = _losses(model, criterion, batch, binary_head)
-            totals["loss"] += float(loss)
-            totals["lm_loss"] += float(lm)
-            totals["sop_loss"] += float(sop) if sop is not None else 0.0
+            with _autocast(cfg, training=False):
+                loss, lm, sop = _losses(model, criterion, batch, cfg["binary_head"])
+            for k, value in enumerate((loss, lm, sop if sop is not None else 0.0)):
+                totals[k] += float(value)
             done += 1
     model.train()
-    return {k: v / done for k, v in totals.items()} if done else {}
+    if not done:
+        return {}
+    return dict(zip(("loss", "lm_loss", "sop_loss"), _mean_over_ranks([t / done for t in totals], world)))
+
+
+def check_device_settings(cfg: dict) -> None:
+    """Clear errors for settings the chosen device cannot run (instead of a failure deep inside Paddle)."""
+    if cfg.get("device", "cpu") == "gpu":
+        if cfg.get("amp") not in (None, "O1", "O2"):
+            raise ValueError(f"config train.amp: expected null, O1 or O2, got {cfg['amp']!r}")
+        return
+    if cfg.get("amp"):
+        raise ValueError(f"config train.amp={cfg['amp']}: AMP (float16 with loss scaling) runs on GPUs only; "
+                         "set train.amp: null to train on CPU in float32, or train.device: gpu")
+    if cfg.get("recompute"):
+        raise ValueError("config train.recompute: Paddle recomputes with the dropout random state preserved on "
+                         "GPUs only; set train.recompute: false on CPU (CPU memory is rarely the limit)")
 
 
 def step_seed(seed: int, step: int, micro_batch: int) -> int:
@@ -125,7 +172,7 @@ def _pretrained_weights(folder: Path, model) -> dict:
     return weights
 
 
-def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> None:
+def _save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict) -> None:
     import paddle
 
     with atomic_path(path, is_dir=True) as tmp:
@@ -134,6 +181,8 @@ def _save_checkpoint(path: Path, model, tokenizer, optimizer, state: dict) -> No
         # The '##X' Chinese tokens are a data-preparation device, not part of the released vocabulary.
         (tmp / "added_tokens.json").unlink(missing_ok=True)
         paddle.save(optimizer.state_dict(), str(tmp / "model_state.pdopt"))
+        if scaler is not None:
+            paddle.save(scaler.state_dict(), str(tmp / "scaler.pdparams"))
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
@@ -149,17 +198,23 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     from visualdl import LogWriter
 
     output = Path(output_dir)
+    check_device_settings(cfg)
     paddle.set_device(cfg.get("device", "cpu"))
+    world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+    if world > 1:
+        # pure data parallel, what upstream's fleet.distributed_model amounts to (fleet's DistributedStrategy
+        # does not load with this stack's protobuf)
+        paddle.distributed.init_parallel_env()
     seed = cfg["seed"]
     random.seed(seed)
     np.random.seed(seed)
-    paddle.seed(seed)
+    paddle.seed(seed)  # the same initial weights on every rank
 
     micro, global_batch = cfg["micro_batch_size"], cfg["global_batch_size"]
-    if global_batch % micro:
+    if global_batch % (micro * world):
         raise ValueError(f"config train.global_batch_size={global_batch} must be a multiple of "
-                         f"train.micro_batch_size={micro}")
-    accumulate = global_batch // micro
+                         f"train.micro_batch_size={micro} x {world} data-parallel processes")
+    accumulate = global_batch // (micro * world)
     binary_head = cfg["binary_head"]
     max_seq_len = cfg["max_seq_len"]
 
@@ -189,9 +244,11 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
 
     config = ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
                                         cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
-    model = ErnieForPretraining(config)
+    net = ErnieForPretraining(config)
     if cfg.get("continue_training"):  # upstream --continue_training: start from a pretrained folder's weights
-        model.set_state_dict(_pretrained_weights(Path(cfg["continue_training"]), model))
+        net.set_state_dict(_pretrained_weights(Path(cfg["continue_training"]), net))
+    if cfg.get("recompute"):
+        enable_recompute(net)
     criterion = ErniePretrainingCriterion(with_nsp_loss=binary_head)
 
     max_steps = cfg["max_steps"]
@@ -203,8 +260,9 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     run = json.loads(json.dumps(run))  # tuples as lists, as read back from the state file
     state = {"global_step": 0, "consumed_samples": 0, "global_batch_size": global_batch, "run": run}
     last = output / "model_last"
-    if recover_directory(last):  # a crash fell between the renames of a checkpoint replace
+    if rank == 0 and recover_directory(last):  # a crash fell between the renames of a checkpoint replace
         log.warning("recovered %s from the previous checkpoint", last)
+    _barrier(world)
     if (last / STATE_FILE).is_file():
         state = json.loads((last / STATE_FILE).read_text())
         if state.get("run") != run:
@@ -214,53 +272,77 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
             changed += ["the train data"] if run["data"] != before["data"] else []
             raise ValueError(f"{last} was trained with other settings (changed: {', '.join(changed) or 'unknown'}); "
                              f"move or delete {output} to train anew")
-        model.set_state_dict(paddle.load(str(last / "model_state.pdparams")))
+        net.set_state_dict(paddle.load(str(last / "model_state.pdparams")))
         log.info("resuming from %s at step %d", last, state["global_step"])
     lr = LinearAnnealingWithWarmupDecay(cfg["max_lr"], cfg["min_lr"], warmup_steps, decay_steps,
                                         last_epoch=state["global_step"])
     no_decay = ("bias", "norm")
-    decay_names = {p.name for n, p in model.named_parameters() if not any(k in n for k in no_decay)}
+    decay_names = {p.name for n, p in net.named_parameters() if not any(k in n for k in no_decay)}
     optimizer = paddle.optimizer.AdamW(
         learning_rate=lr, beta1=cfg["adam_beta1"], beta2=cfg["adam_beta2"], epsilon=cfg["adam_epsilon"],
-        parameters=model.parameters(), weight_decay=cfg["weight_decay"],
+        parameters=net.parameters(), weight_decay=cfg["weight_decay"],
         grad_clip=paddle.nn.ClipGradByGlobalNorm(cfg["grad_clip"]) if cfg["grad_clip"] > 0 else None,
-        apply_decay_param_fun=lambda name: name in decay_names)
+        apply_decay_param_fun=lambda name: name in decay_names, multi_precision=bool(cfg.get("amp")))
+    scaler = None
+    if cfg.get("amp"):
+        scaler = paddle.amp.GradScaler(init_loss_scaling=cfg["scale_loss"])
+        if cfg["amp"] == "O2":  # float16 weights, float32 master weights in the optimizer; saved as float32
+            net, optimizer = paddle.amp.decorate(models=net, optimizers=optimizer, level="O2", save_dtype="float32")
+        if (last / "scaler.pdparams").is_file():
+            scaler.load_state_dict(paddle.load(str(last / "scaler.pdparams")))
     if (last / "model_state.pdopt").is_file():
         optimizer.set_state_dict(paddle.load(str(last / "model_state.pdopt")))
+    model = paddle.DataParallel(net) if world > 1 else net
 
-    eval_consumed = micro * cfg["eval_iters"] * accumulate * (state["global_step"] // cfg["eval_freq"])
+    # every evaluation reads eval_iters global batches of the valid split; resume continues after the last one
+    eval_consumed = global_batch * cfg["eval_iters"] * (state["global_step"] // cfg["eval_freq"])
     train_batches = iter(_loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"]))
     valid_batches = iter(_loader(datasets["valid"], micro, eval_consumed, 0))
-    writer = LogWriter(logdir=str(output / "visualdl"))
-    writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
+    writer = None
+    if rank == 0:
+        writer = LogWriter(logdir=str(output / "visualdl"))
+        writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
 
     from tqdm import tqdm
 
-    progress = tqdm(total=max_steps, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5)
-    window = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+    progress = tqdm(total=max_steps, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5,
+                    disable=rank != 0)
     history = []
     start_time = window_start = time.perf_counter()
     trained_tokens = 0
+    window = _new_window()
     micro_step = 0
     model.train()
     for batch in train_batches:
         if state["global_step"] >= max_steps:
             break
-        # dropout draws from a stream seeded by (seed, step, micro-batch): a resumed run draws the masks an
-        # uninterrupted one does (Paddle's generator state does not survive pickling: only its seed does)
-        paddle.seed(step_seed(seed, state["global_step"], micro_step % accumulate))
-        loss, lm, sop = _losses(model, criterion, batch, binary_head)
-        (loss / accumulate).backward()
-        window["loss"] += float(loss) / accumulate
-        window["lm_loss"] += float(lm) / accumulate
-        window["sop_loss"] += (float(sop) if sop is not None else 0.0) / accumulate
-        tokens = int((batch[0] != tokenizer.pad_token_id).sum())
-        window["tokens"] += tokens
-        trained_tokens += tokens
+        # dropout draws from a stream seeded by (seed, step, micro-batch of the global batch): a resumed run
+        # draws the masks an uninterrupted one does, and any number of ranks those of one accumulating rank
+        # (Paddle's generator state does not survive pickling: only its seed does)
+        # (global batch chunk c of micro-batches holds rank r's micro-batch at position c * world + r)
+        paddle.seed(step_seed(seed, state["global_step"], (micro_step % accumulate) * world + rank))
         micro_step += 1
-        if micro_step % accumulate:
+        boundary = micro_step % accumulate == 0
+        with _autocast(cfg, training=True):
+            loss, lm, sop = _losses(model, criterion, batch, binary_head)
+        scaled = (loss / accumulate) if scaler is None else scaler.scale(loss / accumulate)
+        if world > 1 and not boundary:
+            with model.no_sync():  # gradients are all-reduced once per step, at its last micro-batch
+                scaled.backward()
+        else:
+            scaled.backward()
+        # summed as tensors: a float() per micro-batch would wait for the device every time
+        window["loss"] += loss.detach() / accumulate
+        window["lm_loss"] += lm.detach() / accumulate
+        window["sop_loss"] += (sop.detach() if sop is not None else 0.0) / accumulate
+        window["tokens"] += (batch[0] != tokenizer.pad_token_id).sum()
+        if not boundary:
             continue
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+            scaler.update()
         lr.step()
         optimizer.clear_grad()
         state["global_step"] += 1
@@ -270,40 +352,41 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
         progress.update(1)
 
         if step % cfg["logging_freq"] == 0 or step == max_steps:
+            loss_v, lm_v, sop_v, tokens = _mean_over_ranks(
+                [window[k] / window["steps"] for k in ("loss", "lm_loss", "sop_loss")] + [window["tokens"]], world)
+            tokens *= world  # all ranks' tokens
+            trained_tokens += tokens
             elapsed = time.perf_counter() - window_start
-            record = {k: window[k] / window["steps"] for k in ("loss", "lm_loss", "sop_loss")}
-            record.update(step=step, learning_rate=optimizer.get_lr(), tokens_per_second=window["tokens"] / elapsed)
-            for key in ("loss", "lm_loss", "sop_loss", "learning_rate", "tokens_per_second"):
-                if key != "sop_loss" or binary_head:
-                    writer.add_scalar(f"train/{key}", record[key], step)
-            log.info("step %d loss %.4f lm_loss %.4f sop_loss %.4f lr %.3e %.0f tokens/s", step, record["loss"],
-                     record["lm_loss"], record["sop_loss"], record["learning_rate"], record["tokens_per_second"])
+            record = {"loss": loss_v, "lm_loss": lm_v, "sop_loss": sop_v, "step": step,
+                      "learning_rate": optimizer.get_lr(), "tokens_per_second": tokens / elapsed}
+            if scaler is not None:
+                record["loss_scale"] = float(scaler.state_dict()["scale"])
             if not math.isfinite(record["loss"]):
                 raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
             history.append(record)
-            with open(output / TRAIN_LOG, "a", encoding="utf-8") as handle:  # full precision, one line a record
-                handle.write(json.dumps(record) + "\n")
-            window = {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+            if rank == 0:
+                _log_train_record(writer, output, record, binary_head)
+            window = _new_window()
             window_start = time.perf_counter()
         if step % cfg["eval_freq"] == 0 or step == max_steps:
-            scores = _evaluate(model, criterion, valid_batches, cfg["eval_iters"] * accumulate, binary_head)
-            for key, value in scores.items():
-                writer.add_scalar(f"valid/{key}", value, step)
-            log.info("step %d valid %s", step, scores)
+            scores = _evaluate(model, criterion, valid_batches, cfg["eval_iters"] * accumulate, cfg, world)
+            if rank == 0:
+                for key, value in scores.items():
+                    writer.add_scalar(f"valid/{key}", value, step)
+                log.info("step %d valid %s", step, scores)
             state["valid"] = scores
-        if step % cfg["save_steps"] == 0 or step == max_steps:
-            _save_checkpoint(output / f"model_{step}", model, tokenizer, optimizer, state)
-        if step % cfg["checkpoint_steps"] == 0 or step == max_steps:
-            _save_checkpoint(last, model, tokenizer, optimizer, state)
+        for due, path in ((step % cfg["save_steps"] == 0, output / f"model_{step}"),
+                          (step % cfg["checkpoint_steps"] == 0, last)):
+            if due or step == max_steps:
+                if rank == 0:
+                    _save_checkpoint(path, net, tokenizer, optimizer, scaler, state)
+                _barrier(world)
     progress.close()
     if state["global_step"] < max_steps:
         raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {max_steps}")
 
     test_batches = iter(_loader(datasets["test"], micro, 0, 0))
-    test = _evaluate(model, criterion, test_batches, cfg["test_iters"] * accumulate, binary_head)
-    for key, value in test.items():
-        writer.add_scalar(f"test/{key}", value, max_steps)
-    writer.close()
+    test = _evaluate(model, criterion, test_batches, cfg["test_iters"] * accumulate, cfg, world)
     seconds = time.perf_counter() - start_time
     summary = {
         "steps": max_steps,
@@ -313,8 +396,37 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
         "tokens_per_second": trained_tokens / seconds if seconds and trained_tokens else None,
         "seconds": seconds,
         "checkpoint": str(last),
+        "data_parallel": world,
     }
-    with atomic_write(summary_path) as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-        handle.write("\n")
+    if rank == 0:
+        for key, value in test.items():
+            writer.add_scalar(f"test/{key}", value, max_steps)
+        writer.close()
+        with atomic_write(summary_path) as handle:
+            json.dump(summary, handle, indent=1, sort_keys=True)
+            handle.write("\n")
     return summary
+
+
+def _new_window() -> dict:
+    return {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import paddle
+
+        paddle.distributed.barrier()
+
+
+def _log_train_record(writer, output: Path, record: dict, binary_head: bool) -> None:
+    """One logged step: VisualDL scalars, a log line and a line of train_log.jsonl (full precision)."""
+    step = record["step"]
+    for key in ("loss", "lm_loss", "sop_loss", "learning_rate", "tokens_per_second", "loss_scale"):
+        if key in record and (key != "sop_loss" or binary_head):
+            writer.add_scalar(f"train/{key}", record[key], step)
+    log.info("step %d loss %.4f lm_loss %.4f sop_loss %.4f lr %.3e %.0f tokens/s%s", step, record["loss"],
+             record["lm_loss"], record["sop_loss"], record["learning_rate"], record["tokens_per_second"],
+             f" loss scale {record['loss_scale']:g}" if "loss_scale" in record else "")
+    with open(output / TRAIN_LOG, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")

@@ -1,0 +1,156 @@
+"""Data-parallel launch of the trainer: how many processes on how many nodes, and the commands that start them.
+
+One process (the default on CPU) trains in the Snakemake job itself. More processes are started by
+``paddle.distributed.launch`` (collective mode: NCCL on GPUs, gloo on CPU), one launcher per node:
+
+* ``train.nproc_per_node``: processes per node; ``auto`` = one per visible GPU (``CUDA_VISIBLE_DEVICES``,
+  which SLURM sets from the job's GPUs), 1 on CPU;
+* ``train.nnodes``: ``auto`` = the nodes of the SLURM job (``SLURM_JOB_NUM_NODES``), else 1. Several
+  nodes need SLURM: the job step ``srun`` starts ``python -m ernie_pipeline.launch node SPEC`` once per node,
+  and each computes its node rank (``SLURM_NODEID``) and the master (the first host of
+  ``SLURM_JOB_NODELIST``, expanded with python-hostlist) from its environment.
+
+Every process then runs ``python -m ernie_pipeline.launch worker SPEC``: ``train.pretrain(**spec)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ernie_pipeline.atomic import atomic_write
+
+SPEC_FILE = "launch_spec.json"
+LOG_DIR = "launch_logs"
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    nnodes: int
+    nproc_per_node: int
+    node_rank: int = 0
+    master: str | None = None  # "ip:port" of the rendezvous on node 0; None on one node (a free local port)
+
+    @property
+    def world_size(self) -> int:
+        return self.nnodes * self.nproc_per_node
+
+
+def _visible_gpus(env) -> list[str]:
+    visible = env.get("CUDA_VISIBLE_DEVICES", "")
+    return [d for d in visible.split(",") if d.strip()] if visible not in ("", "all", "NoDevFiles") else []
+
+
+def _count(cfg: dict, key: str, auto: int) -> int:
+    value = cfg.get(key, "auto")
+    if value == "auto":
+        return auto
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"config train.{key}: expected 'auto' or a positive integer, got {value!r}")
+    return value
+
+
+def plan_launch(cfg: dict, env=None) -> LaunchPlan:
+    """The launch ``cfg`` (config.yaml ``train``) asks for in the environment ``env`` (default os.environ)."""
+    env = os.environ if env is None else env
+    under_slurm = "SLURM_JOB_ID" in env
+    gpus = _visible_gpus(env)
+    if cfg.get("device", "cpu") == "gpu":
+        if cfg.get("nproc_per_node", "auto") == "auto" and not gpus:
+            raise ValueError("config train.nproc_per_node: auto needs CUDA_VISIBLE_DEVICES (set by SLURM's --gpus / "
+                             "--gres, or by hand); set a number instead")
+        nproc = _count(cfg, "nproc_per_node", len(gpus))
+        if gpus and nproc > len(gpus):
+            raise ValueError(f"config train.nproc_per_node={nproc} but only {len(gpus)} GPUs are visible "
+                             f"(CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']})")
+    else:
+        nproc = _count(cfg, "nproc_per_node", 1)
+    nnodes = _count(cfg, "nnodes", int(env.get("SLURM_JOB_NUM_NODES", env.get("SLURM_NNODES", 1))) if under_slurm else 1)
+    if nnodes == 1:
+        return LaunchPlan(1, nproc)
+    if not under_slurm:
+        raise ValueError(f"config train.nnodes={nnodes}: several nodes are launched through SLURM (srun); "
+                         "outside a SLURM job train on one node")
+    allocated = int(env.get("SLURM_JOB_NUM_NODES", env.get("SLURM_NNODES", 1)))
+    if nnodes != allocated:
+        raise ValueError(f"config train.nnodes={nnodes} but the SLURM job has {allocated} nodes "
+                         f"(SLURM_JOB_NODELIST={env.get('SLURM_JOB_NODELIST')}); ask for {nnodes} nodes or set auto")
+    master = None
+    if "SLURM_JOB_NODELIST" in env:
+        import hostlist
+
+        first = hostlist.expand_hostlist(env["SLURM_JOB_NODELIST"])[0]
+        master = f"{_address(first)}:{cfg.get('master_port', 36123)}"
+    return LaunchPlan(nnodes, nproc, int(env.get("SLURM_NODEID", 0)), master)
+
+
+def _address(host: str) -> str:
+    # paddle's launcher compares the master's address with its own IP to decide who serves the rendezvous
+    return socket.gethostbyname(host)
+
+
+def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
+    """The ``paddle.distributed.launch`` command of one node, each of whose processes runs the worker."""
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", str(plan.nnodes),
+               "--nproc_per_node", str(plan.nproc_per_node), "--log_dir", str(Path(log_dir) / f"node{plan.node_rank}"),
+               "--job_id", "ernie_pretrain"]
+    if plan.master:
+        command += ["--master", plan.master, "--rank", str(plan.node_rank)]
+    # a training script not ending in .py is run as given, followed by its arguments
+    return command + [sys.executable, "-m", "ernie_pipeline.launch", "worker", spec_path]
+
+
+def _child_env(cfg: dict) -> dict:
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1])  # the workflow's package, importable in every process
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    if cfg.get("device", "cpu") == "cpu":
+        # paddle's launcher takes CUDA_VISIBLE_DEVICES to mean GPU workers; CPU training must use gloo
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+    return env
+
+
+def launch(spec: dict, plan: LaunchPlan, output_dir: str) -> None:
+    """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    spec_path = output / SPEC_FILE
+    with atomic_write(spec_path) as handle:
+        json.dump(spec, handle, indent=1, sort_keys=True)
+    cfg = spec["cfg"]
+    log_dir = output / LOG_DIR
+    if plan.nnodes == 1:
+        command = node_command(plan, str(spec_path), str(log_dir))
+    else:  # one launcher per node; each computes its node rank from its own SLURM environment
+        command = ["srun", f"--nodes={plan.nnodes}", f"--ntasks={plan.nnodes}", "--ntasks-per-node=1",
+                   sys.executable, "-m", "ernie_pipeline.launch", "node", str(spec_path)]
+    print("launching:", " ".join(command), flush=True)
+    done = subprocess.run(command, env=_child_env(cfg))
+    if done.returncode:
+        raise RuntimeError(f"distributed training failed (exit {done.returncode}); worker logs: {log_dir}/node*/")
+
+
+def main(argv=None) -> None:
+    role, spec_path = (argv or sys.argv[1:])[:2]
+    spec = json.loads(Path(spec_path).read_text())
+    if role == "node":  # under srun: this node's launcher
+        plan = plan_launch(spec["cfg"])
+        log_dir = Path(spec_path).parent / LOG_DIR
+        os.execvpe(sys.executable, node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"]))
+    elif role == "worker":  # one training process
+        from ernie_pipeline import logs
+        from ernie_pipeline.train import pretrain
+
+        logs.to_file(None)
+        pretrain(**spec)
+    else:
+        raise SystemExit(f"usage: python -m ernie_pipeline.launch node|worker SPEC (got {role!r})")
+
+
+if __name__ == "__main__":
+    main()

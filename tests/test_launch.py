@@ -1,0 +1,64 @@
+"""The data-parallel launch plan from config and environment (SLURM or not), and its commands."""
+
+import sys
+
+import pytest
+
+from ernie_pipeline import launch
+from ernie_pipeline.launch import LaunchPlan, node_command, plan_launch
+
+SLURM_TWO_NODES = {"SLURM_JOB_ID": "77", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1",
+                   "SLURM_JOB_NODELIST": "gpu[07-08]", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+
+
+@pytest.fixture
+def hosts(monkeypatch):
+    """Host name resolution of the fake cluster's nodes."""
+    addresses = {"gpu07": "10.0.0.7", "gpu08": "10.0.0.8"}
+    monkeypatch.setattr(launch, "_address", addresses.__getitem__)
+
+
+def test_one_process_by_default_on_cpu():
+    assert plan_launch({"device": "cpu"}, {}) == LaunchPlan(1, 1)
+    assert plan_launch({"device": "cpu", "nproc_per_node": 2}, {}).world_size == 2
+    # GPUs a CPU run was given (SLURM sets CUDA_VISIBLE_DEVICES) do not make it parallel
+    assert plan_launch({"device": "cpu"}, {"CUDA_VISIBLE_DEVICES": "0,1"}) == LaunchPlan(1, 1)
+
+
+def test_gpu_processes_follow_the_visible_gpus():
+    assert plan_launch({"device": "gpu"}, {"CUDA_VISIBLE_DEVICES": "2,3"}) == LaunchPlan(1, 2)
+    assert plan_launch({"device": "gpu", "nproc_per_node": 1}, {"CUDA_VISIBLE_DEVICES": "2,3"}) == LaunchPlan(1, 1)
+    with pytest.raises(ValueError, match="nproc_per_node: auto needs CUDA_VISIBLE_DEVICES"):
+        plan_launch({"device": "gpu"}, {})
+    with pytest.raises(ValueError, match=r"nproc_per_node=4 but only 2 GPUs are visible \(CUDA_VISIBLE_DEVICES=2,3\)"):
+        plan_launch({"device": "gpu", "nproc_per_node": 4}, {"CUDA_VISIBLE_DEVICES": "2,3"})
+    with pytest.raises(ValueError, match="config train.nproc_per_node: expected 'auto' or a positive integer, got 0"):
+        plan_launch({"device": "gpu", "nproc_per_node": 0}, {"CUDA_VISIBLE_DEVICES": "0"})
+
+
+def test_nodes_rank_and_master_come_from_slurm(hosts):
+    plan = plan_launch({"device": "gpu", "master_port": 29999}, SLURM_TWO_NODES)
+    assert plan == LaunchPlan(nnodes=2, nproc_per_node=4, node_rank=1, master="10.0.0.7:29999")
+    assert plan.world_size == 8
+    # a one-node SLURM job: no rendezvous address (the launcher picks a free local port)
+    assert plan_launch({"device": "gpu"}, dict(SLURM_TWO_NODES, SLURM_JOB_NUM_NODES="1", SLURM_NODEID="0",
+                                               SLURM_JOB_NODELIST="gpu07")) == LaunchPlan(1, 4)
+
+
+def test_several_nodes_need_slurm_and_must_match_the_job(hosts):
+    with pytest.raises(ValueError, match="train.nnodes=2: several nodes are launched through SLURM"):
+        plan_launch({"device": "cpu", "nnodes": 2}, {})
+    with pytest.raises(ValueError, match=r"train.nnodes=3 but the SLURM job has 2 nodes \(SLURM_JOB_NODELIST=gpu"):
+        plan_launch({"device": "gpu", "nnodes": 3}, SLURM_TWO_NODES)
+
+
+def test_node_command_starts_the_workers_through_paddle_launch(hosts):
+    plan = plan_launch({"device": "gpu"}, SLURM_TWO_NODES)
+    command = node_command(plan, "out/launch_spec.json", "out/launch_logs")
+    assert command[:3] == [sys.executable, "-m", "paddle.distributed.launch"]
+    options = dict(zip(command[3:-5:2], command[4:-5:2]))
+    assert options == {"--nnodes": "2", "--nproc_per_node": "4", "--log_dir": "out/launch_logs/node1",
+                       "--job_id": "ernie_pretrain", "--master": "10.0.0.7:36123", "--rank": "1"}
+    assert command[-5:] == [sys.executable, "-m", "ernie_pipeline.launch", "worker", "out/launch_spec.json"]
+    single = node_command(LaunchPlan(1, 2), "s.json", "logs")
+    assert "--master" not in single and "--rank" not in single
