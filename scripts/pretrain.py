@@ -5,6 +5,8 @@ import sys
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the workflow's package, in any environment
     from ernie_pipeline import logs  # first: puts the system zlib ahead of Paddle's copy
+    import os
+    import socket
     from pathlib import Path
     from ernie_pipeline.index_map import SPLIT_NAMES
     from ernie_pipeline.indexed import prefix_of
@@ -22,6 +24,9 @@ def main(snakemake):
                 summary_path=snakemake.output.summary, blends=blends)
     check_device_settings(spec["cfg"])  # before starting any process
     plan = plan_launch(spec["cfg"])
+    if "SLURM_JOB_ID" in os.environ:
+        print(f"SLURM job {os.environ['SLURM_JOB_ID']} on {socket.gethostname()}: "
+              f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')}, {plan}", flush=True)
     if plan.world_size == 1:
         print(pretrain(**spec))
     else:  # paddle.distributed.launch: one process per GPU (or per train.nproc_per_node on CPU), per node

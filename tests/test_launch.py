@@ -7,7 +7,7 @@ import pytest
 from ernie_pipeline import launch
 from ernie_pipeline.launch import LaunchPlan, node_command, plan_launch
 
-SLURM_TWO_NODES = {"SLURM_JOB_ID": "77", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1",
+SLURM_TWO_NODES = {"SLURM_JOB_ID": "77", "SLURM_NODEID": "1",
                    "SLURM_JOB_NODELIST": "gpu[07-08]", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
 
 
@@ -41,14 +41,14 @@ def test_nodes_rank_and_master_come_from_slurm(hosts):
     assert plan == LaunchPlan(nnodes=2, nproc_per_node=4, node_rank=1, master="10.0.0.7:29999")
     assert plan.world_size == 8
     # a one-node SLURM job: no rendezvous address (the launcher picks a free local port)
-    assert plan_launch({"device": "gpu"}, dict(SLURM_TWO_NODES, SLURM_JOB_NUM_NODES="1", SLURM_NODEID="0",
+    assert plan_launch({"device": "gpu"}, dict(SLURM_TWO_NODES, SLURM_NODEID="0",
                                                SLURM_JOB_NODELIST="gpu07")) == LaunchPlan(1, 4)
 
 
 def test_several_nodes_need_slurm_and_must_match_the_job(hosts):
     with pytest.raises(ValueError, match="train.nnodes=2: several nodes are launched through SLURM"):
         plan_launch({"device": "cpu", "nnodes": 2}, {})
-    with pytest.raises(ValueError, match=r"train.nnodes=3 but the SLURM job has 2 nodes \(SLURM_JOB_NODELIST=gpu"):
+    with pytest.raises(ValueError, match=r"train.nnodes=3 but the SLURM job has 2 nodes \(gpu07,gpu08\)"):
         plan_launch({"device": "gpu", "nnodes": 3}, SLURM_TWO_NODES)
 
 

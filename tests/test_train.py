@@ -81,9 +81,10 @@ def _logged_losses(out) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in map(json.loads, lines)}
 
 
-def test_resume_after_sigkill_continues_exactly(artifacts, tmp_path):
+def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     """Train 12 steps straight; train again, SIGKILL it once model_last holds step 3 and rerun: every step's
-    loss equals the straight run's, bit for bit (CPU), and the final weights are the same."""
+    loss equals the straight run's, bit for bit (CPU), and the final weights are the same. The same after a
+    SIGTERM, which checkpoints the current step first."""
     import os
     import signal
     import subprocess
@@ -117,6 +118,24 @@ def test_resume_after_sigkill_continues_exactly(artifacts, tmp_path):
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["test"] == json.loads((straight / "summary.json").read_text())["test"]
+
+    # SIGTERM (SLURM's time limit, preemption): the run checkpoints the step it is in and stops; no finished
+    # step is lost, and the rerun again continues exactly
+    stopped = tmp_path / "stopped"
+    stderr = open(tmp_path / "stopped.stderr", "w")
+    process = subprocess.Popen(command + [str(stopped)], stdout=subprocess.DEVNULL, stderr=stderr)
+    while len(_logged_losses(stopped) if (stopped / "train_log.jsonl").is_file() else {}) < 4:
+        assert process.poll() is None, "the run ended before step 4"
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait() != 0
+    stderr.close()
+    message = (tmp_path / "stopped.stderr").read_text()
+    last_step = max(_logged_losses(stopped))
+    assert f"stopped by signal SIGTERM after step {last_step} of 12" in message and last_step < 12
+    assert json.loads((stopped / "model_last/trainer_state.json").read_text())["global_step"] == last_step
+    subprocess.run(command + [str(stopped)], check=True, capture_output=True)
+    assert _logged_losses(stopped) == _logged_losses(straight)
 
 
 def test_snakemake_rerun_resumes_and_refuses_a_checkpoint_of_other_settings(artifacts, tmp_path):

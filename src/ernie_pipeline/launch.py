@@ -5,7 +5,7 @@ One process (the default on CPU) trains in the Snakemake job itself. More proces
 
 * ``train.nproc_per_node``: processes per node; ``auto`` = one per visible GPU (``CUDA_VISIBLE_DEVICES``,
   which SLURM sets from the job's GPUs), 1 on CPU;
-* ``train.nnodes``: ``auto`` = the nodes of the SLURM job (``SLURM_JOB_NUM_NODES``), else 1. Several
+* ``train.nnodes``: ``auto`` = the nodes of the SLURM job (``SLURM_JOB_NODELIST``), else 1. Several
   nodes need SLURM: the job step ``srun`` starts ``python -m ernie_pipeline.launch node SPEC`` once per node,
   and each computes its node rank (``SLURM_NODEID``) and the master (the first host of
   ``SLURM_JOB_NODELIST``, expanded with python-hostlist) from its environment.
@@ -70,23 +70,32 @@ def plan_launch(cfg: dict, env=None) -> LaunchPlan:
                              f"(CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']})")
     else:
         nproc = _count(cfg, "nproc_per_node", 1)
-    nnodes = _count(cfg, "nnodes", int(env.get("SLURM_JOB_NUM_NODES", env.get("SLURM_NNODES", 1))) if under_slurm else 1)
+    job_nodes = _slurm_job_nodes(env) if under_slurm else []
+    nnodes = _count(cfg, "nnodes", len(job_nodes) or 1)
     if nnodes == 1:
         return LaunchPlan(1, nproc)
     if not under_slurm:
         raise ValueError(f"config train.nnodes={nnodes}: several nodes are launched through SLURM (srun); "
                          "outside a SLURM job train on one node")
-    allocated = int(env.get("SLURM_JOB_NUM_NODES", env.get("SLURM_NNODES", 1)))
-    if nnodes != allocated:
-        raise ValueError(f"config train.nnodes={nnodes} but the SLURM job has {allocated} nodes "
-                         f"(SLURM_JOB_NODELIST={env.get('SLURM_JOB_NODELIST')}); ask for {nnodes} nodes or set auto")
-    master = None
-    if "SLURM_JOB_NODELIST" in env:
-        import hostlist
-
-        first = hostlist.expand_hostlist(env["SLURM_JOB_NODELIST"])[0]
-        master = f"{_address(first)}:{cfg.get('master_port', 36123)}"
+    if nnodes != len(job_nodes):
+        raise ValueError(f"config train.nnodes={nnodes} but the SLURM job has {len(job_nodes)} nodes "
+                         f"({','.join(job_nodes)}); ask for {nnodes} nodes or set auto")
+    master = f"{_address(job_nodes[0])}:{cfg.get('master_port', 36123)}"
     return LaunchPlan(nnodes, nproc, int(env.get("SLURM_NODEID", 0)), master)
+
+
+def _slurm_job_nodes(env) -> list[str]:
+    """The host names of the SLURM job's nodes, in SLURM's order."""
+    import hostlist
+
+    nodelist = env.get("SLURM_JOB_NODELIST")
+    if not nodelist:
+        # snakemake's slurm-jobstep executor strips the SLURM_* variables (but the job id) from a rule's
+        # environment: ask the controller
+        shown = subprocess.run(["scontrol", "show", "job", "--oneliner", env["SLURM_JOB_ID"]], check=True,
+                               capture_output=True, text=True).stdout
+        nodelist = next(f.split("=", 1)[1] for f in shown.split() if f.startswith("NodeList="))
+    return hostlist.expand_hostlist(nodelist)
 
 
 def _address(host: str) -> str:

@@ -34,7 +34,9 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -201,6 +203,9 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     check_device_settings(cfg)
     paddle.set_device(cfg.get("device", "cpu"))
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+    if cfg.get("device", "cpu") == "cpu":  # Paddle's CPU kernels use one thread unless told otherwise
+        local_processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
+        paddle.base.core.set_num_threads(max(1, cfg.get("threads", 1) // local_processes))
     if world > 1:
         # pure data parallel, what upstream's fleet.distributed_model amounts to (fleet's DistributedStrategy
         # does not load with this stack's protobuf)
@@ -312,6 +317,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     trained_tokens = 0
     window = _new_window()
     micro_step = 0
+    stop = StopRequest()  # SLURM's time limit or preemption: checkpoint at the end of the current step
     model.train()
     for batch in train_batches:
         if state["global_step"] >= max_steps:
@@ -358,7 +364,8 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
             trained_tokens += tokens
             elapsed = time.perf_counter() - window_start
             record = {"loss": loss_v, "lm_loss": lm_v, "sop_loss": sop_v, "step": step,
-                      "learning_rate": optimizer.get_lr(), "tokens_per_second": tokens / elapsed}
+                      "learning_rate": optimizer.get_lr(), "tokens_per_second": tokens / elapsed,
+                      "steps_per_second": window["steps"] / elapsed}
             if scaler is not None:
                 record["loss_scale"] = float(scaler.state_dict()["scale"])
             if not math.isfinite(record["loss"]):
@@ -375,13 +382,19 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
                     writer.add_scalar(f"valid/{key}", value, step)
                 log.info("step %d valid %s", step, scores)
             state["valid"] = scores
+        stopping = stop.agreed(world) and step < max_steps
         for due, path in ((step % cfg["save_steps"] == 0, output / f"model_{step}"),
-                          (step % cfg["checkpoint_steps"] == 0, last)):
+                          (step % cfg["checkpoint_steps"] == 0 or stopping, last)):
             if due or step == max_steps:
                 if rank == 0:
                     _save_checkpoint(path, net, tokenizer, optimizer, scaler, state)
                 _barrier(world)
+        if stopping:
+            stop.restore()
+            raise TrainingStopped(f"stopped by signal {stop.signal_name} after step {step} of {max_steps}; "
+                                  f"{last} holds step {step}: a rerun continues from it")
     progress.close()
+    stop.restore()
     if state["global_step"] < max_steps:
         raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {max_steps}")
 
@@ -408,6 +421,39 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     return summary
 
 
+class TrainingStopped(RuntimeError):
+    """Training stopped early on request (SIGTERM, SIGUSR1); model_last holds the last finished step."""
+
+
+class StopRequest:
+    """Turns SIGTERM / SIGUSR1 (what SLURM sends at a job's time limit, on preemption, or with
+    ``--signal``) into a request to stop after the current step, with a checkpoint."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.signal_name = None
+        self._previous = {s: signal.signal(s, self._request) for s in self.SIGNALS}
+
+    def _request(self, signum, frame):
+        self.signal_name = signal.Signals(signum).name
+
+    def agreed(self, world: int) -> bool:
+        """Whether any rank was asked to stop (every rank must stop at the same step)."""
+        if world == 1:
+            return self.signal_name is not None
+        import paddle
+
+        flag = paddle.to_tensor([int(self.signal_name is not None)])
+        paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
+        self.signal_name = self.signal_name or ("on another rank" if int(flag) else None)
+        return bool(int(flag))
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 def _new_window() -> dict:
     return {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
 
@@ -422,7 +468,8 @@ def _barrier(world: int) -> None:
 def _log_train_record(writer, output: Path, record: dict, binary_head: bool) -> None:
     """One logged step: VisualDL scalars, a log line and a line of train_log.jsonl (full precision)."""
     step = record["step"]
-    for key in ("loss", "lm_loss", "sop_loss", "learning_rate", "tokens_per_second", "loss_scale"):
+    for key in ("loss", "lm_loss", "sop_loss", "learning_rate", "tokens_per_second", "steps_per_second",
+                "loss_scale"):
         if key in record and (key != "sop_loss" or binary_head):
             writer.add_scalar(f"train/{key}", record[key], step)
     log.info("step %d loss %.4f lm_loss %.4f sop_loss %.4f lr %.3e %.0f tokens/s%s", step, record["loss"],
