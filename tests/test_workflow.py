@@ -120,6 +120,9 @@ def test_slurm_profile_dry_run_asks_a_gpu_for_pretrain(tmp_path):
     assert re.search(r"resources:.*gpu=1", pretrain) and "slurm_partition=gpu" in pretrain
     segment = plan[plan.index("rule segment_shard:"):]
     assert "slurm_partition=cpu" in segment.split("\n\n")[0]
+    # the sample's shards of a stage are one SLURM job (group-components 20 and 50)
+    assert plan.count("Group job segment_shards") == 1 and plan.count("Group job token_ids_shards") == 1
+    assert plan.count("rule segment_shard:") == plan.count("rule token_ids_shard:") > 1
 
 
 def test_where_lists_every_artifact(artifacts):
