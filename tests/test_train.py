@@ -119,15 +119,19 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["test"] == json.loads((straight / "summary.json").read_text())["test"]
 
-    # SIGTERM (SLURM's time limit, preemption): the run checkpoints the step it is in and stops; no finished
-    # step is lost, and the rerun again continues exactly
+    # SIGTERM to every process of the run, DataLoader worker included, as SLURM sends it at a time limit or on
+    # preemption: the run checkpoints the step it is in and stops; no finished step is lost, and the rerun
+    # again continues exactly
     stopped = tmp_path / "stopped"
     stderr = open(tmp_path / "stopped.stderr", "w")
-    process = subprocess.Popen(command + [str(stopped)], stdout=subprocess.DEVNULL, stderr=stderr)
+    command = _driver_command(artifacts, tmp_path, max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1,
+                              eval_freq=6, num_workers=1)
+    process = subprocess.Popen(command + [str(stopped)], stdout=subprocess.DEVNULL, stderr=stderr,
+                               start_new_session=True)
     while len(_logged_losses(stopped) if (stopped / "train_log.jsonl").is_file() else {}) < 4:
         assert process.poll() is None, "the run ended before step 4"
         time.sleep(0.01)
-    os.kill(process.pid, signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)
     assert process.wait() != 0
     stderr.close()
     message = (tmp_path / "stopped.stderr").read_text()

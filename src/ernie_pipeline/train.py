@@ -80,7 +80,14 @@ def _loader(dataset, micro_batch_size, consumed, num_workers):
                                       rank=paddle.distributed.get_rank(), shuffle=False, drop_last=True,
                                       consumed_samples=consumed)
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=_collate_tuple,
-                                num_workers=num_workers, return_list=True)
+                                num_workers=num_workers, return_list=True, worker_init_fn=_ignore_stop_signals)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """In a loader worker: SLURM signals every process of the job, and a worker killed by SIGTERM takes the
+    trainer down before it can checkpoint (the trainer stops the workers itself)."""
+    for signum in StopRequest.SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _losses(model, criterion, batch, binary_head):
