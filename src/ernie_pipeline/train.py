@@ -30,6 +30,7 @@ recompute of the encoder layers (``train.recompute``).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -85,9 +87,23 @@ def _loader(dataset, micro_batch_size, consumed, num_workers):
 
 def _ignore_stop_signals(worker_id: int) -> None:
     """In a loader worker: SLURM signals every process of the job, and a worker killed by SIGTERM takes the
-    trainer down before it can checkpoint (the trainer stops the workers itself)."""
+    trainer down before it can checkpoint. The trainer ends its workers itself (:func:`_end_workers_at_exit`),
+    and should it die, the kernel kills them (Linux PR_SET_PDEATHSIG) instead of leaving them orphaned."""
     for signum in StopRequest.SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    if sys.platform == "linux":
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _end_workers_at_exit(batches) -> None:
+    """multiprocessing ends daemon workers at exit with SIGTERM, which ours ignore: end them first with Paddle's
+    own shutdown (atexit runs last-registered first, so this precedes multiprocessing's handler)."""
+    shutdown = getattr(batches, "_try_shutdown_all", None)  # only multi-process loader iterators have workers
+    if shutdown is not None:
+        atexit.register(shutdown)
 
 
 def _losses(model, criterion, batch, binary_head):
@@ -309,6 +325,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     # every evaluation reads eval_iters global batches of the valid split; resume continues after the last one
     eval_consumed = global_batch * cfg["eval_iters"] * (state["global_step"] // cfg["eval_freq"])
     train_batches = iter(_loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"]))
+    _end_workers_at_exit(train_batches)
     valid_batches = iter(_loader(datasets["valid"], micro, eval_consumed, 0))
     writer = None
     if rank == 0:
