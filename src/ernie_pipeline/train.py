@@ -73,6 +73,7 @@ def _collate_tuple(samples):
 
 
 def _loader(dataset, micro_batch_size, consumed, num_workers):
+    """An iterator over this rank's micro-batches from global sample ``consumed`` on."""
     import paddle
     from paddlenlp.utils.batch_sampler import DistributedBatchSampler
 
@@ -81,8 +82,11 @@ def _loader(dataset, micro_batch_size, consumed, num_workers):
                                       num_replicas=paddle.distributed.get_world_size(),
                                       rank=paddle.distributed.get_rank(), shuffle=False, drop_last=True,
                                       consumed_samples=consumed)
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=_collate_tuple,
-                                num_workers=num_workers, return_list=True, worker_init_fn=_ignore_stop_signals)
+    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=_collate_tuple,
+                                  num_workers=num_workers, return_list=True, worker_init_fn=_ignore_stop_signals)
+    batches = iter(loader)
+    _end_workers_at_exit(batches)
+    return batches
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
@@ -324,9 +328,8 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
 
     # every evaluation reads eval_iters global batches of the valid split; resume continues after the last one
     eval_consumed = global_batch * cfg["eval_iters"] * (state["global_step"] // cfg["eval_freq"])
-    train_batches = iter(_loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"]))
-    _end_workers_at_exit(train_batches)
-    valid_batches = iter(_loader(datasets["valid"], micro, eval_consumed, 0))
+    train_batches = _loader(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"])
+    valid_batches = _loader(datasets["valid"], micro, eval_consumed, 0)
     writer = None
     if rank == 0:
         writer = LogWriter(logdir=str(output / "visualdl"))
@@ -422,7 +425,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     if state["global_step"] < max_steps:
         raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {max_steps}")
 
-    test_batches = iter(_loader(datasets["test"], micro, 0, 0))
+    test_batches = _loader(datasets["test"], micro, 0, 0)
     test = _evaluate(model, criterion, test_batches, cfg["test_iters"] * accumulate, cfg, world)
     seconds = time.perf_counter() - start_time
     summary = {
