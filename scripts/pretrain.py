@@ -31,7 +31,7 @@ def main(snakemake):
         print(pretrain(**spec))
     else:  # paddle.distributed.launch: one process per GPU (or per train.nproc_per_node on CPU), per node
         print(f"data parallel over {plan.world_size} processes ({plan.nnodes} node(s) x {plan.nproc_per_node})")
-        launch(spec, plan, spec["output_dir"])
+        launch(spec, plan)
 
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.

@@ -124,9 +124,9 @@ def _child_env(cfg: dict) -> dict:
     return env
 
 
-def launch(spec: dict, plan: LaunchPlan, output_dir: str) -> None:
+def launch(spec: dict, plan: LaunchPlan) -> None:
     """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
-    output = Path(output_dir)
+    output = Path(spec["output_dir"])  # the spec and the launcher logs go beside the checkpoints
     output.mkdir(parents=True, exist_ok=True)
     spec_path = output / SPEC_FILE
     with atomic_write(spec_path) as handle:
