@@ -11,6 +11,12 @@ SLURM_TWO_NODES = {"SLURM_JOB_ID": "77", "SLURM_NODEID": "1",
                    "SLURM_JOB_NODELIST": "gpu[07-08]", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
 
 
+@pytest.fixture(autouse=True)
+def four_gpus(monkeypatch):
+    """The GPUs Paddle counts on the fake node (the test machine's Paddle is a CPU-only build)."""
+    monkeypatch.setattr(launch, "cuda_gpus", lambda: 4)
+
+
 @pytest.fixture
 def hosts(monkeypatch):
     """Host name resolution of the fake cluster's nodes."""
@@ -28,12 +34,32 @@ def test_one_process_by_default_on_cpu():
 def test_gpu_processes_follow_the_visible_gpus():
     assert plan_launch({"device": "gpu"}, {"CUDA_VISIBLE_DEVICES": "2,3"}) == LaunchPlan(1, 2)
     assert plan_launch({"device": "gpu", "nproc_per_node": 1}, {"CUDA_VISIBLE_DEVICES": "2,3"}) == LaunchPlan(1, 1)
-    with pytest.raises(ValueError, match="nproc_per_node: auto needs CUDA_VISIBLE_DEVICES"):
-        plan_launch({"device": "gpu"}, {})
+    with pytest.raises(ValueError, match=r"Paddle sees no GPU \(CUDA_VISIBLE_DEVICES=NoDevFiles\)"):
+        plan_launch({"device": "gpu"}, {"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, count_gpus=lambda: 0)
     with pytest.raises(ValueError, match=r"nproc_per_node=4 but only 2 GPUs are visible \(CUDA_VISIBLE_DEVICES=2,3\)"):
         plan_launch({"device": "gpu", "nproc_per_node": 4}, {"CUDA_VISIBLE_DEVICES": "2,3"})
     with pytest.raises(ValueError, match="config train.nproc_per_node: expected 'auto' or a positive integer, got 0"):
         plan_launch({"device": "gpu", "nproc_per_node": 0}, {"CUDA_VISIBLE_DEVICES": "0"})
+
+
+def test_unset_or_all_visible_devices_count_the_gpus_paddle_sees():
+    # a workstation, a cloud VM, docker --gpus all: no list of GPU ids, so count them as Paddle's launcher does
+    for env in ({}, {"CUDA_VISIBLE_DEVICES": "all"}):
+        plan = plan_launch({"device": "gpu"}, env)
+        assert plan == LaunchPlan(1, 4)
+        # and the launcher is handed ids, not "all" (which it would take as the name of one GPU)
+        assert launch._child_env({"device": "gpu"}, plan, env)["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+    assert launch._child_env({"device": "gpu"}, LaunchPlan(1, 2), {})["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert launch._child_env({"device": "gpu"}, LaunchPlan(1, 2), {"CUDA_VISIBLE_DEVICES": "5,6"})[
+        "CUDA_VISIBLE_DEVICES"] == "5,6"
+    with pytest.raises(ValueError, match=r"nproc_per_node=8 but only 4 GPUs are visible \(CUDA_VISIBLE_DEVICES=all\)"):
+        plan_launch({"device": "gpu", "nproc_per_node": 8}, {"CUDA_VISIBLE_DEVICES": "all"})
+
+
+def test_gpu_training_with_a_cpu_only_paddle_fails_before_any_process_starts(monkeypatch):
+    monkeypatch.undo()  # the real probe: this machine's Paddle is the CPU build
+    with pytest.raises(RuntimeError, match=r"installed Paddle \(.*\) is a CPU-only build .* set train.device: cpu"):
+        plan_launch({"device": "gpu"}, {"CUDA_VISIBLE_DEVICES": "0,1"})
 
 
 def test_nodes_rank_and_master_come_from_slurm(hosts):

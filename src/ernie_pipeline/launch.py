@@ -4,7 +4,8 @@ One process (the default on CPU) trains in the Snakemake job itself. More proces
 ``paddle.distributed.launch`` (collective mode: NCCL on GPUs, gloo on CPU), one launcher per node:
 
 * ``train.nproc_per_node``: processes per node; ``auto`` = one per visible GPU (``CUDA_VISIBLE_DEVICES``,
-  which SLURM sets from the job's GPUs), 1 on CPU;
+  which SLURM sets from the job's GPUs; where it is unset or ``all``, the GPUs Paddle counts, as Paddle's
+  own launcher does), 1 on CPU;
 * ``train.nnodes``: ``auto`` = the nodes of the SLURM job (``SLURM_JOB_NODELIST``), else 1. Several
   nodes need SLURM: the job step ``srun`` starts ``python -m ernie_pipeline.launch node SPEC`` once per node,
   and each computes its node rank (``SLURM_NODEID``) and the master (the first host of
@@ -42,8 +43,20 @@ class LaunchPlan:
 
 
 def _visible_gpus(env) -> list[str]:
+    """The GPU ids ``CUDA_VISIBLE_DEVICES`` lists; none where it is unset or ``all`` (every GPU: ask Paddle)."""
     visible = env.get("CUDA_VISIBLE_DEVICES", "")
     return [d for d in visible.split(",") if d.strip()] if visible not in ("", "all", "NoDevFiles") else []
+
+
+def cuda_gpus() -> int:
+    """How many GPUs this process's Paddle can use; a clear error where Paddle is a CPU-only build."""
+    import paddle
+
+    if not paddle.is_compiled_with_cuda():
+        raise RuntimeError(f"config train.device: gpu, but the installed Paddle ({paddle.__version__}) is a CPU-only "
+                           "build (paddlepaddle, not paddlepaddle-gpu): install the GPU environment (README, "
+                           "'GPU training') or set train.device: cpu")
+    return paddle.device.cuda.device_count()
 
 
 def _count(cfg: dict, key: str, auto: int) -> int:
@@ -55,19 +68,24 @@ def _count(cfg: dict, key: str, auto: int) -> int:
     return value
 
 
-def plan_launch(cfg: dict, env=None) -> LaunchPlan:
-    """The launch ``cfg`` (config.yaml ``train``) asks for in the environment ``env`` (default os.environ)."""
+def plan_launch(cfg: dict, env=None, count_gpus=None) -> LaunchPlan:
+    """The launch ``cfg`` (config.yaml ``train``) asks for in the environment ``env`` (default os.environ).
+
+    ``count_gpus`` (default :func:`cuda_gpus`) counts the GPUs Paddle can use; it is asked on GPU runs even
+    where ``CUDA_VISIBLE_DEVICES`` is set, so that a CPU-only Paddle fails here, before any process starts.
+    """
     env = os.environ if env is None else env
     under_slurm = "SLURM_JOB_ID" in env
-    gpus = _visible_gpus(env)
     if cfg.get("device", "cpu") == "gpu":
-        if cfg.get("nproc_per_node", "auto") == "auto" and not gpus:
-            raise ValueError("config train.nproc_per_node: auto needs CUDA_VISIBLE_DEVICES (set by SLURM's --gpus / "
-                             "--gres, or by hand); set a number instead")
-        nproc = _count(cfg, "nproc_per_node", len(gpus))
-        if gpus and nproc > len(gpus):
-            raise ValueError(f"config train.nproc_per_node={nproc} but only {len(gpus)} GPUs are visible "
-                             f"(CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']})")
+        paddle_gpus = (count_gpus or cuda_gpus)()
+        gpus = len(_visible_gpus(env)) or paddle_gpus
+        visible = f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
+        if not gpus or not paddle_gpus:
+            raise ValueError(f"config train.device: gpu, but Paddle sees no GPU ({visible}); ask SLURM for GPUs "
+                             "(--gpus / --gres) or check the driver with nvidia-smi")
+        nproc = _count(cfg, "nproc_per_node", gpus)
+        if nproc > gpus:
+            raise ValueError(f"config train.nproc_per_node={nproc} but only {gpus} GPUs are visible ({visible})")
     else:
         nproc = _count(cfg, "nproc_per_node", 1)
     job_nodes = _slurm_job_nodes(env) if under_slurm else []
@@ -114,13 +132,16 @@ def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
     return command + [sys.executable, "-m", "ernie_pipeline.launch", "worker", spec_path]
 
 
-def _child_env(cfg: dict) -> dict:
-    env = dict(os.environ)
+def _child_env(cfg: dict, plan: LaunchPlan, env=None) -> dict:
+    env = dict(os.environ if env is None else env)
     src = str(Path(__file__).resolve().parents[1])  # the workflow's package, importable in every process
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     if cfg.get("device", "cpu") == "cpu":
         # paddle's launcher takes CUDA_VISIBLE_DEVICES to mean GPU workers; CPU training must use gloo
         env.pop("CUDA_VISIBLE_DEVICES", None)
+    elif not _visible_gpus(env):
+        # paddle's launcher would take "all" (or docker's NVIDIA_VISIBLE_DEVICES=all) as one GPU named "all"
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(k) for k in range(plan.nproc_per_node))
     return env
 
 
@@ -139,7 +160,7 @@ def launch(spec: dict, plan: LaunchPlan) -> None:
         command = ["srun", f"--nodes={plan.nnodes}", f"--ntasks={plan.nnodes}", "--ntasks-per-node=1",
                    sys.executable, "-m", "ernie_pipeline.launch", "node", str(spec_path)]
     print("launching:", " ".join(command), flush=True)
-    done = subprocess.run(command, env=_child_env(cfg))
+    done = subprocess.run(command, env=_child_env(cfg, plan))
     if done.returncode:
         raise RuntimeError(f"distributed training failed (exit {done.returncode}); worker logs: {log_dir}/node*/")
 
@@ -150,7 +171,7 @@ def main(argv=None) -> None:
     if role == "node":  # under srun: this node's launcher
         plan = plan_launch(spec["cfg"])
         log_dir = Path(spec_path).parent / LOG_DIR
-        os.execvpe(sys.executable, node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"]))
+        os.execvpe(sys.executable, node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan))
     elif role == "worker":  # one training process
         from ernie_pipeline import logs
         from ernie_pipeline.train import pretrain

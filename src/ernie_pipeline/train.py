@@ -393,7 +393,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
             record = {"loss": loss_v, "lm_loss": lm_v, "sop_loss": sop_v, "step": step,
                       "learning_rate": optimizer.get_lr(), "tokens_per_second": tokens / elapsed,
                       "steps_per_second": window["steps"] / elapsed}
-            if scaler is not None:
+            if scaler is not None and scaler.is_enable():  # a disabled scaler (bf16, old GPUs) has no scale
                 record["loss_scale"] = float(scaler.state_dict()["scale"])
             if not math.isfinite(record["loss"]):
                 raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
