@@ -277,3 +277,13 @@ def test_gpu_only_settings_are_refused_on_cpu_with_a_clear_message():
     check_device_settings({"device": "gpu", "amp": "O1", "recompute": True})
     with pytest.raises(ValueError, match="config train.amp: expected null, O1 or O2, got 'O3'"):
         check_device_settings({"device": "gpu", "amp": "O3"})
+
+
+def test_a_disabled_loss_scaler_logs_no_scale():
+    import paddle
+
+    from ernie_pipeline.train import loss_scale
+
+    assert loss_scale(None) is None
+    # on CPU Paddle disables the scaler it is asked for, as on GPUs below compute capability 7.0
+    assert loss_scale(paddle.amp.GradScaler(enable=True, init_loss_scaling=1024)) is None

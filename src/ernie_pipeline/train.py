@@ -177,6 +177,14 @@ def check_device_settings(cfg: dict) -> None:
                          "GPUs only; set train.recompute: false on CPU (CPU memory is rarely the limit)")
 
 
+def loss_scale(scaler) -> float | None:
+    """The dynamic loss scale of ``scaler``; None without one or where Paddle disabled it (bf16, GPUs below
+    compute capability 7.0, CPU), whose state has no scale."""
+    if scaler is None or not scaler.is_enable():
+        return None
+    return float(scaler.state_dict()["scale"])
+
+
 def step_seed(seed: int, step: int, micro_batch: int) -> int:
     """The dropout seed of one micro-batch: distinct for every (seed, step, micro-batch), below 2**63."""
     digest = hashlib.sha256(f"{seed}:{step}:{micro_batch}".encode()).digest()
@@ -393,8 +401,8 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
             record = {"loss": loss_v, "lm_loss": lm_v, "sop_loss": sop_v, "step": step,
                       "learning_rate": optimizer.get_lr(), "tokens_per_second": tokens / elapsed,
                       "steps_per_second": window["steps"] / elapsed}
-            if scaler is not None and scaler.is_enable():  # a disabled scaler (bf16, old GPUs) has no scale
-                record["loss_scale"] = float(scaler.state_dict()["scale"])
+            if loss_scale(scaler) is not None:
+                record["loss_scale"] = loss_scale(scaler)
             if not math.isfinite(record["loss"]):
                 raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
             history.append(record)
