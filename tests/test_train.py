@@ -287,3 +287,24 @@ def test_a_disabled_loss_scaler_logs_no_scale():
     assert loss_scale(None) is None
     # on CPU Paddle disables the scaler it is asked for, as on GPUs below compute capability 7.0
     assert loss_scale(paddle.amp.GradScaler(enable=True, init_loss_scaling=1024)) is None
+
+
+def test_an_o2_checkpoint_reloads_as_the_float32_weights_it_holds(tmp_path):
+    import paddle
+    from paddle.amp.auto_cast import StateDictHook
+    from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
+
+    from ernie_pipeline.train import SAVE_DTYPE, save_model
+
+    net = ErnieForPretraining(ErnieConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                          num_attention_heads=2, intermediate_size=64))
+    # what paddle.amp.decorate(level="O2", save_dtype=SAVE_DTYPE) does on a GPU (on CPU it does nothing):
+    # float16 parameters, a state-dict hook that saves them in float32
+    net.to(dtype="float16")
+    net.register_state_dict_hook(StateDictHook(SAVE_DTYPE))
+    save_model(net, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "float32"
+    assert {str(v.dtype) for v in paddle.load(str(tmp_path / "model_state.pdparams")).values()} == {"paddle.float32"}
+    reloaded = ErnieForPretraining.from_pretrained(str(tmp_path))  # float16 init kernels are GPU-only: a crash before
+    assert {str(p.dtype) for p in reloaded.parameters()} == {"paddle.float32"}
+    assert reloaded.ernie.encoder.layers[0].norm1.weight.dtype == paddle.float32

@@ -64,6 +64,8 @@ RESUME_NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", 
 AMP_WHITE_LIST = ("softmax", "layer_norm", "gelu")
 AMP_BLACK_LIST = ("c_softmax_with_cross_entropy",)
 TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (appended on resume)
+# checkpoint weights are float32 whatever the training precision (O2 trains float16 copies of them)
+SAVE_DTYPE = "float32"
 BLEND_SEED_STRIDE = 1_000_003  # seed of the k-th dataset of a blend: seed + k * stride
 
 
@@ -209,11 +211,22 @@ def _pretrained_weights(folder: Path, model) -> dict:
     return weights
 
 
+def save_model(model, directory: Path) -> None:
+    """``model.save_pretrained`` with the weights' dtype in config.json: under O2 paddlenlp writes the dtype of
+    the float16 parameters while Paddle's save hook writes them as float32, and ``from_pretrained`` would
+    build a float16 model (LayerNorm included) from float32 weights."""
+    model.save_pretrained(str(directory))
+    config_path = Path(directory) / "config.json"
+    config = json.loads(config_path.read_text())
+    config["dtype"] = SAVE_DTYPE
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def _save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict) -> None:
     import paddle
 
     with atomic_path(path, is_dir=True) as tmp:
-        model.save_pretrained(str(tmp))
+        save_model(model, tmp)
         tokenizer.save_pretrained(str(tmp))
         # The '##X' Chinese tokens are a data-preparation device, not part of the released vocabulary.
         (tmp / "added_tokens.json").unlink(missing_ok=True)
@@ -327,7 +340,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     if cfg.get("amp"):
         scaler = paddle.amp.GradScaler(init_loss_scaling=cfg["scale_loss"])
         if cfg["amp"] == "O2":  # float16 weights, float32 master weights in the optimizer; saved as float32
-            net, optimizer = paddle.amp.decorate(models=net, optimizers=optimizer, level="O2", save_dtype="float32")
+            net, optimizer = paddle.amp.decorate(models=net, optimizers=optimizer, level="O2", save_dtype=SAVE_DTYPE)
         if (last / "scaler.pdparams").is_file():
             scaler.load_state_dict(paddle.load(str(last / "scaler.pdparams")))
     if (last / "model_state.pdopt").is_file():
