@@ -237,6 +237,35 @@ def test_two_process_data_parallel_follows_the_one_process_trajectory(artifacts,
     assert state["consumed_samples"] == 6 * config["train"]["global_batch_size"]
 
 
+def test_two_processes_train_without_the_sop_head(artifacts, tmp_path):
+    """binary_head: false with 2 processes: the SOP head and the pooler get no gradient; DataParallel
+    refused them (find_unused_parameters) until they were frozen. They stay at their initial values."""
+    import shutil
+
+    import paddle
+    import yaml
+
+    from conftest import run_snakemake
+
+    workdir = tmp_path / "w"
+    shutil.copytree(artifacts["workdir"], workdir, symlinks=True)
+    shutil.rmtree(workdir / "results/pretrain")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["train"].update(nproc_per_node=2, binary_head=False, max_steps=2, save_steps=1)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    run_snakemake(workdir, "pretrain")
+
+    out = workdir / "results/pretrain"
+    assert "data parallel over 2 processes" in (workdir / "results/logs/pretrain.log").read_text()
+    losses = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in losses] == [1, 2] and all(math.isfinite(r["loss"]) for r in losses)
+    first, last = (paddle.load(str(out / name / "model_state.pdparams")) for name in ("model_1", "model_last"))
+    frozen = [k for k in last if k.startswith(("ernie.pooler.", "cls.seq_relationship."))]
+    assert len(frozen) == 4 and all(np.array_equal(first[k].numpy(), last[k].numpy()) for k in frozen)
+    trained = "ernie.encoder.layers.0.linear1.weight"
+    assert not np.array_equal(first[trained].numpy(), last[trained].numpy())
+
+
 def test_recompute_wrapper_gives_the_same_loss_and_gradients():
     """train.recompute wraps every encoder layer; without dropout (the CPU case: no RNG preservation) the
     loss and every gradient equal those of the plain model."""

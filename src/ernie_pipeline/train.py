@@ -59,7 +59,8 @@ FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "
 STATE_FILE = "trainer_state.json"
 # settings a run may change and still continue from its last checkpoint (they do not touch the trajectory)
 RESUME_NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", "save_steps", "checkpoint_steps",
-                       "num_workers", "threads", "nproc_per_node", "nnodes", "master_port", "recompute")
+                       "num_workers", "threads", "nproc_per_node", "nnodes", "master_port", "rendezvous_timeout",
+                       "recompute")
 # upstream's AMP lists (run_pretrain.py v2.5); evaluation leaves dropout out of the white list
 AMP_WHITE_LIST = ("softmax", "layer_norm", "gelu")
 AMP_BLACK_LIST = ("c_softmax_with_cross_entropy",)
@@ -300,6 +301,11 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     net = ErnieForPretraining(config)
     if cfg.get("continue_training"):  # upstream --continue_training: start from a pretrained folder's weights
         net.set_state_dict(_pretrained_weights(Path(cfg["continue_training"]), net))
+    if not binary_head:
+        # no SOP loss: its head and the pooler before it get no gradient, which DataParallel refuses
+        # (find_unused_parameters); frozen, they are left out of its gradient sync and of the optimizer
+        for param in net.ernie.pooler.parameters() + net.cls.seq_relationship.parameters():
+            param.stop_gradient = True
     if cfg.get("recompute"):
         enable_recompute(net)
     criterion = ErniePretrainingCriterion(with_nsp_loss=binary_head)
