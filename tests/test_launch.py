@@ -1,5 +1,6 @@
 """The data-parallel launch plan from config and environment (SLURM or not), and its commands."""
 
+import json
 import sys
 
 import pytest
@@ -62,13 +63,59 @@ def test_gpu_training_with_a_cpu_only_paddle_fails_before_any_process_starts(mon
         plan_launch({"device": "gpu"}, {"CUDA_VISIBLE_DEVICES": "0,1"})
 
 
-def test_nodes_rank_and_master_come_from_slurm(hosts):
-    plan = plan_launch({"device": "gpu", "master_port": 29999}, SLURM_TWO_NODES)
-    assert plan == LaunchPlan(nnodes=2, nproc_per_node=4, node_rank=1, master="10.0.0.7:29999")
+def test_nodes_and_rank_come_from_slurm():
+    plan = plan_launch({"device": "gpu"}, SLURM_TWO_NODES)
+    assert plan == LaunchPlan(nnodes=2, nproc_per_node=4, node_rank=1, nodes=("gpu07", "gpu08"))
     assert plan.world_size == 8
     # a one-node SLURM job: no rendezvous address (the launcher picks a free local port)
     assert plan_launch({"device": "gpu"}, dict(SLURM_TWO_NODES, SLURM_NODEID="0",
                                                SLURM_JOB_NODELIST="gpu07")) == LaunchPlan(1, 4)
+
+
+@pytest.fixture
+def network(hosts, monkeypatch):
+    """Two nodes whose names resolve to their 10.0 addresses, while the interfaces that route between them
+    (what each node tells the other) are on 10.1; the store reachable or not as the test says."""
+    routes = {"10.0.0.8": "10.1.0.7", "10.1.0.7": "10.1.0.8"}  # peer -> this node's address towards it
+    monkeypatch.setattr(launch, "_route_address", routes.__getitem__)
+    state = {"reachable": True}
+    monkeypatch.setattr(launch, "_reachable", lambda address, port: state["reachable"])
+    monkeypatch.setattr(launch.time, "sleep", lambda seconds: None)
+    return state
+
+
+def _ticking_clock():
+    ticks = iter(range(10**6))
+    return lambda: next(ticks)
+
+
+def test_rendezvous_is_published_by_node_0_with_its_routed_address(network, tmp_path):
+    env0, env1 = dict(SLURM_TWO_NODES, SLURM_NODEID="0", SLURM_STEP_ID="3"), dict(SLURM_TWO_NODES, SLURM_STEP_ID="3")
+    node0 = launch.rendezvous(plan_launch({"device": "gpu"}, env0), {"master_port": 29999}, tmp_path, env0)
+    assert (node0.master, node0.host) == ("10.1.0.7:29999", "10.1.0.7")  # the store's node: --host = master's ip
+    node1 = launch.rendezvous(plan_launch({"device": "gpu"}, env1), {}, tmp_path, env1)
+    assert (node1.master, node1.host) == ("10.1.0.7:29999", "10.1.0.8")
+    options = dict(zip(*[iter(node_command(node1, "s.json", "logs")[3:-5])] * 2))
+    assert (options["--master"], options["--rank"], options["--host"]) == ("10.1.0.7:29999", "1", "10.1.0.8")
+    # auto: a free port, published for the other nodes; each job step and requeue has a file of its own
+    env0_next = dict(env0, SLURM_STEP_ID="4")
+    auto = launch.rendezvous(plan_launch({"device": "gpu"}, env0_next), {}, tmp_path, env0_next)
+    port = int(auto.master.rsplit(":", 1)[1])
+    assert 1024 <= port <= 65535
+    assert json.loads(launch.rendezvous_file(tmp_path, env0_next).read_text())["port"] == port
+    assert launch.rendezvous_file(tmp_path, env0) != launch.rendezvous_file(tmp_path, dict(env0, SLURM_RESTART_COUNT="1"))
+
+
+def test_rendezvous_waits_a_bounded_time_and_says_what_it_tried(network, tmp_path):
+    plan = plan_launch({"device": "gpu"}, SLURM_TWO_NODES)
+    with pytest.raises(TimeoutError, match=r"node 1: node 0 \(gpu07\) published no rendezvous in .*rendezvous-77-0-0"
+                                           r".json within train.rendezvous_timeout=5 s"):
+        launch.rendezvous(plan, {"rendezvous_timeout": 5}, tmp_path, SLURM_TWO_NODES, clock=_ticking_clock())
+    launch.rendezvous_file(tmp_path, SLURM_TWO_NODES).write_text(json.dumps({"address": "10.1.0.7", "port": 29999}))
+    network["reachable"] = False
+    with pytest.raises(TimeoutError, match=r"node 1 \(10.1.0.8\) cannot reach the rendezvous 10.1.0.7:29999 that node 0 "
+                                           r"\(gpu07\) published"):
+        launch.rendezvous(plan, {"rendezvous_timeout": 5}, tmp_path, SLURM_TWO_NODES, clock=_ticking_clock())
 
 
 def test_several_nodes_need_slurm_and_must_match_the_job(hosts):
@@ -78,13 +125,14 @@ def test_several_nodes_need_slurm_and_must_match_the_job(hosts):
         plan_launch({"device": "gpu", "nnodes": 3}, SLURM_TWO_NODES)
 
 
-def test_node_command_starts_the_workers_through_paddle_launch(hosts):
-    plan = plan_launch({"device": "gpu"}, SLURM_TWO_NODES)
+def test_node_command_starts_the_workers_through_paddle_launch():
+    plan = LaunchPlan(2, 4, 1, ("gpu07", "gpu08"), master="10.0.0.7:36123", host="10.0.0.8")
     command = node_command(plan, "out/launch_spec.json", "out/launch_logs")
     assert command[:3] == [sys.executable, "-m", "paddle.distributed.launch"]
     options = dict(zip(command[3:-5:2], command[4:-5:2]))
     assert options == {"--nnodes": "2", "--nproc_per_node": "4", "--log_dir": "out/launch_logs/node1",
-                       "--job_id": "ernie_pretrain", "--master": "10.0.0.7:36123", "--rank": "1"}
+                       "--job_id": "ernie_pretrain", "--master": "10.0.0.7:36123", "--rank": "1",
+                       "--host": "10.0.0.8"}
     assert command[-5:] == [sys.executable, "-m", "ernie_pipeline.launch", "worker", "out/launch_spec.json"]
     single = node_command(LaunchPlan(1, 2), "s.json", "logs")
     assert "--master" not in single and "--rank" not in single

@@ -8,19 +8,21 @@ One process (the default on CPU) trains in the Snakemake job itself. More proces
   own launcher does), 1 on CPU;
 * ``train.nnodes``: ``auto`` = the nodes of the SLURM job (``SLURM_JOB_NODELIST``), else 1. Several
   nodes need SLURM: the job step ``srun`` starts ``python -m ernie_pipeline.launch node SPEC`` once per node,
-  and each computes its node rank (``SLURM_NODEID``) and the master (the first host of
-  ``SLURM_JOB_NODELIST``, expanded with python-hostlist) from its environment.
+  and each computes its node rank (``SLURM_NODEID``) from its environment; node 0 (the first host of
+  ``SLURM_JOB_NODELIST``, expanded with python-hostlist) publishes the rendezvous (:func:`rendezvous`).
 
 Every process then runs ``python -m ernie_pipeline.launch worker SPEC``: ``train.pretrain(**spec)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,9 @@ class LaunchPlan:
     nnodes: int
     nproc_per_node: int
     node_rank: int = 0
+    nodes: tuple[str, ...] = ()  # the SLURM job's hosts, node 0 first (several nodes only)
     master: str | None = None  # "ip:port" of the rendezvous on node 0; None on one node (a free local port)
+    host: str | None = None  # this node's address as the other nodes reach it (Paddle's --host)
 
     @property
     def world_size(self) -> int:
@@ -98,8 +102,7 @@ def plan_launch(cfg: dict, env=None, count_gpus=None) -> LaunchPlan:
     if nnodes != len(job_nodes):
         raise ValueError(f"config train.nnodes={nnodes} but the SLURM job has {len(job_nodes)} nodes "
                          f"({','.join(job_nodes)}); ask for {nnodes} nodes or set auto")
-    master = f"{_address(job_nodes[0])}:{cfg.get('master_port', 36123)}"
-    return LaunchPlan(nnodes, nproc, int(env.get("SLURM_NODEID", 0)), master)
+    return LaunchPlan(nnodes, nproc, int(env.get("SLURM_NODEID", 0)), nodes=tuple(job_nodes))
 
 
 def _slurm_job_nodes(env) -> list[str]:
@@ -117,8 +120,72 @@ def _slurm_job_nodes(env) -> list[str]:
 
 
 def _address(host: str) -> str:
-    # paddle's launcher compares the master's address with its own IP to decide who serves the rendezvous
     return socket.gethostbyname(host)
+
+
+def _route_address(peer: str) -> str:
+    """The address of this host's interface that routes to ``peer`` (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((peer, 9))
+        return probe.getsockname()[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def _reachable(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex((address, port)) == 0
+
+
+def rendezvous_file(output: Path, env) -> Path:
+    """Where node 0 publishes the rendezvous: one file per job step (a requeued job is a new step)."""
+    step = "-".join(env.get(k, "0") for k in ("SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_STEP_ID"))
+    return Path(output) / f"rendezvous-{step}.json"
+
+
+def rendezvous(plan: LaunchPlan, cfg: dict, output: Path, env=None, clock=time.monotonic) -> LaunchPlan:
+    """``plan`` with this node's rendezvous (several nodes, under srun, one call per node).
+
+    Paddle's launcher starts its store on the node whose own address equals the master's, and gives the
+    other nodes its own address for the collective's endpoints. Names alone do not settle either: a node's
+    name may resolve to 127.0.1.1 on itself (Debian's /etc/hosts) or to another interface than the one the
+    others use. So node 0 takes as its address the one of the interface that routes to node 1, picks a free
+    port (or ``train.master_port``), and publishes both in a file of the output folder, which every node
+    shares; each other node reads it, checks it can reach the store, and passes its own routed address as
+    ``--host``. Waits at most ``train.rendezvous_timeout`` seconds, then says what was tried.
+    """
+    env = os.environ if env is None else env
+    path = rendezvous_file(output, env)
+    timeout = cfg.get("rendezvous_timeout", 600)
+    if plan.node_rank == 0:
+        host = _route_address(_address(plan.nodes[1]))
+        port = cfg.get("master_port", "auto")
+        port = _free_port() if port == "auto" else port
+        with atomic_write(path) as handle:
+            json.dump({"address": host, "port": port, "node": plan.nodes[0]}, handle)
+        return dataclasses.replace(plan, master=f"{host}:{port}", host=host)
+    deadline = clock() + timeout
+    while not path.is_file():
+        if clock() > deadline:
+            raise TimeoutError(f"node {plan.node_rank}: node 0 ({plan.nodes[0]}) published no rendezvous in {path} "
+                               f"within train.rendezvous_timeout={timeout} s; see node 0's log")
+        time.sleep(1)
+    published = json.loads(path.read_text())
+    address, port = published["address"], published["port"]
+    host = _route_address(address)
+    while not _reachable(address, port):
+        if clock() > deadline:
+            raise TimeoutError(
+                f"node {plan.node_rank} ({host}) cannot reach the rendezvous {address}:{port} that node 0 "
+                f"({plan.nodes[0]}) published in {path} (its address routing to {plan.nodes[1]}), tried for "
+                f"train.rendezvous_timeout={timeout} s: check that the port is open between the nodes")
+        time.sleep(1)
+    return dataclasses.replace(plan, master=f"{address}:{port}", host=host)
 
 
 def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
@@ -127,7 +194,7 @@ def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
                "--nproc_per_node", str(plan.nproc_per_node), "--log_dir", str(Path(log_dir) / f"node{plan.node_rank}"),
                "--job_id", "ernie_pretrain"]
     if plan.master:
-        command += ["--master", plan.master, "--rank", str(plan.node_rank)]
+        command += ["--master", plan.master, "--rank", str(plan.node_rank), "--host", plan.host]
     # a training script not ending in .py is run as given, followed by its arguments
     return command + [sys.executable, "-m", "ernie_pipeline.launch", "worker", spec_path]
 
@@ -169,7 +236,8 @@ def main(argv=None) -> None:
     role, spec_path = (argv or sys.argv[1:])[:2]
     spec = json.loads(Path(spec_path).read_text())
     if role == "node":  # under srun: this node's launcher
-        plan = plan_launch(spec["cfg"])
+        plan = rendezvous(plan_launch(spec["cfg"]), spec["cfg"], Path(spec_path).parent)
+        print(f"node {plan.node_rank} of {plan.nnodes}: address {plan.host}, rendezvous {plan.master}", flush=True)
         log_dir = Path(spec_path).parent / LOG_DIR
         os.execvpe(sys.executable, node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan))
     elif role == "worker":  # one training process
