@@ -101,7 +101,7 @@ def test_every_stage_runs_as_slurm_jobs_and_pretrain_gets_a_gpu(slurm_run):
 
 def test_two_node_training_through_srun(slurm_run, tmp_path):
     """pretrain on both fake nodes (nodes: 2, one srun task each, CPU): each node's launcher takes its rank
-    from SLURM, the master from the job's node list, and the losses are those of the one-process run."""
+    from SLURM, the rendezvous from the file node 0 publishes, and the losses are those of the one-process run."""
     workdir, config, _ = slurm_run
     profile = tmp_path / "profile"
     profile.mkdir()
@@ -119,7 +119,10 @@ def test_two_node_training_through_srun(slurm_run, tmp_path):
     assert list(submitted_jobs(output).values()) == ["rule_pretrain"]
     log = (workdir / "results/logs/pretrain.log").read_text()
     assert "data parallel over 2 processes (2 node(s) x 1)" in log
-    assert re.search(r"LaunchPlan\(nnodes=2, nproc_per_node=1, node_rank=0, master='127\.0\.0\.1:\d+'\)", log), log
+    assert "LaunchPlan(nnodes=2, nproc_per_node=1, node_rank=0, nodes=('n1', 'n2')" in log, log
+    # node 0 published its address towards n2 and a free port; node 1 read them from the shared folder
+    rendezvous = re.findall(r"node (\d) of 2: address 127\.0\.0\.1, rendezvous (127\.0\.0\.1:\d+)", log)
+    assert sorted(node for node, _ in rendezvous) == ["0", "1"] and len({m for _, m in rendezvous}) == 1, log
     out = workdir / "results/pretrain"
     for node in ("node0", "node1"):  # one launcher per node, one worker each
         assert [p.name for p in (out / "launch_logs" / node).glob("workerlog.*")] == ["workerlog.0"]
