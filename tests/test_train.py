@@ -49,15 +49,21 @@ def test_visualdl_log_and_summary(artifacts):
 _DRIVER = """
 import json, sys
 import ernie_pipeline
+from ernie_pipeline.launch import LaunchPlan, launch
 from ernie_pipeline.train import pretrain
 a = json.load(open(sys.argv[1]))
-pretrain([a["prefix"]], a["vocab_dir"], a["maps"], sys.argv[2], a["train"], a["index"], sys.argv[2] + "/summary.json")
+spec = dict(data_prefixes=[a["prefix"]], tokenizer_source=a["vocab_dir"], index_maps=a["maps"], output_dir=sys.argv[2],
+            cfg=a["train"], index_cfg=a["index"], summary_path=sys.argv[2] + "/summary.json")
+if a["processes"] == 1:
+    pretrain(**spec)
+else:  # as the pretrain rule starts several processes: paddle.distributed.launch
+    launch(spec, LaunchPlan(1, a["processes"]))
 """
 
 
-def _driver_command(artifacts, tmp_path, **train_settings) -> list[str]:
-    """A command running pretrain() on the tiny run's data with its train settings changed as given (sample
-    maps built for them under tmp_path); append the output folder."""
+def _driver_command(artifacts, tmp_path, processes=1, **train_settings) -> list[str]:
+    """A command running pretrain() (in ``processes`` gloo processes) on the tiny run's data with its train
+    settings changed as given (sample maps built for them under tmp_path); append the output folder."""
     import sys
 
     from ernie_pipeline.index_map import build_index_map, num_samples
@@ -71,7 +77,8 @@ def _driver_command(artifacts, tmp_path, **train_settings) -> list[str]:
                         config["index"]["short_seq_prob"], train["seed"], samples, train["binary_head"])
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"prefix": str(artifacts["prefix"]), "vocab_dir": str(artifacts["vocab_dir"]),
-                                "maps": maps, "train": train, "index": config["index"]}))
+                                "maps": maps, "train": train, "index": config["index"],
+                                "processes": processes}))
     return [sys.executable, "-c", _DRIVER, str(spec)]
 
 
@@ -140,6 +147,34 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     assert json.loads((stopped / "model_last/trainer_state.json").read_text())["global_step"] == last_step
     subprocess.run(command + [str(stopped)], check=True, capture_output=True)
     assert _logged_losses(stopped) == _logged_losses(straight)
+
+
+def test_sigusr1_stops_every_process_under_the_launcher_with_a_checkpoint(artifacts, tmp_path):
+    """SLURM's --signal=USR1@T (the profile's early warning before a time limit) reaches every process of the
+    job step: the job's own process and Paddle's launcher ignore it, the workers checkpoint the step they are
+    in and stop, and the job fails (to be retried) with the checkpoint in place."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    command = _driver_command(artifacts, tmp_path, processes=2, max_steps=200, checkpoint_steps=100, save_steps=1000,
+                              logging_freq=1, eval_freq=1000)
+    out = tmp_path / "out"
+    process = subprocess.Popen(command + [str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    while len(_logged_losses(out) if (out / "train_log.jsonl").is_file() else {}) < 3:
+        assert process.poll() is None, process.stderr.read()[-4000:]
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGUSR1)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1 and "distributed training failed" in stderr, (process.returncode, stderr[-4000:])
+    last_step = max(_logged_losses(out))
+    assert last_step < 200
+    assert json.loads((out / "model_last/trainer_state.json").read_text())["global_step"] == last_step
+    for rank in (0, 1):
+        log = (out / f"launch_logs/node0/workerlog.{rank}").read_text()
+        assert f"stopped by signal SIGUSR1 after step {last_step} of 200" in log, log[-4000:]
 
 
 def test_snakemake_rerun_resumes_and_refuses_a_checkpoint_of_other_settings(artifacts, tmp_path):

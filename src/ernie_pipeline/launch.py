@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -212,6 +213,33 @@ def _child_env(cfg: dict, plan: LaunchPlan, env=None) -> dict:
     return env
 
 
+def run_forwarding_stop_signal(command: list[str], env: dict) -> int:
+    """Run Paddle's launcher ``command``; a SIGUSR1 to this process goes on to every process under it.
+
+    SLURM's ``--signal=USR1@T`` (the early warning before a time limit, see README) would kill this process
+    and the launcher by default, and Paddle starts each worker in a session of its own, which a signal to the
+    job's process group (SLURM's proctrack/pgid) does not reach. So the launcher starts with SIGUSR1 ignored
+    (inherited across exec, and by its workers until the trainer installs its handler), and this process
+    forwards the signal to all its descendants: the workers checkpoint and stop, the rest ignore it.
+    """
+    import psutil
+
+    def forward(signum, frame):
+        for process in psutil.Process().children(recursive=True):
+            try:
+                process.send_signal(signal.SIGUSR1)
+            except psutil.NoSuchProcess:
+                pass
+
+    previous = signal.signal(signal.SIGUSR1, forward)
+    try:
+        launcher = subprocess.Popen(command, env=env,
+                                    preexec_fn=lambda: signal.signal(signal.SIGUSR1, signal.SIG_IGN))
+        return launcher.wait()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def launch(spec: dict, plan: LaunchPlan) -> None:
     """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
     output = Path(spec["output_dir"])  # the spec and the launcher logs go beside the checkpoints
@@ -227,9 +255,9 @@ def launch(spec: dict, plan: LaunchPlan) -> None:
         command = ["srun", f"--nodes={plan.nnodes}", f"--ntasks={plan.nnodes}", "--ntasks-per-node=1",
                    sys.executable, "-m", "ernie_pipeline.launch", "node", str(spec_path)]
     print("launching:", " ".join(command), flush=True)
-    done = subprocess.run(command, env=_child_env(cfg, plan))
-    if done.returncode:
-        raise RuntimeError(f"distributed training failed (exit {done.returncode}); worker logs: {log_dir}/node*/")
+    returncode = run_forwarding_stop_signal(command, _child_env(cfg, plan))
+    if returncode:
+        raise RuntimeError(f"distributed training failed (exit {returncode}); worker logs: {log_dir}/node*/")
 
 
 def main(argv=None) -> None:
@@ -239,7 +267,7 @@ def main(argv=None) -> None:
         plan = rendezvous(plan_launch(spec["cfg"]), spec["cfg"], Path(spec_path).parent)
         print(f"node {plan.node_rank} of {plan.nnodes}: address {plan.host}, rendezvous {plan.master}", flush=True)
         log_dir = Path(spec_path).parent / LOG_DIR
-        os.execvpe(sys.executable, node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan))
+        sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan)))
     elif role == "worker":  # one training process
         from ernie_pipeline import logs
         from ernie_pipeline.train import pretrain
