@@ -53,15 +53,13 @@ def _visible_gpus(env) -> list[str]:
     return [d for d in visible.split(",") if d.strip()] if visible not in ("", "all", "NoDevFiles") else []
 
 
-def cuda_gpus() -> int:
-    """How many GPUs this process's Paddle can use; a clear error where Paddle is a CPU-only build."""
-    import paddle
+def cuda_gpus(processes: int = 1) -> int:
+    """How many GPUs this process's Paddle can use, after checking that it can train on them with
+    ``processes`` processes (:func:`ernie_pipeline.gpu.check_gpu_runtime`: a GPU build, its CUDA libraries,
+    kernels for every GPU), each failure with what to do."""
+    from ernie_pipeline.gpu import check_gpu_runtime
 
-    if not paddle.is_compiled_with_cuda():
-        raise RuntimeError(f"config train.device: gpu, but the installed Paddle ({paddle.__version__}) is a CPU-only "
-                           "build (paddlepaddle, not paddlepaddle-gpu): install the GPU environment (README, "
-                           "'GPU training') or set train.device: cpu")
-    return paddle.device.cuda.device_count()
+    return check_gpu_runtime(processes)
 
 
 def _count(cfg: dict, key: str, auto: int) -> int:
@@ -240,8 +238,15 @@ def run_forwarding_stop_signal(command: list[str], env: dict) -> int:
         signal.signal(signal.SIGUSR1, previous)
 
 
+def _check_nccl(cfg: dict, plan: LaunchPlan) -> None:
+    """Several GPU processes need NCCL as well: checked on each node before its launcher starts."""
+    if cfg.get("device", "cpu") == "gpu":
+        cuda_gpus(plan.world_size)
+
+
 def launch(spec: dict, plan: LaunchPlan) -> None:
     """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
+    _check_nccl(spec["cfg"], plan)
     output = Path(spec["output_dir"])  # the spec and the launcher logs go beside the checkpoints
     output.mkdir(parents=True, exist_ok=True)
     spec_path = output / SPEC_FILE
@@ -265,6 +270,7 @@ def main(argv=None) -> None:
     spec = json.loads(Path(spec_path).read_text())
     if role == "node":  # under srun: this node's launcher
         plan = rendezvous(plan_launch(spec["cfg"]), spec["cfg"], Path(spec_path).parent)
+        _check_nccl(spec["cfg"], plan)
         print(f"node {plan.node_rank} of {plan.nnodes}: address {plan.host}, rendezvous {plan.master}", flush=True)
         log_dir = Path(spec_path).parent / LOG_DIR
         sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan)))
