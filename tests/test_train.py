@@ -372,3 +372,21 @@ def test_an_o2_checkpoint_reloads_as_the_float32_weights_it_holds(tmp_path):
     reloaded = ErnieForPretraining.from_pretrained(str(tmp_path))  # float16 init kernels are GPU-only: a crash before
     assert {str(p.dtype) for p in reloaded.parameters()} == {"paddle.float32"}
     assert reloaded.ernie.encoder.layers[0].norm1.weight.dtype == paddle.float32
+
+
+def test_o2_float16_losses_are_logged_as_float32_sums():
+    """A window of 3000 micro-batches of float16 loss 1.0: summed in float16 it would stall at 2048."""
+    import paddle
+
+    from ernie_pipeline.train import _new_window, add_to_window
+
+    window = _new_window()
+    one = paddle.to_tensor(1.0, dtype="float16")
+    for _ in range(3000):
+        add_to_window(window, 1, loss=one, lm_loss=one, sop_loss=None)
+    assert float(window["loss"]) == float(window["lm_loss"]) == 3000.0 and window["sop_loss"] == 0.0
+    assert window["loss"].dtype == paddle.float32
+    stalled = np.float16(0)
+    for _ in range(3000):
+        stalled += np.float16(1)  # what the float16 sum did (Paddle has no float16 add on CPU)
+    assert stalled == 2048.0

@@ -346,7 +346,10 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     if cfg.get("amp"):
         scaler = paddle.amp.GradScaler(init_loss_scaling=cfg["scale_loss"])
         if cfg["amp"] == "O2":  # float16 weights, float32 master weights in the optimizer; saved as float32
-            net, optimizer = paddle.amp.decorate(models=net, optimizers=optimizer, level="O2", save_dtype=SAVE_DTYPE)
+            # master_grad: each micro-batch's float16 gradients are added into float32 ones (a float16 sum
+            # over many micro-batches loses the small ones), then unscaled, clipped and applied in float32
+            net, optimizer = paddle.amp.decorate(models=net, optimizers=optimizer, level="O2", save_dtype=SAVE_DTYPE,
+                                                 master_grad=cfg["amp_master_grad"])
         if (last / "scaler.pdparams").is_file():
             scaler.load_state_dict(paddle.load(str(last / "scaler.pdparams")))
     if (last / "model_state.pdopt").is_file():
@@ -391,10 +394,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
                 scaled.backward()
         else:
             scaled.backward()
-        # summed as tensors: a float() per micro-batch would wait for the device every time
-        window["loss"] += loss.detach() / accumulate
-        window["lm_loss"] += lm.detach() / accumulate
-        window["sop_loss"] += (sop.detach() if sop is not None else 0.0) / accumulate
+        add_to_window(window, accumulate, loss=loss, lm_loss=lm, sop_loss=sop)
         window["tokens"] += (batch[0] != tokenizer.pad_token_id).sum()
         if not boundary:
             continue
@@ -510,6 +510,15 @@ class StopRequest:
 
 def _new_window() -> dict:
     return {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+
+
+def add_to_window(window: dict, accumulate: int, **losses) -> None:
+    """Add a micro-batch's losses (tensors, or None) to the logging window. Summed as tensors (a float() per
+    micro-batch would wait for the device every time), in float32: O2's float16 losses summed over a window of
+    thousands of micro-batches would stall (float16 has 11 significant bits: 2048 + 1 == 2048)."""
+    for key, value in losses.items():
+        if value is not None:
+            window[key] += value.detach().astype("float32") / accumulate
 
 
 def _barrier(world: int) -> None:
