@@ -1,6 +1,8 @@
 """Stage 3: exact ids against paddlenlp's ErnieTokenizer, file formats, real readers, bad input."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -218,6 +220,47 @@ def test_paddlenlp_readers_return_the_same_sentences(artifacts):
     for theirs in (CompatibleIndexedDataset(str(artifacts["prefix"])), MMapIndexedDataset(str(artifacts["prefix"]))):
         assert len(theirs) == len(ours) and np.array_equal(theirs.doc_idx, ours.docs)
         assert all(np.array_equal(np.asarray(theirs[i]), ours[i]) for i in range(len(ours)))
+
+
+def test_the_reader_maps_the_files_and_holds_one_offset_per_block(artifacts, tmp_path):
+    """IdsDataset memory-maps lens and docs in the npz itself (no per-sentence array in memory), finds every
+    sentence from its block's offset, pickles small (DataLoader workers), and still reads a compressed npz."""
+    import pickle
+
+    from ernie_pipeline.indexed import OFFSET_BLOCK, paths_for
+
+    data = IdsDataset(artifacts["prefix"])
+    ids_path, idx_path = paths_for(artifacts["prefix"])
+    assert len(data) > 2 * OFFSET_BLOCK  # sentences in several blocks
+    for array in (data.lens, data.docs):
+        assert isinstance(array.base, np.memmap) and os.path.samefile(array.base.filename, idx_path)
+    assert data.block_offsets.nbytes <= 8 * (len(data) // OFFSET_BLOCK + 2)
+    with np.load(idx_path) as index:
+        lens, docs = index["lens"], index["docs"]
+    assert np.array_equal(data.lens, lens) and np.array_equal(data.docs, docs)
+    offsets = np.concatenate(([0], np.cumsum(lens, dtype=np.int64)))
+    ids = np.load(ids_path)
+    for sentence in [0, 1, OFFSET_BLOCK - 1, OFFSET_BLOCK, OFFSET_BLOCK + 1, 2 * OFFSET_BLOCK, len(data) - 1]:
+        assert data.offset(sentence) == offsets[sentence]
+        assert np.array_equal(data[sentence], ids[offsets[sentence] : offsets[sentence + 1]])
+    assert data.offset(len(data)) == ids.size
+    assert all(np.array_equal(data[s], ids[offsets[s] : offsets[s + 1]]) for s in range(len(data)))
+    run = data.sentences(OFFSET_BLOCK - 3, OFFSET_BLOCK + 5)
+    assert all(np.array_equal(a, data[OFFSET_BLOCK - 3 + k]) for k, a in enumerate(run))
+    pickled = pickle.dumps(data)
+    assert len(pickled) < 1000 + data.block_offsets.nbytes
+    copy = pickle.loads(pickled)
+    assert np.array_equal(copy.block_offsets, data.block_offsets) and np.array_equal(copy[len(data) - 1], data[len(data) - 1])
+    # an npz written by np.savez_compressed (someone else's tool) is read into memory instead
+    compressed = tmp_path / "c"
+    shutil.copy(ids_path, paths_for(compressed)[0])
+    np.savez_compressed(paths_for(compressed)[1], lens=lens, docs=docs)
+    other = IdsDataset(compressed)
+    assert not isinstance(other.lens.base, np.memmap)
+    assert all(np.array_equal(other[s], data[s]) for s in range(0, len(data), 7))
+    np.savez(paths_for(compressed)[1], lens=lens[:-1], docs=docs)
+    with pytest.raises(ValueError, match="ids/lens/docs sizes disagree"):
+        IdsDataset(compressed)
 
 
 def test_megatron_core_reads_our_bin_idx(artifacts, tmp_path):

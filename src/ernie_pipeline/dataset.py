@@ -30,7 +30,7 @@ class ErnieDataset:
 
     def __getitem__(self, idx: int) -> dict:
         start, end, target_len = (int(x) for x in self.index_map[idx])
-        sentences = [np.asarray(self.data[i]) for i in range(start, end)]
+        sentences = [np.asarray(sentence) for sentence in self.data.sentences(start, end)]
         rng = np.random.RandomState((self.seed + idx) % 2**32)
         return build_sample(sentences, target_len, self.max_seq_len, self.vocab, rng, self.binary_head,
                             self.masked_lm_prob, self.max_ngrams, self.favor_longer_ngram, self.geometric_dist)

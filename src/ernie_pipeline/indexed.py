@@ -225,21 +225,21 @@ def merge_ids(prefixes: list[str | Path], out_prefix: str | Path, order: np.ndar
                 for start in range(0, data.num_docs, 1 << 16):
                     stop = min(start + (1 << 16), data.num_docs)
                     first, last = data.docs[start], data.docs[stop]
-                    writer.add(data.ids[data.offsets[first] : data.offsets[last]], data.lens[first:last],
+                    writer.add(data.ids[data.offset(first) : data.offset(last)], data.lens[first:last],
                                np.diff(data.docs[start : stop + 1]))
         else:
             doc_starts = np.cumsum([0] + [d.num_docs for d in datasets])
             if len(order) != doc_starts[-1]:
                 raise ValueError(f"order has {len(order)} entries for {doc_starts[-1]} documents")
             order = np.asarray(order, dtype=np.int64)
-            sources = np.searchsorted(doc_starts, order, side="right") - 1
             for start in range(0, len(order), _MERGE_BATCH):
                 ids, lens, counts = [], [], []
-                for which, global_doc in zip(sources[start : start + _MERGE_BATCH].tolist(),
-                                             order[start : start + _MERGE_BATCH].tolist()):
+                batch = order[start : start + _MERGE_BATCH]
+                sources = np.searchsorted(doc_starts, batch, side="right") - 1  # per batch: memory stays flat
+                for which, global_doc in zip(sources.tolist(), batch.tolist()):
                     data, doc = datasets[which], global_doc - doc_starts[which]
                     first, last = data.docs[doc], data.docs[doc + 1]
-                    ids.append(data.ids[data.offsets[first] : data.offsets[last]])
+                    ids.append(data.ids[data.offset(first) : data.offset(last)])
                     lens.append(data.lens[first:last])
                     counts.append(last - first)
                 writer.add(np.concatenate(ids), np.concatenate(lens), counts)
@@ -249,27 +249,93 @@ def merge_ids(prefixes: list[str | Path], out_prefix: str | Path, order: np.ndar
     return writer.finalize(str(out_prefix))
 
 
-class IdsDataset:
-    """Read a ``_ids.npy``/``_idx.npz`` pair: ids memory-mapped, ``lens``/``docs`` in memory."""
+def npz_member_memmap(path: str | Path, name: str) -> np.ndarray:
+    """Member ``name`` of an npz as a read-only memory map of the archive itself, where it is stored
+    uncompressed (as ``np.savez`` and this module write them); loaded into memory where it is compressed."""
+    with zipfile.ZipFile(path) as archive:
+        try:
+            info = archive.getinfo(f"{name}.npy")
+        except KeyError:
+            raise ValueError(f"{path}: no array {name!r} (has {sorted(archive.namelist())})") from None
+        if info.compress_type != zipfile.ZIP_STORED:
+            with archive.open(info) as member:
+                return np.lib.format.read_array(member, allow_pickle=False)
+    with open(path, "rb") as handle:
+        # the member's data follows its local header: 30 bytes, then its own name and extra field lengths
+        handle.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", handle.read(4))
+        start = info.header_offset + 30 + name_length + extra_length
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        if fortran or len(shape) != 1 or dtype.hasobject:
+            raise ValueError(f"{path}: array {name!r} must be a 1-D array of numbers")
+        offset = handle.tell()
+    if not shape[0]:
+        return np.zeros(0, dtype)
+    # a plain ndarray over the map: slicing an np.memmap builds a memmap object each time (slow)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape).view(np.ndarray)
 
-    def __init__(self, prefix: str | Path):
+
+OFFSET_BLOCK = 1024  # sentences per stored token offset: 8 bytes per 1024 sentences in memory
+
+
+class IdsDataset:
+    """Read a ``_ids.npy``/``_idx.npz`` pair, all of it memory-mapped: memory holds one token offset per
+    :data:`OFFSET_BLOCK` sentences (a sentence's start is its block's offset plus the lengths before it in
+    the block), so any number of processes read a corpus of any size with the kernel's page cache alone.
+    Pickles as its paths and block offsets (DataLoader workers reopen the maps, without a pass over lens)."""
+
+    def __init__(self, prefix: str | Path, _block_offsets: np.ndarray | None = None):
+        self.prefix = str(prefix)
         ids_path, idx_path = paths_for(prefix)
         self.ids = np.load(ids_path, mmap_mode="r")
-        with np.load(idx_path) as index:
-            self.lens = index["lens"]
-            self.docs = index["docs"]
+        self.lens = npz_member_memmap(idx_path, "lens")
+        self.docs = npz_member_memmap(idx_path, "docs")
         if self.lens.dtype != np.int32 or self.docs.dtype != np.int64:
             raise ValueError(f"{idx_path}: lens must be int32 and docs int64")
-        if int(self.lens.sum(dtype=np.int64)) != self.ids.size or self.docs[-1] != self.lens.size:
-            raise ValueError(f"{prefix}: ids/lens/docs sizes disagree")
-        self.offsets = np.zeros(len(self.lens) + 1, dtype=np.int64)
-        np.cumsum(self.lens, out=self.offsets[1:])
+        if _block_offsets is None:
+            _block_offsets = self._block_offsets()
+            if _block_offsets[-1] != self.ids.size or not len(self.docs) or self.docs[-1] != self.lens.size:
+                raise ValueError(f"{prefix}: ids/lens/docs sizes disagree")
+        self.block_offsets = _block_offsets
+
+    def _block_offsets(self) -> np.ndarray:
+        """The token offset of every OFFSET_BLOCK-th sentence, and the total last; read in chunks."""
+        blocks = -(-len(self.lens) // OFFSET_BLOCK)
+        offsets = np.zeros(blocks + 1, dtype=np.int64)
+        chunk = OFFSET_BLOCK * 1024
+        for start in range(0, len(self.lens), chunk):
+            lens = np.asarray(self.lens[start : start + chunk], dtype=np.int64)
+            padded = np.zeros(-(-len(lens) // OFFSET_BLOCK) * OFFSET_BLOCK, dtype=np.int64)
+            padded[: len(lens)] = lens
+            first = start // OFFSET_BLOCK
+            sums = padded.reshape(-1, OFFSET_BLOCK).sum(axis=1)
+            np.cumsum(sums, out=offsets[first + 1 : first + 1 + len(sums)])
+            offsets[first + 1 : first + 1 + len(sums)] += offsets[first]
+        return offsets
+
+    def __reduce__(self):
+        return IdsDataset, (self.prefix, self.block_offsets)
+
+    def offset(self, sentence: int) -> int:
+        """The position of ``sentence``'s first token in ``ids`` (``len(self)`` gives the end)."""
+        block = sentence // OFFSET_BLOCK
+        return int(self.block_offsets[block]) + int(self.lens[block * OFFSET_BLOCK : sentence].sum(dtype=np.int64))
+
+    def sentences(self, start: int, end: int) -> list[np.ndarray]:
+        """Sentences ``start`` to ``end`` (exclusive), one offset computed for all of them."""
+        lens = np.asarray(self.lens[start:end], dtype=np.int64)
+        bounds = self.offset(start) + np.concatenate(([0], np.cumsum(lens)))
+        return [self.ids[bounds[k] : bounds[k + 1]] for k in range(len(lens))]
 
     def __len__(self) -> int:
         return len(self.lens)
 
     def __getitem__(self, sentence: int) -> np.ndarray:
-        return self.ids[self.offsets[sentence] : self.offsets[sentence + 1]]
+        start = self.offset(sentence)
+        return self.ids[start : start + int(self.lens[sentence])]
 
     @property
     def num_docs(self) -> int:

@@ -278,10 +278,11 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     if len(blend) != len(data_prefixes) or (len(blend) > 1) != bool(blends):
         raise ValueError(f"{len(data_prefixes)} token files and blend indices {blends} for train.dataset {blend}")
     wanted = {split: dataset_samples(total, blend) for split, total in num_samples(cfg).items()}
-    checksums = {}
+    checksums, token_files = {}, {}
     for prefix in data_prefixes:
         check_same_vocabulary(prefix, tokenizer)
         checksums[prefix] = data_checksum(prefix)
+        token_files[prefix] = IdsDataset(prefix)  # memory-mapped, shared by the three splits
     datasets, records = {}, {}
     for split in SPLIT_NAMES:
         parts, records[split] = [], []
@@ -291,7 +292,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
             records[split].append(expected)
             # each dataset of a blend draws its masking from its own seed
             parts.append(ErnieDataset(
-                IdsDataset(prefix), load_index_map(index_maps[split][k], expected), vocab, max_seq_len,
+                token_files[prefix], load_index_map(index_maps[split][k], expected), vocab, max_seq_len,
                 seed + k * BLEND_SEED_STRIDE, binary_head, cfg["masked_lm_prob"], cfg["max_ngrams"],
                 cfg["favor_longer_ngram"], cfg["geometric_dist"]))
         datasets[split] = BlendedDataset(parts, blends[split]) if len(parts) > 1 else parts[0]
