@@ -3,7 +3,8 @@
 #   sample     obtain the bundled real sample corpus (only when the config points at it)
 #   segment    each dataset's raw shards -> sentence split + LAC word segmentation -> jsonl
 #   vocab      char_dict.pickle (all datasets) + eng.vocab (sentencepiece BPE) -> vocab.txt (scheme 1),
-#              or BasicTokenizer text -> sentencepiece -> vocab.txt (scheme 2); coverage reports of both
+#              or BasicTokenizer text -> sentencepiece -> vocab.txt (scheme 2); its coverage report
+#              (both schemes with vocab.compare_schemes)
 #   token_ids  jsonl -> <prefix>_ids.npy + <prefix>_idx.npz with whole-word ## markers
 #   index      train/valid/test sample index maps (tool_helpers build_mapping)
 #   pretrain   ErnieForPretraining -> summary.json, beside it model_last/, model_<step>/, VisualDL logs
@@ -31,4 +32,4 @@ rule all:
     default_target: True
     input:
         rules.pretrain.output,
-        expand(rules.vocab_coverage.output, vocab_dir=VOCAB_DIRS),
+        expand(rules.vocab_coverage.output, vocab_dir=REPORTED_VOCAB_DIRS),

@@ -96,9 +96,12 @@ def train_blend():
         raise WorkflowError(str(err))
 
 
-# vocab.scheme picks the vocabulary the token ids (and training) use; both are built and reported.
+# vocab.scheme picks the vocabulary the token ids (and training) use; the default target builds and reports
+# that one, or both with vocab.compare_schemes (scheme 2 reads the whole corpus in one job)
 VOCAB_DIRS = {1: "vocab", 2: "vocab/scheme2"}
 VOCAB_TXT = f"{RESULTS}/{VOCAB_DIRS[config['vocab']['scheme']]}/tokenizer/vocab.txt"
+REPORTED_VOCAB_DIRS = list(VOCAB_DIRS.values()) if config["vocab"]["compare_schemes"] else \
+    [VOCAB_DIRS[config["vocab"]["scheme"]]]
 VOCAB_DIRS = list(VOCAB_DIRS.values())
 # What token ids and training are tokenised with: tokenize.tokenizer, or the vocab stage's folder.
 TOKENIZER = config["tokenize"]["tokenizer"] or os.path.dirname(VOCAB_TXT)

@@ -407,6 +407,21 @@ def test_schema_fills_each_datasets_defaults():
                                                  "on_error": "fail"}
 
 
+def test_the_default_target_builds_scheme_2_only_where_asked_for(tmp_path):
+    """Scheme 2 tokenises the whole corpus in one job: the default target plans it for vocab.scheme: 2 or
+    vocab.compare_schemes only, and the coverage report of each vocabulary it builds."""
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    for scheme, compare, scheme2_jobs, scheme1_jobs, reports in ((1, False, 0, 1, 1), (2, False, 1, 0, 1),
+                                                                 (1, True, 1, 1, 2)):
+        config["vocab"].update(scheme=scheme, compare_schemes=compare)
+        _write_config(tmp_path, config)
+        jobs = _planned_jobs(run_snakemake(tmp_path, "-n").stdout)
+        assert (jobs.get("scheme2_text", 0), jobs.get("scheme2_vocab", 0)) == (scheme2_jobs, scheme2_jobs), jobs
+        assert jobs.get("merge_vocab", 0) == scheme1_jobs and jobs["vocab_coverage"] == reports, (scheme, compare, jobs)
+
+
 def test_vocab_scheme_picks_the_vocabulary_of_token_ids_and_training(tmp_path):
     from conftest import tiny_config
 
