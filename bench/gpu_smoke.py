@@ -214,9 +214,10 @@ def main() -> int:
         sys.exit(f"{args.prefix}_ids.npy or {args.tokenizer}/vocab.txt is missing: build them first "
                  "(.venv/bin/snakemake --cores 4 results/token_ids/inews_ids.npy) or pass --prefix / --tokenizer")
     if args.device == "gpu":  # the readiness checks first: their message beats a crash in every run
-        from ernie_pipeline.gpu import check_gpu_runtime
+        from ernie_pipeline.gpu import check_gpu_runtime, gpu_count
 
         try:
+            gpu_count()
             check_gpu_runtime(processes=1)
         except (RuntimeError, ValueError) as error:
             sys.exit(f"FAILED before training: {error}")

@@ -15,7 +15,8 @@ SLURM_TWO_NODES = {"SLURM_JOB_ID": "77", "SLURM_NODEID": "1",
 @pytest.fixture(autouse=True)
 def four_gpus(monkeypatch):
     """The GPUs Paddle counts on the fake node (the test machine's Paddle is a CPU-only build)."""
-    monkeypatch.setattr(launch, "cuda_gpus", lambda processes=1: 4)
+    monkeypatch.setattr(launch, "gpu_count", lambda: 4)
+    monkeypatch.setattr(launch, "check_gpu_runtime", lambda processes: None)
 
 
 @pytest.fixture

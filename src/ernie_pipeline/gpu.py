@@ -140,20 +140,26 @@ def check_cuda_libraries(versions: dict[str, str | None], cuda_version: str, cud
                            f"libraries it needs: {'; '.join(problems)}; {REMEDY}")
 
 
-def check_gpu_runtime(processes: int = 1) -> int:
-    """Check the installed Paddle, the CUDA libraries and every visible GPU before training on ``processes``
-    GPU processes of this node; the number of GPUs Paddle sees."""
+def gpu_count() -> int:
+    """How many GPUs this process's Paddle can use; a clear error where Paddle is a CPU-only build."""
     import paddle
 
     if not paddle.is_compiled_with_cuda():
         raise RuntimeError(f"config train.device: gpu, but the installed Paddle ({paddle.__version__}) is a CPU-only "
                            "build (paddlepaddle, not paddlepaddle-gpu): install the GPU environment (README, "
                            "'GPU training') or set train.device: cpu")
+    return paddle.device.cuda.device_count()
+
+
+def check_gpu_runtime(processes: int) -> None:
+    """Check that Paddle's GPU build can train with ``processes`` processes (on this node or over several):
+    the CUDA libraries it opens (NCCL for several processes) and kernels for every GPU it sees."""
+    import paddle
+
     check_cuda_libraries(probe_library_versions(), paddle.version.cuda(), paddle.version.cudnn(), processes)
-    count = paddle.device.cuda.device_count()
-    capabilities = {device: tuple(paddle.device.cuda.get_device_capability(device)) for device in range(count)}
+    capabilities = {device: tuple(paddle.device.cuda.get_device_capability(device))
+                    for device in range(paddle.device.cuda.device_count())}
     check_compute_capability(capabilities, paddle.version.cuda(), paddle.__version__)
-    return count
 
 
 if __name__ == "__main__":  # the child of probe_library_versions

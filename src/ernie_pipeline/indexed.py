@@ -308,10 +308,8 @@ class IdsDataset:
         chunk = OFFSET_BLOCK * 1024
         for start in range(0, len(self.lens), chunk):
             lens = np.asarray(self.lens[start : start + chunk], dtype=np.int64)
-            padded = np.zeros(-(-len(lens) // OFFSET_BLOCK) * OFFSET_BLOCK, dtype=np.int64)
-            padded[: len(lens)] = lens
+            sums = np.add.reduceat(lens, np.arange(0, len(lens), OFFSET_BLOCK))  # the last block may be short
             first = start // OFFSET_BLOCK
-            sums = padded.reshape(-1, OFFSET_BLOCK).sum(axis=1)
             np.cumsum(sums, out=offsets[first + 1 : first + 1 + len(sums)])
             offsets[first + 1 : first + 1 + len(sums)] += offsets[first]
         return offsets

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.gpu import check_gpu_runtime, gpu_count
 
 SPEC_FILE = "launch_spec.json"
 LOG_DIR = "launch_logs"
@@ -53,15 +54,6 @@ def _visible_gpus(env) -> list[str]:
     return [d for d in visible.split(",") if d.strip()] if visible not in ("", "all", "NoDevFiles") else []
 
 
-def cuda_gpus(processes: int = 1) -> int:
-    """How many GPUs this process's Paddle can use, after checking that it can train on them with
-    ``processes`` processes (:func:`ernie_pipeline.gpu.check_gpu_runtime`: a GPU build, its CUDA libraries,
-    kernels for every GPU), each failure with what to do."""
-    from ernie_pipeline.gpu import check_gpu_runtime
-
-    return check_gpu_runtime(processes)
-
-
 def _count(cfg: dict, key: str, auto: int) -> int:
     value = cfg.get(key, "auto")
     if value == "auto":
@@ -74,13 +66,21 @@ def _count(cfg: dict, key: str, auto: int) -> int:
 def plan_launch(cfg: dict, env=None, count_gpus=None) -> LaunchPlan:
     """The launch ``cfg`` (config.yaml ``train``) asks for in the environment ``env`` (default os.environ).
 
-    ``count_gpus`` (default :func:`cuda_gpus`) counts the GPUs Paddle can use; it is asked on GPU runs even
-    where ``CUDA_VISIBLE_DEVICES`` is set, so that a CPU-only Paddle fails here, before any process starts.
+    ``count_gpus`` (default :func:`ernie_pipeline.gpu.gpu_count`) counts the GPUs Paddle can use; it is asked
+    on GPU runs even where ``CUDA_VISIBLE_DEVICES`` is set, so that a CPU-only Paddle fails here, before any
+    process starts. Once the number of processes is known, :func:`ernie_pipeline.gpu.check_gpu_runtime`
+    checks this node's CUDA libraries (NCCL for several processes) and GPUs.
     """
-    env = os.environ if env is None else env
+    plan = _plan(cfg, os.environ if env is None else env, count_gpus or gpu_count)
+    if cfg.get("device", "cpu") == "gpu":
+        check_gpu_runtime(plan.world_size)
+    return plan
+
+
+def _plan(cfg: dict, env, count_gpus) -> LaunchPlan:
     under_slurm = "SLURM_JOB_ID" in env
     if cfg.get("device", "cpu") == "gpu":
-        paddle_gpus = (count_gpus or cuda_gpus)()
+        paddle_gpus = count_gpus()
         gpus = len(_visible_gpus(env)) or paddle_gpus
         visible = f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
         if not gpus or not paddle_gpus:
@@ -238,15 +238,8 @@ def run_forwarding_stop_signal(command: list[str], env: dict) -> int:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def _check_nccl(cfg: dict, plan: LaunchPlan) -> None:
-    """Several GPU processes need NCCL as well: checked on each node before its launcher starts."""
-    if cfg.get("device", "cpu") == "gpu":
-        cuda_gpus(plan.world_size)
-
-
 def launch(spec: dict, plan: LaunchPlan) -> None:
     """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
-    _check_nccl(spec["cfg"], plan)
     output = Path(spec["output_dir"])  # the spec and the launcher logs go beside the checkpoints
     output.mkdir(parents=True, exist_ok=True)
     spec_path = output / SPEC_FILE
@@ -270,7 +263,6 @@ def main(argv=None) -> None:
     spec = json.loads(Path(spec_path).read_text())
     if role == "node":  # under srun: this node's launcher
         plan = rendezvous(plan_launch(spec["cfg"]), spec["cfg"], Path(spec_path).parent)
-        _check_nccl(spec["cfg"], plan)
         print(f"node {plan.node_rank} of {plan.nnodes}: address {plan.host}, rendezvous {plan.master}", flush=True)
         log_dir = Path(spec_path).parent / LOG_DIR
         sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan)))
