@@ -34,7 +34,7 @@ rule token_ids_shard:
         tokenizer=tokenizer_source,
         json_key=config["jsonl"]["json_key"],
         min_doc_length=config["jsonl"]["min_doc_length"],
-        settings={k: v for k, v in config["tokenize"].items() if k not in ("tokenizer", "megatron")},
+        settings={k: v for k, v in config["tokenize"].items() if k not in ("tokenizer", "megatron", "merge_bucket_mb")},
     log:
         f"{RESULTS}/logs/token_ids/{{dataset}}/{{shard}}.log",
     benchmark:

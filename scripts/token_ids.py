@@ -13,7 +13,9 @@ def main(snakemake):
     logs.to_file(snakemake.log[0])
     p = snakemake.params
     merged = merge_shards([prefix_of(path) for path in snakemake.input.ids], list(snakemake.input.stats),
-                          prefix_of(snakemake.output.ids), p.shuffle, p.seed, p.megatron)
+                          prefix_of(snakemake.output.ids), p.shuffle, p.seed, p.megatron,
+                          # read from the config, not a param: the bucket size changes memory, not the output
+                          snakemake.config["tokenize"]["merge_bucket_mb"])
     print(write_corpus_stats(list(snakemake.input.segment_stats), merged, snakemake.output.stats)["totals"], merged)
 
 

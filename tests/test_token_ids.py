@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from ernie_pipeline.indexed import MEGATRON_MAGIC, IdsDataset, megatron_paths_for
+from ernie_pipeline.indexed import MEGATRON_MAGIC, IdsDataset, megatron_paths_for, merge_ids
+from ernie_pipeline.ordered_merge import seeded_permutation
 from ernie_pipeline.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_same_vocabulary,
                                       check_vocab_file, load_tokenizer, mark_whole_words, merge_shards, split_words, tokenize_shard)
 
@@ -210,7 +211,19 @@ def test_merge_is_reproducible_and_shuffles_whole_documents(artifacts, tmp_path)
     plain = _stored_documents(tmp_path / "plain")
     assert plain == _stored_documents(shards[0]) + _stored_documents(shards[1])
     shuffled = _stored_documents(artifacts["prefix"])
-    assert shuffled != plain and sorted(map(str, shuffled)) == sorted(map(str, plain))
+    order = np.random.RandomState(artifacts["config"]["jsonl"]["seed"]).permutation(len(plain))
+    assert shuffled == [plain[k] for k in order] and shuffled != plain
+    # the external shuffle with buckets of a few documents each: the same bytes as one bucket
+    merge_ids(shards, tmp_path / "buckets", order, megatron=True, bucket_bytes=20_000)
+    assert len(list(tmp_path.glob(".merge.*"))) == 0
+    for suffix in ("_ids.npy", "_idx.npz", ".bin", ".idx"):
+        assert (tmp_path / f"buckets{suffix}").read_bytes() == open(f"{artifacts['prefix']}{suffix}", "rb").read()
+
+
+@pytest.mark.parametrize("documents", [1, 2, 1000, 70_001])
+def test_seeded_permutation_in_a_file_is_numpys(tmp_path, documents):
+    order = seeded_permutation(documents, 1234, tmp_path / "order")
+    assert (np.asarray(order) == np.random.RandomState(1234).permutation(documents)).all()
 
 
 def test_paddlenlp_readers_return_the_same_sentences(artifacts):

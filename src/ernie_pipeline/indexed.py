@@ -32,11 +32,11 @@ from typing import BinaryIO, Iterable
 import numpy as np
 
 from ernie_pipeline.atomic import atomic_outputs
+from ernie_pipeline.ordered_merge import merge_in_order
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _COPY_CHUNK = 1 << 20  # sentences per streamed pointer computation
 _COPY_BYTES = 1 << 20  # bytes per streamed file copy: memory stays flat in the corpus size
-_MERGE_BATCH = 4096  # documents gathered per write when merging in a given order
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 MEGATRON_DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4,
                         np.dtype(np.int64): 5, np.dtype(np.float64): 6, np.dtype(np.float32): 7,
@@ -211,9 +211,11 @@ def _write_megatron(bin_path: Path, idx_path: Path, raw: dict[str, Path], dtype:
 
 
 def merge_ids(prefixes: list[str | Path], out_prefix: str | Path, order: np.ndarray | None = None,
-              megatron: bool = False) -> dict:
+              megatron: bool = False, bucket_bytes: int = 256 << 20) -> dict:
     """Concatenate token-id pairs document by document, in ``order`` (indices into the documents of
-    all inputs in input order; None = input order). Inputs must share one dtype."""
+    all inputs in input order; None = input order). Inputs must share one dtype. Every input is read
+    once, front to back; a given order costs one more pass over temporary buckets of ``bucket_bytes``
+    (:mod:`ernie_pipeline.ordered_merge`)."""
     datasets = [IdsDataset(p) for p in prefixes]
     dtypes = {d.ids.dtype for d in datasets}
     if len(dtypes) != 1:
@@ -228,21 +230,7 @@ def merge_ids(prefixes: list[str | Path], out_prefix: str | Path, order: np.ndar
                     writer.add(data.ids[data.offset(first) : data.offset(last)], data.lens[first:last],
                                np.diff(data.docs[start : stop + 1]))
         else:
-            doc_starts = np.cumsum([0] + [d.num_docs for d in datasets])
-            if len(order) != doc_starts[-1]:
-                raise ValueError(f"order has {len(order)} entries for {doc_starts[-1]} documents")
-            order = np.asarray(order, dtype=np.int64)
-            for start in range(0, len(order), _MERGE_BATCH):
-                ids, lens, counts = [], [], []
-                batch = order[start : start + _MERGE_BATCH]
-                sources = np.searchsorted(doc_starts, batch, side="right") - 1  # per batch: memory stays flat
-                for which, global_doc in zip(sources.tolist(), batch.tolist()):
-                    data, doc = datasets[which], global_doc - doc_starts[which]
-                    first, last = data.docs[doc], data.docs[doc + 1]
-                    ids.append(data.ids[data.offset(first) : data.offset(last)])
-                    lens.append(data.lens[first:last])
-                    counts.append(last - first)
-                writer.add(np.concatenate(ids), np.concatenate(lens), counts)
+            merge_in_order(datasets, order, writer, bucket_bytes)
     except BaseException:
         writer.abort()
         raise

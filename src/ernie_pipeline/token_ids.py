@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from tqdm import tqdm
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.atomic import atomic_write
 from ernie_pipeline.indexed import IdsWriter, ids_dtype, merge_ids
+from ernie_pipeline.ordered_merge import seeded_permutation
 from ernie_pipeline.readers import jsonl_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -349,10 +351,11 @@ def tokenize_shard(
 
 
 def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path], output_prefix: str | Path,
-                 shuffle: bool = True, seed: int = 1234, megatron: bool = False) -> dict:
+                 shuffle: bool = True, seed: int = 1234, megatron: bool = False, bucket_mb: int = 256) -> dict:
     """One dataset's token ids from its shards, in shard order or a seeded document permutation
-    (the order upstream's ``shuf`` of the merged jsonl gave, reproducibly). Shards tokenised with
-    another vocabulary are refused, naming the shard."""
+    (the order upstream's ``shuf`` of the merged jsonl gave, reproducibly), with memory bounded by
+    ``bucket_mb`` (see :mod:`ernie_pipeline.ordered_merge`). Shards tokenised with another vocabulary
+    are refused, naming the shard."""
     stats = [json.loads(Path(p).read_text(encoding="utf-8")) for p in shard_stats]
     reference = stats[0]["vocab_sha256"]
     for path, shard in zip(shard_stats, stats):
@@ -360,8 +363,11 @@ def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path]
             raise ValueError(f"{path}: tokenised with another vocabulary (sha256 {shard['vocab_sha256'][:12]}... "
                              f"vs {reference[:12]}... of {shard_stats[0]}); rerun its token_ids_shard job")
     documents = sum(s["documents"] for s in stats)
-    order = np.random.RandomState(seed).permutation(documents) if shuffle else None
-    merged = merge_ids(shard_prefixes, output_prefix, order, megatron)
+    Path(output_prefix).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".order.", dir=Path(output_prefix).parent) as scratch:
+        order = seeded_permutation(documents, seed, f"{scratch}/order.int64") if shuffle else None
+        merged = merge_ids(shard_prefixes, output_prefix, order, megatron, bucket_mb << 20)
+        del order  # the map, before its file goes
     totals = {key: sum(s[key] for s in stats) for key in
               ("input_bytes", "documents_read", "dropped_short", "empty_documents", "reference_documents")}
     return {**totals, **merged, "vocab_sha256": reference, "shuffle": shuffle, "seed": seed, "shards": len(stats)}
