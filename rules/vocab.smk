@@ -94,6 +94,7 @@ rule scheme2_text:
         min_doc_length=config["jsonl"]["min_doc_length"],
         heldout_fraction=config["vocab"]["heldout_fraction"],
         seed=config["vocab"]["seed"],
+        sample_mb=config["vocab"]["scheme2_sample_mb"],
     log:
         f"{RESULTS}/logs/vocab/scheme2_text.log",
     conda:

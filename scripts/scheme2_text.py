@@ -11,7 +11,7 @@ def main(snakemake):
     p = snakemake.params
     shards = [(dataset, shard, path) for (dataset, shard), path in zip(p.shards, snakemake.input.jsonl)]
     lines = pretokenize_shards(shards, snakemake.output.text, p.json_key, p.min_doc_length, p.heldout_fraction,
-                               p.seed)
+                               p.seed, p.sample_mb)
     print(f"{lines} sentences")
 
 

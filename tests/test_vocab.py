@@ -214,3 +214,34 @@ def test_scheme2_vocab_size_below_the_characters_names_the_config_key(artifacts,
     with pytest.raises(ValueError, match="config vocab.scheme2_vocab_size: 500 is smaller"):
         train_scheme2(text, tmp_path / "spm.model", tmp_path / "spm.vocab", 500)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_scheme2_text_is_a_seeded_sample_of_the_asked_size(artifacts, tmp_path):
+    """vocab.scheme2_sample_mb bounds scheme 2's text whatever the corpus size: the documents drawn for it
+    are the seeded draws above the held-out share, as many as the size asks for; 0 (or more than the
+    corpus) takes every counted document, as the workflow's own text did."""
+    from ernie_pipeline.vocab.chars import drawn_documents
+    from ernie_pipeline.vocab.scheme2 import pretokenize_shards
+
+    cfg = artifacts["config"]
+    paths = sorted((artifacts["results"] / "segmented" / "tiny").glob("*.jsonl"))
+    shards = [("tiny", path.name[: -len(".jsonl")], path) for path in paths]
+    settings = (cfg["jsonl"]["json_key"], cfg["jsonl"]["min_doc_length"], cfg["vocab"]["heldout_fraction"],
+                cfg["vocab"]["seed"])
+    whole = artifacts["results"] / "vocab" / "scheme2" / "pretokenized.txt"
+    pretokenize_shards(shards, tmp_path / "all.txt", *settings, sample_mb=0)
+    assert (tmp_path / "all.txt").read_bytes() == whole.read_bytes()
+    half_mb = sum(p.stat().st_size for p in paths) / 2e6
+    lines = pretokenize_shards(shards, tmp_path / "half.txt", *settings, sample_mb=half_mb)
+    heldout = settings[2]
+    drawn = [(draw, text) for _, shard, path in shards
+             for draw, text in drawn_documents(path, "tiny", shard, settings[0], settings[1], settings[3])]
+    sampled = [text for draw, text in drawn if heldout <= draw < heldout + 0.5 * (1 - heldout)]
+    assert 0.3 < len(sampled) / len(drawn) < 0.7
+    assert lines == sum(1 for line in (tmp_path / "half.txt").open(encoding="utf-8"))
+    assert 0.3 < lines / sum(1 for _ in whole.open(encoding="utf-8")) < 0.7
+    from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
+
+    basic = BasicTokenizer(do_lower_case=True)
+    expected = [" ".join(words) for text in sampled for words in map(basic.tokenize, text.splitlines()) if words]
+    assert (tmp_path / "half.txt").read_text(encoding="utf-8").splitlines() == expected

@@ -21,19 +21,29 @@ from ernie_pipeline.vocab.merge import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, kana
 SPM_SPECIALS = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]", "<pad>": "[PAD]"}
 
 
+def sample_fraction(paths: list[str | Path], sample_mb: float) -> float:
+    """The share of documents that gives about ``sample_mb`` MB of the segmented shards (0 = all)."""
+    total = sum(Path(p).stat().st_size for p in paths)
+    return 1.0 if sample_mb <= 0 or total <= sample_mb * 1e6 else sample_mb * 1e6 / total
+
+
 def pretokenize_shards(shards: list[tuple[str, str, str | Path]], out_path: str | Path, json_key: str = "text",
-                       min_doc_length: int = 0, heldout_fraction: float = 0.0, seed: int = 1234) -> int:
-    """BasicTokenizer-split every sentence of the ``(dataset, shard, path)`` segmented shards into
-    ``out_path``, a sentence per line, leaving out the documents the coverage report holds out
-    (:func:`ernie_pipeline.vocab.chars.drawn_documents`, as for the counts). Returns the lines written."""
+                       min_doc_length: int = 0, heldout_fraction: float = 0.0, seed: int = 1234,
+                       sample_mb: float = 0) -> int:
+    """BasicTokenizer-split the sentences of a seeded sample of about ``sample_mb`` MB (0 = all) of the
+    ``(dataset, shard, path)`` segmented shards into ``out_path``, a sentence per line, leaving out the
+    documents the coverage report holds out (:func:`ernie_pipeline.vocab.chars.drawn_documents` decides
+    both, as for scheme 1's counts), so time and memory stay bounded at any corpus size. Returns the lines
+    written."""
     from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 
     basic = BasicTokenizer(do_lower_case=True)
+    kept = sample_fraction([path for _, _, path in shards], sample_mb) * (1 - heldout_fraction)
     lines = 0
     with atomic_write(out_path) as out:
         for dataset, shard, path in shards:
             for draw, text in drawn_documents(path, dataset, shard, json_key, min_doc_length, seed, "pre-tokenise"):
-                if draw < heldout_fraction:
+                if not 0 <= draw - heldout_fraction < kept:
                     continue
                 for sentence in text.splitlines():
                     words = basic.tokenize(sentence)
