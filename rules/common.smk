@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from ernie_pipeline.blend import dataset_samples, parse_blend
+from ernie_pipeline import job_resources
 from ernie_pipeline.index_map import SPLIT_NAMES, num_samples
 from ernie_pipeline.readers import COMPRESSED_SUFFIXES, SUFFIXES
 
@@ -125,3 +126,28 @@ SAMPLES = {split: dataset_samples(total, TRAIN_BLEND) for split, total in TOTAL_
 def dataset_split_samples(wildcards):
     """Param function: samples of the job's dataset and split (a dataset training does not read: as if alone)."""
     return SAMPLES[wildcards.split].get(wildcards.dataset, TOTAL_SAMPLES[wildcards.split])
+
+
+# Resource callables: what the heavy jobs ask SLURM for, from their inputs' sizes (ernie_pipeline.job_resources)
+SEGMENT_SPEED_KEY = "jieba" if config["segment"]["segmenter"] == "jieba" else config["segment"]["engine"]
+
+
+def segment_minutes(wildcards, input):
+    return job_resources.segment_shard_minutes(input.size_mb, SEGMENT_SPEED_KEY,
+                                               input.raw.endswith(COMPRESSED_SUFFIXES))
+
+
+def merge_mem_mb(wildcards, input):
+    return job_resources.merge_mem_mb(input.size_mb, config["tokenize"]["merge_bucket_mb"])
+
+
+def merge_minutes(wildcards, input):
+    return job_resources.merge_minutes(input.size_mb)
+
+
+def index_map_mem_mb(wildcards, input):
+    return job_resources.index_map_mem_mb(dataset_split_samples(wildcards), os.path.getsize(input.idx) / 1e6)
+
+
+def scheme2_vocab_mem_mb(wildcards, input):
+    return job_resources.scheme2_vocab_mem_mb(input.size_mb)

@@ -26,7 +26,7 @@ rule index_map:
         CPU_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=index_map_mem_mb,
     script:
         "../scripts/index_map.py"
 

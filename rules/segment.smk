@@ -32,6 +32,7 @@ rule segment_shard:
     threads: 1
     resources:
         mem_mb=3000,
+        runtime=segment_minutes,
     script:
         "../scripts/segment_shard.py"
 

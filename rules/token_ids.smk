@@ -71,6 +71,7 @@ rule token_ids:
         CPU_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=merge_mem_mb,
+        runtime=merge_minutes,
     script:
         "../scripts/token_ids.py"

@@ -125,7 +125,7 @@ rule scheme2_vocab:
         CPU_ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=scheme2_vocab_mem_mb,
     script:
         "../scripts/scheme2_vocab.py"
 

@@ -1,0 +1,52 @@
+"""What the heavy jobs ask SLURM for, from the size of their inputs (Snakemake resource callables).
+
+Fixed requests fit one corpus size: too small at 400 GB (SLURM kills the job at its time or memory
+limit), too large on the sample (jobs wait for nodes they do not need). Each figure below is a measured
+rate or peak with a margin of about 2x, so a slower node or a denser corpus still fits; the README's
+"Scale" section gives the measurements (``bench/scale.py``). Where a site knows better, the profile's
+``set-resources`` still overrides any of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+MARGIN = 2.0  # every measured time and memory slope is asked for twice over
+BASE_MB = 600  # a Python process with numpy and the package imported, plus slack
+MIN_MINUTES = 10  # scheduling, imports and file-system latency
+
+# Measured on this kind of node (one core), bench/results/segment-speed.md and scale.md
+SEGMENT_KB_PER_S = {"numpy": 160, "paddle": 55, "jieba": 340}
+COMPRESSION_RATIO = 4  # text per byte of a gzip/bz2/xz/zstd shard (Chinese web text: ~3-4)
+MERGE_MB_PER_S = 40  # shuffled merge, both passes, of the token files' bytes (page cache cold)
+MERGE_MB_PER_BUCKET_MB = 3  # a bucket in memory, its lens/ids slices and the concatenated batch
+SPM_BYTES_PER_BYTE = 3.3  # sentencepiece's peak RAM per byte of training text
+
+
+def _minutes(seconds: float) -> int:
+    return int(MIN_MINUTES + math.ceil(MARGIN * seconds / 60))
+
+
+def segment_shard_minutes(input_mb: float, engine: str, compressed: bool) -> int:
+    """One raw shard's segmentation: its text at the engine's measured speed per core."""
+    text_mb = input_mb * (COMPRESSION_RATIO if compressed else 1)
+    return _minutes(text_mb * 1000 / SEGMENT_KB_PER_S.get(engine, min(SEGMENT_KB_PER_S.values())))
+
+
+def merge_mem_mb(input_mb: float, bucket_mb: int) -> int:
+    """The shuffled merge holds one bucket (never more than the data itself) at a time."""
+    return int(BASE_MB + MARGIN * MERGE_MB_PER_BUCKET_MB * min(bucket_mb, input_mb))
+
+
+def merge_minutes(input_mb: float) -> int:
+    return _minutes(input_mb / MERGE_MB_PER_S)
+
+
+def index_map_mem_mb(samples: int, documents_mb: float) -> int:
+    """A sample map is built in memory (3 x 8 bytes per row at most) from the split's document index."""
+    return int(BASE_MB + MARGIN * (samples * 24 + documents_mb * 1e6) / 1e6)
+
+
+def scheme2_vocab_mem_mb(text_mb: float) -> int:
+    """sentencepiece loads its whole training text (scheme 2's bounded sample)."""
+    return int(BASE_MB + MARGIN * SPM_BYTES_PER_BYTE * text_mb)

@@ -1,0 +1,21 @@
+"""SLURM requests from input sizes: they grow with what a job must hold or read, and stop where it is bounded."""
+
+from ernie_pipeline import job_resources as jr
+
+
+def test_merge_memory_is_bounded_by_its_bucket_and_its_time_grows_with_the_data():
+    assert jr.merge_mem_mb(20, 256) < jr.merge_mem_mb(300, 256) == jr.merge_mem_mb(130_000, 256) < 3000
+    assert jr.merge_mem_mb(130_000, 1024) > jr.merge_mem_mb(130_000, 256)
+    # WuDao's 129 GB of token files: twice the time at the measured rate, plus the fixed start
+    seconds = 130_000 / jr.MERGE_MB_PER_S
+    assert jr.merge_minutes(130_000) == jr.MIN_MINUTES + -(-2 * seconds // 60) and jr.merge_minutes(1) == jr.MIN_MINUTES + 1
+
+def test_segmentation_time_follows_the_engine_and_compression():
+    numpy, paddle = jr.segment_shard_minutes(1000, "numpy", False), jr.segment_shard_minutes(1000, "paddle", False)
+    assert numpy < paddle and jr.segment_shard_minutes(250, "numpy", True) == numpy
+    assert jr.segment_shard_minutes(1000, "unknown", False) >= paddle  # the slowest measured speed
+
+
+def test_index_map_and_scheme2_memory_follow_what_they_hold():
+    assert jr.index_map_mem_mb(10**6, 1) == jr.BASE_MB + int(2 * (24 + 1))
+    assert jr.scheme2_vocab_mem_mb(500) == jr.BASE_MB + int(2 * 3.3 * 500)
