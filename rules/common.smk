@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from ernie_pipeline.blend import dataset_samples, parse_blend
 from ernie_pipeline import job_resources
-from ernie_pipeline.index_map import SPLIT_NAMES, num_samples
+from ernie_pipeline.index_map import SPLIT_NAMES, num_samples, parse_split
 from ernie_pipeline.readers import COMPRESSED_SUFFIXES, SUFFIXES
 
 RESULTS = config["results_dir"]
@@ -146,7 +146,8 @@ def merge_minutes(wildcards, input):
 
 
 def index_map_mem_mb(wildcards, input):
-    return job_resources.index_map_mem_mb(dataset_split_samples(wildcards), os.path.getsize(input.idx) / 1e6)
+    share = parse_split(config["index"]["split"])[SPLIT_NAMES.index(wildcards.split)]
+    return job_resources.index_map_mem_mb(dataset_split_samples(wildcards), os.path.getsize(input.idx) / 1e6, share)
 
 
 def scheme2_vocab_mem_mb(wildcards, input):

@@ -17,5 +17,9 @@ def test_segmentation_time_follows_the_engine_and_compression():
 
 
 def test_index_map_and_scheme2_memory_follow_what_they_hold():
-    assert jr.index_map_mem_mb(10**6, 1) == jr.BASE_MB + int(2 * (24 + 1))
+    # a map holds its samples or one whole epoch of its split, whichever is more
+    assert jr.index_map_mem_mb(10**6, 1, 1.0) == jr.BASE_MB + int(2 * (12 + 1))
+    assert jr.index_map_mem_mb(10, 400, 0.5) == jr.BASE_MB + int(2 * (0.5 * 50e6 * 12 + 200e6) / 1e6)
+    # WuDao's train split (1.6e9 sentences: a 6.4 GB idx file): an epoch's map, well inside a node
+    assert 10_000 < jr.index_map_mem_mb(10**6, 6400, 0.949) < 40_000
     assert jr.scheme2_vocab_mem_mb(500) == jr.BASE_MB + int(2 * 3.3 * 500)

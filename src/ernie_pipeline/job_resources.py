@@ -20,6 +20,7 @@ SEGMENT_KB_PER_S = {"numpy": 160, "paddle": 55, "jieba": 340}
 COMPRESSION_RATIO = 4  # text per byte of a gzip/bz2/xz/zstd shard (Chinese web text: ~3-4)
 MERGE_MB_PER_S = 40  # shuffled merge, both passes, of the token files' bytes (page cache cold)
 MERGE_MB_PER_BUCKET_MB = 3  # a bucket in memory, its lens/ids slices and the concatenated batch
+ROWS_PER_SENTENCE = 0.5  # rows of one epoch's sample map per sentence: 0.27 measured at max_seq_len 128 (longer: fewer)
 SPM_BYTES_PER_BYTE = 3.3  # sentencepiece's peak RAM per byte of training text
 
 
@@ -42,9 +43,14 @@ def merge_minutes(input_mb: float) -> int:
     return _minutes(input_mb / MERGE_MB_PER_S)
 
 
-def index_map_mem_mb(samples: int, documents_mb: float) -> int:
-    """A sample map is built in memory (3 x 8 bytes per row at most) from the split's document index."""
-    return int(BASE_MB + MARGIN * (samples * 24 + documents_mb * 1e6) / 1e6)
+def index_map_mem_mb(samples: int, idx_mb: float, split_fraction: float) -> int:
+    """A sample map is built in memory: ``samples`` rows, or one whole epoch of the split where that is more
+    (tool_helpers' ``build_mapping`` finishes the epoch it is in), 12 bytes a row (24 past 2**32 sentences);
+    plus the split's document index. The idx file is mostly ``lens``: 4 bytes a sentence."""
+    sentences = idx_mb * 1e6 / 4
+    rows = max(samples, ROWS_PER_SENTENCE * sentences * split_fraction)
+    row_bytes = 24 if sentences >= 2**32 else 12
+    return int(BASE_MB + MARGIN * (rows * row_bytes + idx_mb * 1e6 * split_fraction) / 1e6)
 
 
 def scheme2_vocab_mem_mb(text_mb: float) -> int:
