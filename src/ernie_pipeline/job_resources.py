@@ -3,7 +3,7 @@
 Fixed requests fit one corpus size: too small at 400 GB (SLURM kills the job at its time or memory
 limit), too large on the sample (jobs wait for nodes they do not need). Each figure below is a measured
 rate or peak with a margin of about 2x, so a slower node or a denser corpus still fits; the README's
-"Scale" section gives the measurements (``bench/scale.py``). Where a site knows better, the profile's
+"Every corpus-wide job at scale" gives the measurements (``bench/scale.py``, ``bench/results/scale.md``). Where a site knows better, the profile's
 ``set-resources`` still overrides any of them.
 """
 
@@ -17,9 +17,10 @@ MIN_MINUTES = 10  # scheduling, imports and file-system latency
 
 # Measured on this kind of node (one core), bench/results/segment-speed.md and scale.md
 SEGMENT_KB_PER_S = {"numpy": 160, "paddle": 55, "jieba": 340}
-COMPRESSION_RATIO = 4  # text per byte of a gzip/bz2/xz/zstd shard (Chinese web text: ~3-4)
-MERGE_MB_PER_S = 40  # shuffled merge, both passes, of the token files' bytes (page cache cold)
-MERGE_MB_PER_BUCKET_MB = 3  # a bucket in memory, its lens/ids slices and the concatenated batch
+COMPRESSION_RATIO = 4  # text per byte of a .gz / .zst shard (Chinese web text: ~3-4)
+MERGE_MB_PER_S = 40  # shuffled merge of the token files' bytes, both passes: 78 measured with the shards in
+                     # page cache, half of that for a cold or shared file system
+MERGE_MB_PER_BUCKET_MB = 3  # a bucket in memory, its offsets and the batch being written: ~2.3 measured
 ROWS_PER_SENTENCE = 0.5  # rows of one epoch's sample map per sentence: 0.27 measured at max_seq_len 128 (longer: fewer)
 SPM_BYTES_PER_BYTE = 3.3  # sentencepiece's peak RAM per byte of training text
 

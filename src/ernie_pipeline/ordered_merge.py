@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 _CHUNK_DOCS = 1 << 16  # documents read from a shard per step of pass 1 (and arange/inverse steps)
 _WRITE_DOCS = 4096  # documents handed to the writer at once in pass 2
@@ -84,7 +85,8 @@ def merge_in_order(datasets: list, order: np.ndarray, writer, bucket_bytes: int)
                        -(-documents // docs_per_bucket), dtype)
     try:
         rank = _inverse(order, buckets.directory / "rank.int64")
-        for which, data in enumerate(datasets):  # pass 1: every shard front to back
+        shards = tqdm(datasets, desc="merge: shards into buckets", unit="shard", mininterval=5)
+        for which, data in enumerate(shards):  # pass 1: every shard front to back
             for start in range(0, data.num_docs, _CHUNK_DOCS):
                 stop = min(start + _CHUNK_DOCS, data.num_docs)
                 docs = np.asarray(data.docs[start : stop + 1])
@@ -96,14 +98,16 @@ def merge_in_order(datasets: list, order: np.ndarray, writer, bucket_bytes: int)
                 positions = np.asarray(rank[doc_starts[which] + start : doc_starts[which] + stop])
                 bucket_of = positions // docs_per_bucket
                 by_bucket = np.argsort(bucket_of, kind="stable")
+                sentences = np.diff(docs)
                 cuts = np.flatnonzero(np.diff(bucket_of[by_bucket])) + 1
                 for group in np.split(by_bucket, cuts):
-                    records = np.stack([positions[group], np.diff(docs)[group]], axis=1)
+                    records = np.stack([positions[group], sentences[group]], axis=1)
                     buckets.append(int(bucket_of[group[0]]), records,
                                    np.concatenate([lens[sentence_bounds[d] : sentence_bounds[d + 1]] for d in group]),
                                    [ids[token_bounds[d] : token_bounds[d + 1]] for d in group])
         del rank
-        for bucket in range(buckets.count):  # pass 2: buckets in output order, one in memory at a time
+        for bucket in tqdm(range(buckets.count), desc="merge: buckets in order", unit="bucket", mininterval=5):
+            # pass 2: buckets in output order, one in memory at a time
             records, lens, ids = buckets.take(bucket)
             sentence_bounds = np.concatenate(([0], np.cumsum(records[:, 1])))
             token_bounds = np.concatenate(([0], np.cumsum(lens, dtype=np.int64)))[sentence_bounds]
