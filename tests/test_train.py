@@ -83,9 +83,12 @@ def _driver_command(artifacts, tmp_path, processes=1, **train_settings) -> list[
 
 
 def _logged_losses(out) -> dict[int, float]:
-    """step -> loss, the last record of each step (a resumed run logs the steps after its checkpoint again)."""
-    lines = (out / "train_log.jsonl").read_text().splitlines()
-    return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+    """step -> loss of every logged step."""
+    return {r["step"]: r["loss"] for r in _logged_rows(out)}
+
+
+def _logged_rows(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
 def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
@@ -109,7 +112,8 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     killed = tmp_path / "killed"
     process = subprocess.Popen(command + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = killed / "model_last" / "trainer_state.json"
-    while not state.is_file():
+    # killed once step 4 is logged: past the checkpoint of step 3, before the next one (6)
+    while not state.is_file() or max(_logged_losses(killed)) < 4:
         assert process.poll() is None, "the run ended before its first checkpoint"
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
@@ -119,6 +123,8 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     assert resumed_from == 3
     subprocess.run(command + [str(killed)], check=True, capture_output=True)
 
+    # the rows the killed attempt logged past its checkpoint are gone: each step once, in order
+    assert [r["step"] for r in _logged_rows(killed)] == list(range(1, 13))
     assert _logged_losses(killed) == _logged_losses(straight) and len(_logged_losses(straight)) == 12
     a = paddle.load(str(straight / "model_last" / "model_state.pdparams"))
     b = paddle.load(str(killed / "model_last" / "model_state.pdparams"))
@@ -390,3 +396,17 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
     for _ in range(3000):
         stalled += np.float16(1)  # what the float16 sum did (Paddle has no float16 add on CPU)
     assert stalled == 2048.0
+
+
+def test_a_resumed_log_keeps_the_rows_up_to_its_checkpoint(tmp_path):
+    from ernie_pipeline.train import drop_log_rows_after
+
+    log = tmp_path / "train_log.jsonl"
+    rows = [json.dumps({"step": step, "loss": 10.0 - step}) + "\n" for step in (1, 2, 3, 4, 5)]
+    log.write_text("".join(rows) + '{"step": 6, "lo')  # the last line torn by a kill
+    drop_log_rows_after(log, 3)
+    assert log.read_text() == "".join(rows[:3])
+    drop_log_rows_after(log, 0)  # a run starting afresh in the folder
+    assert log.read_text() == ""
+    drop_log_rows_after(tmp_path / "absent.jsonl", 3)
+    assert not (tmp_path / "absent.jsonl").exists()

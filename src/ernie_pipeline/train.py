@@ -64,7 +64,7 @@ RESUME_NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", 
 # upstream's AMP lists (run_pretrain.py v2.5); evaluation leaves dropout out of the white list
 AMP_WHITE_LIST = ("softmax", "layer_norm", "gelu")
 AMP_BLACK_LIST = ("c_softmax_with_cross_entropy",)
-TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (appended on resume)
+TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (each step once)
 # checkpoint weights are float32 whatever the training precision (O2 trains float16 copies of them)
 SAVE_DTYPE = "float32"
 BLEND_SEED_STRIDE = 1_000_003  # seed of the k-th dataset of a blend: seed + k * stride
@@ -363,6 +363,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     valid_batches = _loader(datasets["valid"], micro, eval_consumed, 0)
     writer = None
     if rank == 0:
+        drop_log_rows_after(output / TRAIN_LOG, state["global_step"])
         writer = LogWriter(logdir=str(output / "visualdl"))
         writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
 
@@ -527,6 +528,21 @@ def _barrier(world: int) -> None:
         import paddle
 
         paddle.distributed.barrier()
+
+
+def drop_log_rows_after(path: Path, step: int) -> None:
+    """Keep the rows of ``path`` (train_log.jsonl) up to ``step``, the checkpoint a run starts from: later ones
+    were logged by an attempt that died before its next checkpoint, and are trained and logged again (a torn
+    last line goes too). Streamed, so a long run's log is never held in memory."""
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as rows, atomic_write(path) as kept:
+        for row in rows:
+            try:
+                if json.loads(row)["step"] <= step:
+                    kept.write(row)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
 
 
 def _log_train_record(writer, output: Path, record: dict, binary_head: bool) -> None:
