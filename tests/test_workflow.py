@@ -433,3 +433,52 @@ def test_vocab_scheme_picks_the_vocabulary_of_token_ids_and_training(tmp_path):
         for rule in ("tokenizer_tables", "pretrain"):
             block = out[out.index(f"rule {rule}:"):]
             assert vocab in block.split("output:")[0], (scheme, rule)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"num_hidden_layers": -1}, "-1 is less than the minimum of 1"),
+    ({"num_attention_heads": 0}, "0 is less than the minimum of 1"),
+    ({"hidden_sizes": 128}, "Additional properties are not allowed ('hidden_sizes' was unexpected)"),
+    ({"vocab_size": 100}, "Additional properties are not allowed ('vocab_size' was unexpected)"),
+    ({"hidden_act": "gelu2"}, "'gelu2' is not one of"),
+])
+def test_model_overrides_are_checked_by_the_schema(overrides, message):
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "tests/config.tiny.yaml").read_text())
+    config["train"]["model_overrides"] = overrides
+    with pytest.raises(Exception, match=re.escape(message)):
+        validate(config, str(REPO / "schemas/config.schema.yaml"))
+
+
+def test_the_schemas_model_fields_are_ernieconfigs():
+    import inspect
+
+    from paddlenlp.transformers import ErnieConfig
+
+    schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
+    fields = schema["properties"]["train"]["properties"]["model_overrides"]["properties"]
+    assert set(fields) | {"vocab_size"} == set(inspect.signature(ErnieConfig.__init__).parameters) - {"self", "kwargs"}
+
+
+@pytest.mark.parametrize("train, index_split, message", [
+    ({"max_seq_len": 1024}, None, "config train.max_seq_len: 1024 exceeds the model's max_position_embeddings 512"),
+    ({"max_seq_len": 256, "model_overrides": {"max_position_embeddings": 128}}, None,
+     "config train.max_seq_len: 256 exceeds the model's max_position_embeddings 128 (train.model ernie-tiny-cpu, "
+     "train.model_overrides)"),
+    ({"model_overrides": {"num_attention_heads": 3}}, None,
+     "config train.model_overrides: hidden_size 128 is not a multiple of num_attention_heads 3"),
+    ({"micro_batch_size": 3, "global_batch_size": 8}, None,
+     "config train.global_batch_size: 8 is not a multiple of train.micro_batch_size 3"),
+    ({}, "0,0,0", "config index.split: '0,0,0' needs 1-3 non-negative weights with a positive sum"),
+])
+def test_settings_across_keys_are_refused_by_a_dry_run(tmp_path, train, index_split, message):
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    config["train"].update(train)
+    if index_split:
+        config["index"]["split"] = index_split
+    _write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "-n", "pretrain", check=False)
+    assert result.returncode != 0 and message in result.stdout + result.stderr, result.stderr[-2000:]

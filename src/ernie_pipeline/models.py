@@ -36,6 +36,21 @@ def model_config(name: str, vocab_size: int, overrides: dict | None = None, hidd
     return config
 
 
+def check_model_settings(train: dict) -> None:
+    """Settings the schema cannot check alone (config ``train``), refused before any job runs, naming the keys."""
+    model = model_config(train["model"], 1, train.get("model_overrides"))
+    if model["hidden_size"] % model["num_attention_heads"]:
+        raise ValueError(f"config train.model_overrides: hidden_size {model['hidden_size']} is not a multiple of "
+                         f"num_attention_heads {model['num_attention_heads']} (model {train['model']})")
+    if train["max_seq_len"] > model["max_position_embeddings"]:
+        raise ValueError(f"config train.max_seq_len: {train['max_seq_len']} exceeds the model's "
+                         f"max_position_embeddings {model['max_position_embeddings']} (train.model {train['model']}"
+                         f"{', train.model_overrides' if 'max_position_embeddings' in (train.get('model_overrides') or {}) else ''})")
+    if train["global_batch_size"] % train["micro_batch_size"]:
+        raise ValueError(f"config train.global_batch_size: {train['global_batch_size']} is not a multiple of "
+                         f"train.micro_batch_size {train['micro_batch_size']}")
+
+
 def enable_recompute(model, preserve_rng_state: bool = True) -> None:
     """Recompute each encoder layer's activations in the backward pass instead of keeping them (upstream's
     ``enable_recompute``, which paddlenlp >= 2.6's ErnieConfig no longer has: issue #6716). Dropout draws

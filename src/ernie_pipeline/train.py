@@ -51,7 +51,7 @@ from ernie_pipeline.dataset import ErnieDataset
 from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
 from ernie_pipeline.indexed import IdsDataset
 from ernie_pipeline.masking import Vocab, collate
-from ernie_pipeline.models import enable_recompute, model_config
+from ernie_pipeline.models import check_model_settings, enable_recompute, model_config
 from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -297,6 +297,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
                 cfg["favor_longer_ngram"], cfg["geometric_dist"]))
         datasets[split] = BlendedDataset(parts, blends[split]) if len(parts) > 1 else parts[0]
 
+    check_model_settings(cfg)
     config = ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
                                         cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
     net = ErnieForPretraining(config)
