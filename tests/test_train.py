@@ -410,3 +410,38 @@ def test_a_resumed_log_keeps_the_rows_up_to_its_checkpoint(tmp_path):
     assert log.read_text() == ""
     drop_log_rows_after(tmp_path / "absent.jsonl", 3)
     assert not (tmp_path / "absent.jsonl").exists()
+
+
+def test_continue_training_refuses_a_pdparams_that_carries_code(tmp_path):
+    """A pretrained folder is untrusted: its pdparams goes through a restricted unpickler (numpy arrays and
+    plain containers), so a crafted one raises, naming the file and the key, and runs nothing."""
+    import os
+    import pickle
+
+    from ernie_pipeline.safe_pickle import UnsafePickleError, load_paddle_state
+    from ernie_pipeline.train import _pretrained_weights
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    with open(folder / "model_state.pdparams", "wb") as handle:
+        pickle.dump({"ernie.embeddings.word_embeddings.weight": Payload()}, handle, protocol=4)
+    with pytest.raises(UnsafePickleError, match=r"config train.continue_training: .*model_state.pdparams: refusing "
+                                                r"to load global '(posix|os)\.system'"):
+        _pretrained_weights(folder, None)
+    assert not marker.exists()
+
+    # what paddle.save writes loads as the same arrays
+    import paddle
+
+    state = {"w": paddle.to_tensor(np.arange(6, dtype=np.float32).reshape(2, 3)),
+             "h": paddle.to_tensor(np.ones(3, dtype=np.float16))}
+    paddle.save(state, str(tmp_path / "real.pdparams"))
+    loaded = load_paddle_state(tmp_path / "real.pdparams")
+    assert {k: (v.dtype, v.tolist()) for k, v in loaded.items()} == {k: (v.numpy().dtype, v.numpy().tolist())
+                                                                     for k, v in state.items()}

@@ -26,21 +26,31 @@ _ALLOWED = {
 }
 
 
+# What Paddle's ``paddle.save`` of a state dict adds: numpy arrays, rebuilt from their dtype and bytes.
+_ARRAYS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),  # numpy 2's name
+}
+
+
 class UnsafePickleError(pickle.UnpicklingError):
     """The pickle references something other than plain built-in data."""
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, source: str):
+    def __init__(self, file, source: str, arrays: bool = False):
         super().__init__(file)
         self._source = source
+        self._allowed = _ALLOWED | _ARRAYS if arrays else _ALLOWED
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED:
+        if (module, name) in self._allowed:
             return super().find_class(module, name)
         raise UnsafePickleError(
             f"{self._source}: refusing to load global '{module}.{name}'; only plain built-in data "
-            "(dict, list, tuple, str, int, ...) is allowed"
+            f"(dict, list, tuple, str, int, ...{', numpy arrays' if self._allowed is not _ALLOWED else ''}) is allowed"
         )
 
 
@@ -48,6 +58,23 @@ def load_plain(path: str | PathLike) -> object:
     """Load a pickle file that must hold plain built-in data only."""
     with open(path, "rb") as handle:
         return _RestrictedUnpickler(handle, str(path)).load()
+
+
+def load_arrays(path: str | PathLike) -> object:
+    """Load a pickle that may hold numpy arrays besides plain data: a Paddle ``.pdparams`` / ``.pdopt`` file
+    from elsewhere (``paddle.load`` would run whatever code a crafted one carries)."""
+    with open(path, "rb") as handle:
+        return _RestrictedUnpickler(handle, str(path), arrays=True).load()
+
+
+def load_paddle_state(path: str | PathLike) -> dict:
+    """A ``paddle.save``d state dict as numpy arrays, through :func:`load_arrays`; without the name table
+    Paddle adds (``paddle.load`` drops it too)."""
+    state = load_arrays(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: holds no state dict")
+    state.pop("StructuredToParameterName@@", None)
+    return state
 
 
 def loads_plain(data: bytes, source: str = "<bytes>") -> object:

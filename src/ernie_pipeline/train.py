@@ -52,6 +52,7 @@ from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_
 from ernie_pipeline.indexed import IdsDataset
 from ernie_pipeline.masking import Vocab, collate
 from ernie_pipeline.models import check_model_settings, enable_recompute, model_config
+from ernie_pipeline.safe_pickle import UnsafePickleError, load_paddle_state
 from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -196,12 +197,13 @@ def step_seed(seed: int, step: int, micro_batch: int) -> int:
 
 def _pretrained_weights(folder: Path, model) -> dict:
     """The weights of a pretrained folder (``model_state.pdparams``), checked against ``model``'s shapes."""
-    import paddle
-
     weights_file = folder / "model_state.pdparams"
     if not weights_file.is_file():
         raise FileNotFoundError(f"config train.continue_training: {weights_file} not found")
-    weights = paddle.load(str(weights_file))
+    try:  # not paddle.load: a full unpickler runs any code a crafted file carries
+        weights = load_paddle_state(weights_file)
+    except (UnsafePickleError, ValueError) as err:
+        raise type(err)(f"config train.continue_training: {err}") from None
     ours = model.state_dict()
     mismatched = [f"{k} {list(weights[k].shape)} vs {list(v.shape)}" for k, v in ours.items()
                   if k in weights and list(weights[k].shape) != list(v.shape)]
