@@ -482,3 +482,19 @@ def test_settings_across_keys_are_refused_by_a_dry_run(tmp_path, train, index_sp
     _write_config(tmp_path, config)
     result = run_snakemake(tmp_path, "-n", "pretrain", check=False)
     assert result.returncode != 0 and message in result.stdout + result.stderr, result.stderr[-2000:]
+
+
+def test_a_failed_jobs_error_is_shown_on_the_console(inews_docs, tmp_path):
+    """A bad record in on_error: fail mode stops its segment_shard job; the console shows why (file and line),
+    without opening the job's log (the profiles' show-failed-logs)."""
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path)
+    short = [d["content"].replace("\n", " ").strip() for d in inews_docs[1000:] if 20 < len(d["content"]) < 150][:3]
+    (tmp_path / "news_raw").mkdir()
+    (tmp_path / "news_raw/news.txt").write_bytes("\n".join(short).encode() + b"\n" + short[0].encode("gb18030") + b"\n")
+    config["datasets"]["news"] = {"input_dir": "news_raw", "format": "clue", "on_error": "fail"}
+    _write_config(tmp_path, config)
+    result = run_snakemake(tmp_path, "results/segmented/news/news.txt.jsonl", check=False)
+    assert result.returncode != 0
+    assert "news_raw/news.txt:4: invalid UTF-8 at byte 0 of the line" in result.stdout + result.stderr
