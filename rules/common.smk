@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from ernie_pipeline.blend import dataset_samples, parse_blend
 from ernie_pipeline import job_resources
 from ernie_pipeline.index_map import SPLIT_NAMES, num_samples, parse_split
-from ernie_pipeline.models import check_model_settings
+from ernie_pipeline.models import check_train_settings
 from ernie_pipeline.readers import COMPRESSED_SUFFIXES, SUFFIXES
 
 RESULTS = config["results_dir"]
@@ -93,7 +93,7 @@ def english_text():
 def check_settings():
     """Settings that cross keys, refused at parse time (a dry run), not when a job runs."""
     try:
-        check_model_settings(config["train"])
+        check_train_settings(config["train"])
         parse_split(config["index"]["split"])
     except ValueError as err:
         raise WorkflowError(str(err))

@@ -60,17 +60,12 @@ def load_plain(path: str | PathLike) -> object:
         return _RestrictedUnpickler(handle, str(path)).load()
 
 
-def load_arrays(path: str | PathLike) -> object:
-    """Load a pickle that may hold numpy arrays besides plain data: a Paddle ``.pdparams`` / ``.pdopt`` file
-    from elsewhere (``paddle.load`` would run whatever code a crafted one carries)."""
-    with open(path, "rb") as handle:
-        return _RestrictedUnpickler(handle, str(path), arrays=True).load()
-
-
 def load_paddle_state(path: str | PathLike) -> dict:
-    """A ``paddle.save``d state dict as numpy arrays, through :func:`load_arrays`; without the name table
+    """A ``paddle.save``d state dict (a ``.pdparams`` from elsewhere) as numpy arrays: plain data and numpy
+    arrays only (``paddle.load`` would run whatever code a crafted file carries); without the name table
     Paddle adds (``paddle.load`` drops it too)."""
-    state = load_arrays(path)
+    with open(path, "rb") as handle:
+        state = _RestrictedUnpickler(handle, str(path), arrays=True).load()
     if not isinstance(state, dict):
         raise ValueError(f"{path}: holds no state dict")
     state.pop("StructuredToParameterName@@", None)

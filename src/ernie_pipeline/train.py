@@ -51,7 +51,7 @@ from ernie_pipeline.dataset import ErnieDataset
 from ernie_pipeline.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
 from ernie_pipeline.indexed import IdsDataset
 from ernie_pipeline.masking import Vocab, collate
-from ernie_pipeline.models import check_model_settings, enable_recompute, model_config
+from ernie_pipeline.models import check_train_settings, enable_recompute, model_config
 from ernie_pipeline.safe_pickle import UnsafePickleError, load_paddle_state
 from ernie_pipeline.token_ids import check_same_vocabulary, load_tokenizer
 
@@ -266,10 +266,8 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     np.random.seed(seed)
     paddle.seed(seed)  # the same initial weights on every rank
 
+    check_train_settings(cfg, world)
     micro, global_batch = cfg["micro_batch_size"], cfg["global_batch_size"]
-    if global_batch % (micro * world):
-        raise ValueError(f"config train.global_batch_size={global_batch} must be a multiple of "
-                         f"train.micro_batch_size={micro} x {world} data-parallel processes")
     accumulate = global_batch // (micro * world)
     binary_head = cfg["binary_head"]
     max_seq_len = cfg["max_seq_len"]
@@ -299,7 +297,6 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
                 cfg["favor_longer_ngram"], cfg["geometric_dist"]))
         datasets[split] = BlendedDataset(parts, blends[split]) if len(parts) > 1 else parts[0]
 
-    check_model_settings(cfg)
     config = ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
                                         cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
     net = ErnieForPretraining(config)
