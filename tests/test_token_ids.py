@@ -107,6 +107,36 @@ def test_documents_the_native_engine_cannot_decide_go_to_paddlenlp(tokenizer, re
     assert encoder.reference_documents == 4
 
 
+SPECIALS = ("[SEP]", "[CLS]", "[MASK]", "[PAD]", "[UNK]")
+
+
+def test_special_token_text_in_segmented_documents_gives_paddlenlps_ids(tokenizer, inews_docs):
+    """LAC cuts the text "[SEP]" into "[ SEP ]"; paddlenlp tokenises the joined words and so still sees the
+    special token: each one, at the start, inside Chinese words, beside English and at the end of real
+    sentences, segmented by LAC, and with the delimiter at every place inside the literal."""
+    from ernie_pipeline.segment import make_segmenter, split_sentences
+
+    sentences = [s for d in inews_docs[:30] for s in split_sentences(d["content"]) if 20 < len(s) < 80][:10]
+    raw = []
+    for k, special in enumerate(SPECIALS):
+        a, b = sentences[2 * k], sentences[2 * k + 1]
+        raw += [special + a, a[:7] + special + a[7:], "ERNIE" + special + "model " + b, b + special,
+                a[:3] + special + special + b[:5] + special.lower()]
+    segmented = [" ".join(words) for words in make_segmenter("seg", batch_size=8)(raw)]
+    assert "[ SEP ]" in segmented[0]  # what made the compiled engine miss the literal
+    placements = [" ".join(special), special[:2] + " " + special[2:], " " + special + " ", special[:-1] + "  " + "]"]
+    texts = segmented + [f"中国 {p} 人民" for special in SPECIALS for p in placements[:3]] + \
+        [f"中国{placements[3]}人民" for special in SPECIALS]
+    texts.append("\n".join(segmented[:5]))  # several sentences of one document
+    reference = ReferenceConverter(tokenizer)
+    expected = [reference.document_ids(t) for t in texts]
+    encoder = DocumentEncoder(tokenizer)
+    assert _split(*encoder.encode(texts)) == expected
+    special_ids = set(tokenizer.convert_tokens_to_ids(list(SPECIALS)))
+    found = {i for doc in expected for sentence in doc for i in sentence} & special_ids
+    assert found == special_ids  # every special token really is in the expected ids
+
+
 @pytest.mark.parametrize("settings", [
     TokenizeSettings(whole_word=False),
     TokenizeSettings(split_sentences=False),

@@ -9,7 +9,8 @@ tokenizer, what each of the 1,114,112 code points becomes under the tokenizer's 
 the vocabulary to the C++ tokenizer. The rules are per character except in two places, which are
 left to paddlenlp: Python's final-sigma lower-casing, and combining marks that NFD's canonical
 reordering could move past a neighbour. A document holding such a character, the literal text of a
-special token (paddlenlp splits those out before anything else) or a lone surrogate is tokenised by
+special token (paddlenlp splits those out before anything else; in the whole-word path also where the
+segmenter cut it, ``[ SEP ]``, as the words are joined) or a lone surrogate is tokenised by
 paddlenlp itself (``token_ids.DocumentEncoder``), so the ids are the same in every case.
 
 The tables and vocabulary are saved once per tokenizer (:class:`TokenizerTables`, the

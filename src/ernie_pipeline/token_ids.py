@@ -237,6 +237,18 @@ class DocumentEncoder:
             self._reference = ReferenceConverter(self.tokenizer, self.settings)
         return self._reference
 
+    def _has_literal(self, text: str) -> bool:
+        """Whether paddlenlp could see a special-token literal in ``text``: the whole-word path tokenises the
+        words joined without delimiters, where LAC's ``[ SEP ]`` becomes ``[SEP]``. Searching the text with
+        every delimiter removed finds each literal of the joined words (and, at worst, a few more: those
+        documents merely take the slower exact path)."""
+        if any(literal in text for literal in self.literals):
+            return True
+        if not self.settings.whole_word:
+            return False
+        joined = text.replace(self.settings.word_delimiter, "")
+        return any(literal in joined for literal in self.literals)
+
     def _by_reference(self, text: str) -> tuple[np.ndarray, list[int]]:
         self.reference_documents += 1
         sentences = self.reference.document_ids(text)
@@ -248,7 +260,7 @@ class DocumentEncoder:
             return self._splice(texts, [True] * len(texts), None, None, None)
         # special-token literals (split out by paddlenlp first) and lone surrogates (json.loads lets "\\ud800"
         # through; UTF-8 cannot carry them to the compiled side) go to paddlenlp
-        by_reference = [any(lit in t for lit in self.literals) or _SURROGATE.search(t) is not None for t in texts]
+        by_reference = [self._has_literal(t) or _SURROGATE.search(t) is not None for t in texts]
         ids, lens, counts = self.native.encode([t for t, ref in zip(texts, by_reference) if not ref])
         if not any(by_reference) and (counts >= 0).all():
             return ids, lens, counts
