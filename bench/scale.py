@@ -8,6 +8,7 @@ the segmented shards of ``results/segmented/inews/`` each named ``factor`` times
 count as other shards: their documents are drawn and shuffled as other documents). Then, each stage a
 fresh process as its rule runs it, config.yaml's settings:
 
+* ``corpus_jsonl``: the on-request corpus jsonl of all segmented shards (``merge_jsonl``), shuffled;
 * ``merge``: ``token_ids``'s shuffled merge of all token shards (``merge_shards``, ``tokenize.merge_bucket_mb``);
 * ``index_map train`` / ``index_map valid``: one split's sample map over the merged files;
 * ``pretrain``: ``train.pretrain`` for ``--steps`` steps on the merged files with ``--workers`` DataLoader
@@ -40,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 TOKEN_SHARDS = REPO / "results/token_ids/inews"
 SEGMENTED = REPO / "results/segmented/inews"
 WUDAO_SENTENCES = 1.6e9
-STAGES = ("merge", "index_map train", "index_map valid", "pretrain", "scheme2_text", "scheme2_vocab")
+STAGES = ("corpus_jsonl", "merge", "index_map train", "index_map valid", "pretrain", "scheme2_text", "scheme2_vocab")
 
 
 def _memory(pid: int) -> tuple[int, int]:
@@ -121,6 +122,14 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
         merged = merge_shards([TOKEN_SHARDS / s for s in shards], [TOKEN_SHARDS / f"{s}.stats.json" for s in shards],
                               prefix, True, config["jsonl"]["seed"], False, config["tokenize"]["merge_bucket_mb"])
         return {"sentences": merged["sentences"], "tokens": merged["tokens"], "documents": merged["documents"]}
+    if stage == "corpus_jsonl":
+        from ernie_pipeline.jsonl import merge_jsonl
+
+        counts = merge_jsonl(sorted(SEGMENTED.glob("*.jsonl")) * factor, work / "corpus.jsonl",
+                             config["jsonl"]["json_key"], config["jsonl"]["min_doc_length"], True, config["jsonl"]["seed"])
+        (work / "corpus.jsonl").unlink()
+        sentences = sum(json.loads(p.read_text())["sentences"] for p in SEGMENTED.glob("*.stats.json")) * factor
+        return {"sentences": sentences, **counts}
     if stage.startswith("index_map"):
         from ernie_pipeline.index_map import build_index_map, num_samples
 

@@ -250,6 +250,30 @@ def test_merge_is_reproducible_and_shuffles_whole_documents(artifacts, tmp_path)
         assert (tmp_path / f"buckets{suffix}").read_bytes() == open(f"{artifacts['prefix']}{suffix}", "rb").read()
 
 
+def test_corpus_jsonl_and_token_files_share_one_order_when_a_document_tokenises_to_nothing(
+        reference, artifacts, tmp_path):
+    """A document of private-use characters passes the length filter but tokenises to nothing: the token
+    files leave it out and keep the corpus jsonl's order for every other document (upstream's relation)."""
+    from ernie_pipeline.jsonl import merge_jsonl
+
+    nothing = json.dumps({"text": "\ue000" * 12 + " \ue001\ue002", }, ensure_ascii=False) + "\n"
+    shards = []
+    for number in range(2):
+        lines = _shard(artifacts, number).read_text(encoding="utf-8").splitlines(keepends=True)[:6]
+        lines.insert(2 + number, nothing)
+        shards.append(_write(tmp_path / f"s{number}.jsonl", "".join(lines)))
+    merge_jsonl(shards, tmp_path / "corpus.jsonl", seed=7)
+    corpus = [json.loads(line)["text"] for line in (tmp_path / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(corpus) == 14 and sum(reference.document_ids(t) == [] for t in corpus) == 2
+    prefixes = [tmp_path / "ids" / f"s{number}" for number in range(2)]
+    for shard, prefix in zip(shards, prefixes):
+        stats = tokenize_shard(shard, artifacts["vocab_dir"], prefix, f"{prefix}.stats.json")
+        assert (stats["empty_documents"], stats["documents"]) == (1, 6)
+    merge_shards(prefixes, [f"{p}.stats.json" for p in prefixes], tmp_path / "merged", shuffle=True, seed=7)
+    expected = [ids for ids in map(reference.document_ids, corpus) if ids]
+    assert _stored_documents(tmp_path / "merged") == expected
+
+
 @pytest.mark.parametrize("documents", [1, 2, 1000, 70_001])
 def test_seeded_permutation_in_a_file_is_numpys(tmp_path, documents):
     order = seeded_permutation(documents, 1234, tmp_path / "order")
@@ -338,13 +362,30 @@ def test_bad_jsonl_line_names_file_and_line_and_leaves_nothing(content, message,
     assert not list((tmp_path / "out").iterdir())
 
 
-def test_empty_shard_is_an_error(artifacts, tmp_path):
-    with pytest.raises(ValueError, match=r"empty\.jsonl: empty shard"):
-        tokenize_shard(_write(tmp_path / "empty.jsonl", ""), artifacts["vocab_dir"], tmp_path / "out" / "e")
-    only_short = _write(tmp_path / "short.jsonl", '{"text": "短 。"}\n')
-    with pytest.raises(ValueError, match=r"short\.jsonl \(min_doc_length=10\): no document"):
-        tokenize_shard(only_short, artifacts["vocab_dir"], tmp_path / "out" / "s")
-    assert not list((tmp_path / "out").iterdir())
+def test_shards_without_documents_give_empty_token_files_that_merge(artifacts, tmp_path):
+    """A skipped raw file's empty shard and a shard of documents all at most min_doc_length characters give a
+    valid empty pair (in either on_error mode); the merge counts them; a dataset of nothing but such shards is
+    an error naming the output."""
+    vocab = artifacts["vocab_dir"]
+    empty = tokenize_shard(_write(tmp_path / "empty.jsonl", ""), vocab, tmp_path / "e", tmp_path / "e.stats.json")
+    short = tokenize_shard(_write(tmp_path / "short.jsonl", '{"text": "短 。"}\n{"text": "也 很 短 。"}\n'), vocab,
+                           tmp_path / "s", tmp_path / "s.stats.json")
+    assert (empty["documents"], empty["documents_read"]) == (0, 0)
+    assert (short["documents"], short["documents_read"], short["dropped_short"]) == (0, 2, 2)
+    for prefix in ("e", "s"):
+        data = IdsDataset(tmp_path / prefix)
+        assert (data.num_docs, len(data.lens), data.ids.size, data.ids.dtype) == (0, 0, 0, np.uint16)
+    real = artifacts["results"] / "token_ids" / "tiny" / "part-0000.json"
+    prefixes, stats = [tmp_path / "e", real, tmp_path / "s"], [tmp_path / "e.stats.json", f"{real}.stats.json",
+                                                               tmp_path / "s.stats.json"]
+    merged = merge_shards(prefixes, stats, tmp_path / "merged", shuffle=True, seed=3)
+    alone = merge_shards([real], [f"{real}.stats.json"], tmp_path / "alone", shuffle=True, seed=3)
+    assert merged["shards_without_documents"] == 2 and alone["shards_without_documents"] == 0
+    for suffix in ("_ids.npy", "_idx.npz"):
+        assert (tmp_path / f"merged{suffix}").read_bytes() == (tmp_path / f"alone{suffix}").read_bytes()
+    with pytest.raises(ValueError, match=r"nothing: none of the 2 shards has a document"):
+        merge_shards(prefixes[::2], stats[::2], tmp_path / "nothing")
+    assert not list(tmp_path.glob("nothing*"))
 
 
 def test_merge_refuses_shards_of_another_vocabulary(artifacts, tmp_path):

@@ -498,3 +498,40 @@ def test_a_failed_jobs_error_is_shown_on_the_console(inews_docs, tmp_path):
     result = run_snakemake(tmp_path, "results/segmented/news/news.txt.jsonl", check=False)
     assert result.returncode != 0
     assert "news_raw/news.txt:4: invalid UTF-8 at byte 0 of the line" in result.stdout + result.stderr
+
+
+def test_raw_files_without_documents_flow_through_every_stage(inews_docs, artifacts, tmp_path):
+    """on_error: skip, a dataset with an empty file, a truncated archive and a file of documents all shorter than
+    jsonl.min_doc_length beside a good one: token ids, the corpus jsonl, char counts and the stats are built,
+    the empty shards counted; the token files hold the good file's documents."""
+    import gzip
+    import json
+    import shutil
+
+    from conftest import tiny_config
+    from ernie_pipeline.indexed import IdsDataset
+
+    config = tiny_config(tmp_path)
+    shutil.copytree(artifacts["vocab_dir"], tmp_path / "released")
+    good = [d["content"].replace("\n", " ").strip() for d in inews_docs[2000:] if 20 < len(d["content"]) < 150][:8]
+    raw = tmp_path / "news_raw"
+    raw.mkdir()
+    (raw / "good.txt").write_text("\n".join(good) + "\n", encoding="utf-8")
+    (raw / "empty.txt").write_bytes(b"")
+    (raw / "short.txt").write_text("你好。\n再见。\n", encoding="utf-8")
+    (raw / "broken.txt.gz").write_bytes(gzip.compress("\n".join(good).encode())[:-30])
+    config["datasets"] = {"news": {"input_dir": "news_raw", "format": "clue", "on_error": "skip"}}
+    config["tokenize"]["tokenizer"] = "released"
+    _write_config(tmp_path, config)
+    shards = ["broken.txt.gz", "empty.txt", "good.txt", "short.txt"]
+    run_snakemake(tmp_path, "results/token_ids/news_ids.npy", "results/corpus/news.jsonl",
+                  *[f"results/vocab/char_counts/news/{s}.json" for s in shards])
+    results = tmp_path / "results"
+    stats = json.loads((results / "token_ids/news.stats.json").read_text())
+    assert stats["merge"]["shards"] == 4 and stats["merge"]["shards_without_documents"] == 3
+    assert stats["merge"]["documents"] == len(good) and stats["merge"]["dropped_short"] == 2
+    assert stats["totals"]["skipped"] == {"file_empty": 1, "file_unreadable": 1}
+    assert len((results / "corpus/news.jsonl").read_text(encoding="utf-8").splitlines()) == len(good)
+    counted = [json.loads((results / f"vocab/char_counts/news/{s}.json").read_text()) for s in shards]
+    assert [bool(c) for c in counted] == [False, False, True, False]  # short documents are not counted
+    assert IdsDataset(results / "token_ids/news").num_docs == len(good)

@@ -160,11 +160,12 @@ class IdsWriter:
         self.sentences += int(lens.size)
         self.documents += int(counts.size)
 
-    def finalize(self, source: str = "") -> dict:
-        """Write the outputs; a writer that received no sentence is an error naming ``source``."""
+    def finalize(self, source: str = "", allow_empty: bool = False) -> dict:
+        """Write the outputs; a writer that received no sentence is an error naming ``source``, unless
+        ``allow_empty`` (a shard whose raw file was skipped or held only short documents)."""
         try:
             self._raw.close()
-            if not self.sentences:
+            if not self.sentences and not allow_empty:
                 raise ValueError(f"{source or self.ids_path}: no document with a non-empty sentence to write")
             outputs = [self.ids_path, self.idx_path] + (list(megatron_paths_for(self.prefix)) if self.megatron else [])
             with atomic_outputs(*outputs) as tmp:

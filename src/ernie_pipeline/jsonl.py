@@ -1,20 +1,26 @@
 """Stage 1b: per-shard segmented jsonl → one corpus jsonl (the seed's ``trans_to_json.py`` merge).
 
 Documents no longer than ``min_doc_length`` characters (of their segmented text, as upstream) are
-dropped. The order is the shard order, optionally shuffled with a seeded permutation, so a rerun
-gives a byte-identical file (upstream's unseeded ``shuf`` does not). Only line offsets are held in
-memory; document bytes are streamed.
+dropped. The order is the token files' (shard order, optionally a seeded permutation), so a rerun gives a
+byte-identical file (upstream's unseeded ``shuf`` does not). Memory holds no per-document data: the
+line offsets and the order are memory-mapped temporary files beside the output (32 bytes a document).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import resource
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.ordered_merge import document_order
 from ernie_pipeline.readers import jsonl_text
+
+_ROWS_PER_WRITE = 1 << 16  # line-table rows written, and document positions looked up, per step
 
 
 def write_corpus_stats(shard_stats: list[str | Path], merge_counts: dict, out_path: str | Path) -> dict:
@@ -37,17 +43,50 @@ def write_corpus_stats(shard_stats: list[str | Path], merge_counts: dict, out_pa
     return summary
 
 
-def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int, counter: dict):
-    """(path, offset, length) of every document line that passes the length filter."""
-    for path in paths:
-        offset = 0
-        with open(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                text = jsonl_text(raw, json_key, path, number)
-                counter["read"] += 1
-                if len(text) > min_doc_length:
-                    yield path, offset, len(raw)
-                offset += len(raw)
+def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int, table: Path) -> tuple[np.ndarray, int]:
+    """(shard, offset, length) of every document line that passes the length filter, in a memory-mapped
+    file at ``table`` (24 bytes a document); and the number of lines read."""
+    read = 0
+    rows: list[tuple[int, int, int]] = []
+    with open(table, "wb") as out:
+        for shard, path in enumerate(paths):
+            offset = 0
+            with open(path, "rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    read += 1
+                    if len(jsonl_text(raw, json_key, path, number)) > min_doc_length:
+                        rows.append((shard, offset, len(raw)))
+                    offset += len(raw)
+                    if len(rows) == _ROWS_PER_WRITE:
+                        out.write(np.array(rows, np.int64).tobytes())
+                        rows.clear()
+        out.write(np.array(rows, np.int64).reshape(-1, 3).tobytes())
+    kept = table.stat().st_size // 24
+    return (np.memmap(table, dtype=np.int64, mode="r", shape=(kept, 3)) if kept else np.zeros((0, 3), np.int64)), read
+
+
+class _Lines:
+    """Lines read by (shard, offset, length), one unbuffered ``pread`` each (a buffered reader per shard would
+    hold its read-ahead for each of thousands of shards), with at most half the process's file limit open at
+    once (the longest-open closed first)."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths, self.fds = paths, {}
+        self.limit = max(16, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
+
+    def read(self, shard: int, offset: int, length: int) -> bytes:
+        fd = self.fds.get(shard)
+        if fd is None:
+            if len(self.fds) >= self.limit:
+                os.close(self.fds.pop(next(iter(self.fds))))
+            fd = self.fds[shard] = os.open(self.paths[shard], os.O_RDONLY)
+        line = os.pread(fd, length, offset)
+        return line if line.endswith(b"\n") else line + b"\n"
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
 
 
 def merge_jsonl(
@@ -58,25 +97,26 @@ def merge_jsonl(
     shuffle: bool = True,
     seed: int = 1234,
 ) -> dict:
-    """Merge jsonl shards into ``out_path``; return counts of documents read, dropped as too short
-    and written."""
-    paths = [Path(p) for p in in_paths]
-    counter = {"read": 0}
-    entries = list(_kept_lines(paths, json_key, min_doc_length, counter))
-    if not entries:
-        raise ValueError(f"no document longer than min_doc_length={min_doc_length} in {in_paths}")
-    order = np.random.RandomState(seed).permutation(len(entries)) if shuffle else range(len(entries))
-    handles = {p: open(p, "rb") for p in paths}
-    try:
-        with atomic_write(out_path, "wb") as out:
-            for i in order:
-                path, offset, length = entries[i]
-                source = handles[path]
-                source.seek(offset)
-                line = source.read(length)
-                out.write(line if line.endswith(b"\n") else line + b"\n")
-    finally:
-        for handle in handles.values():
-            handle.close()
-    return {"documents_read": counter["read"], "dropped_short": counter["read"] - len(entries),
-            "documents_written": len(entries)}
+    """Merge jsonl shards into ``out_path`` in the token files' document order
+    (:func:`~ernie_pipeline.ordered_merge.document_order`); return counts of documents read, dropped as
+    too short and written."""
+    paths, out_path = [Path(p) for p in in_paths], Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".corpus.", dir=out_path.parent) as scratch:
+        table, read = _kept_lines(paths, json_key, min_doc_length, Path(scratch) / "lines.int64")
+        kept = len(table)
+        if not kept:
+            raise ValueError(f"no document longer than min_doc_length={min_doc_length} in {in_paths}")
+        order = document_order(kept, shuffle, seed, f"{scratch}/order.int64")
+        lines = _Lines(paths)
+        try:
+            with atomic_write(out_path, "wb") as out:
+                for start in range(0, kept, _ROWS_PER_WRITE):
+                    stop = min(start + _ROWS_PER_WRITE, kept)
+                    rows = table[np.asarray(order[start:stop]) if order is not None else slice(start, stop)]
+                    for row in rows.tolist():
+                        out.write(lines.read(*row))
+        finally:
+            lines.close()
+        del order, table  # the maps, before their files go
+    return {"documents_read": read, "dropped_short": read - kept, "documents_written": kept}

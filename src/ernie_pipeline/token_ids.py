@@ -36,7 +36,7 @@ from tqdm import tqdm
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.atomic import atomic_write
 from ernie_pipeline.indexed import IdsWriter, ids_dtype, merge_ids
-from ernie_pipeline.ordered_merge import seeded_permutation
+from ernie_pipeline.ordered_merge import document_order
 from ernie_pipeline.readers import jsonl_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -324,8 +324,6 @@ def tokenize_shard(
     (streamed); return (and write to ``stats_path``) its counts and the vocabulary fingerprint.
     With ``tables_path`` (the ``tokenizer_tables`` artifact) paddlenlp is loaded only if needed."""
     jsonl_path = Path(jsonl_path)
-    if jsonl_path.stat().st_size == 0:
-        raise ValueError(f"{jsonl_path}: empty shard (no document to tokenise)")
     started = time.perf_counter()
     if tables_path is not None:
         from ernie_pipeline.fast_tokenizer import TokenizerTables
@@ -339,19 +337,21 @@ def tokenize_shard(
         encoder = DocumentEncoder(tokenizer, settings)
     writer = IdsWriter(output_prefix, ids_dtype(vocab_size))
     counts = {"input_bytes": 0, "documents_read": 0, "dropped_short": 0}
+    empty_positions: list[int] = []  # among the documents kept by length: where the merge leaves a gap
     setup_seconds = time.perf_counter() - started
     try:
         with tqdm(desc=f"token ids {jsonl_path.name}", unit="doc", mininterval=5) as progress:
             for texts in _document_batches(jsonl_path, json_key, min_doc_length, batch_docs, counts):
-                writer.add(*encoder.encode(texts))
+                ids, lens, sentences = encoder.encode(texts)
+                empty_positions += (np.flatnonzero(sentences == 0) + progress.n).tolist()
+                writer.add(ids, lens, sentences)
                 progress.update(len(texts))
-        written = writer.finalize(f"{jsonl_path} (min_doc_length={min_doc_length})")
+        written = writer.finalize(allow_empty=True)  # a skipped raw file's shard: no document, a valid pair
     except BaseException:
         writer.abort()
         raise
     seconds = time.perf_counter() - started - setup_seconds
-    stats = {**counts, **written,
-             "empty_documents": counts["documents_read"] - counts["dropped_short"] - written["documents"],
+    stats = {**counts, **written, "empty_documents": len(empty_positions), "empty_positions": empty_positions,
              "reference_documents": encoder.reference_documents, "engine": settings.engine,
              "vocab_size": vocab_size, "vocab_sha256": fingerprint}
     if stats_path is not None:  # without the timings, so that a rerun gives the same file
@@ -374,12 +374,20 @@ def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path]
         if shard["vocab_sha256"] != reference:
             raise ValueError(f"{path}: tokenised with another vocabulary (sha256 {shard['vocab_sha256'][:12]}... "
                              f"vs {reference[:12]}... of {shard_stats[0]}); rerun its token_ids_shard job")
-    documents = sum(s["documents"] for s in stats)
+        if "empty_positions" not in shard:
+            raise ValueError(f"{path}: made by an older version (no empty_positions); rerun its token_ids_shard job")
+    if not any(s["documents"] for s in stats):
+        raise ValueError(f"{output_prefix}: none of the {len(stats)} shards has a document to tokenise (every raw "
+                         f"file skipped, or its documents at most min_doc_length characters); see {shard_stats[0]}")
+    # the corpus jsonl's order over the documents kept by length, less those that tokenised to nothing
+    kept = np.cumsum([0] + [s["documents"] + s["empty_documents"] for s in stats])
+    absent = np.concatenate([np.asarray(s["empty_positions"], np.int64) + start for s, start in zip(stats, kept)])
     Path(output_prefix).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".order.", dir=Path(output_prefix).parent) as scratch:
-        order = seeded_permutation(documents, seed, f"{scratch}/order.int64") if shuffle else None
+        order = document_order(int(kept[-1]), shuffle, seed, f"{scratch}/order.int64", absent)
         merged = merge_ids(shard_prefixes, output_prefix, order, megatron, bucket_mb << 20)
         del order  # the map, before its file goes
     totals = {key: sum(s[key] for s in stats) for key in
               ("input_bytes", "documents_read", "dropped_short", "empty_documents", "reference_documents")}
+    totals["shards_without_documents"] = sum(not s["documents"] for s in stats)
     return {**totals, **merged, "vocab_sha256": reference, "shuffle": shuffle, "seed": seed, "shards": len(stats)}
