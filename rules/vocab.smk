@@ -72,6 +72,7 @@ rule merge_vocab:
     params:
         min_char_count=config["vocab"]["min_char_count"],
         include_kana_hangul=config["vocab"]["include_kana_hangul"],
+        fullwidth_twins=config["vocab"]["fullwidth_twins"],
     log:
         f"{RESULTS}/logs/vocab/merge_vocab.log",
     conda:
@@ -117,6 +118,7 @@ rule scheme2_vocab:
         vocab_size=config["vocab"]["scheme2_vocab_size"],
         model_type=config["vocab"]["scheme2_model_type"],
         include_kana_hangul=config["vocab"]["include_kana_hangul"],
+        fullwidth_twins=config["vocab"]["fullwidth_twins"],
     log:
         f"{RESULTS}/logs/vocab/scheme2_vocab.log",
     benchmark:

@@ -11,8 +11,8 @@ def main(snakemake):
 
     logs.to_file(snakemake.log[0])
     tokens = build_vocab(load_char_dict(snakemake.input.char_dict), read_pieces(snakemake.input.eng_vocab),
-                         snakemake.params.min_char_count,
-                         snakemake.params.include_kana_hangul)
+                         snakemake.params.min_char_count, snakemake.params.include_kana_hangul,
+                         snakemake.params.fullwidth_twins)
     write_vocab(tokens, snakemake.output.vocab)
     print(f"{len(tokens)} tokens; {extended_size(tokens)} ids with the Chinese ## extension")
 

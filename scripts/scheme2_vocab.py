@@ -12,7 +12,8 @@ def main(snakemake):
     logs.to_file(snakemake.log[0])
     out, p = snakemake.output, snakemake.params
     train_scheme2(snakemake.input.text, out.model, out.pieces, p.vocab_size, p.model_type)
-    tokens = vocab_from_pieces(read_pieces(out.pieces), include_kana_hangul=p.include_kana_hangul)
+    tokens = vocab_from_pieces(read_pieces(out.pieces), include_kana_hangul=p.include_kana_hangul,
+                               fullwidth_twins=p.fullwidth_twins)
     write_vocab(tokens, out.vocab)
     print(f"{len(tokens)} tokens; {extended_size(tokens)} ids with the Chinese ## extension")
 

@@ -110,6 +110,21 @@ def test_japanese_korean_twins_and_min_count():
     assert "the" in tokens and "##re" in tokens and "€" not in tokens and "!" in tokens
 
 
+def test_upstreams_settings_give_upstreams_vocabulary():
+    """include_kana_hangul and fullwidth_twins off, min_char_count 200: upstream's merge_vocab.py, whose ``##`` twins
+    are for jk_vocab (U+3040-33FF, U+1100-11FF) only, and whose CJK-by-count step normalises first (a compatibility
+    ideograph pulls its unified character forward)."""
+    counts = {"中": 900, "\uf900": 800, "１": 700, "ｱ": 600, "Ａ": 500, "の": 400, "ᄀ": 300, "€": 199, "国": 100}
+    tokens = build_vocab(counts, ["▁the", "▁"], 200, include_kana_hangul=False, fullwidth_twins=False)
+    assert tokens[5:8] == ["中", "\u8c48", "国"]  # U+F900 is U+8C48 after NFD
+    assert tokens[5 + 20902:] == ["the", "１", "ｱ", "ａ", "の", "##の", "ᄀ", "##ᄀ"]
+    ours = build_vocab(counts, ["▁the", "▁"], 200, include_kana_hangul=False)
+    assert ours[5 + 20902:] == ["the", "１", "##１", "ｱ", "##ｱ", "ａ", "##ａ", "の", "##の", "ᄀ", "##ᄀ"]
+    added = build_vocab(counts, ["▁the"], 200, fullwidth_twins=False)
+    assert "##の" in added and "ぁ" in added and "##ｱ" not in added and "０" not in added
+    assert {"##０", "０", "ｦ", "##ｦ"} <= set(build_vocab(counts, ["▁the"], 200))
+
+
 def test_uint16_bound(tmp_path):
     big = build_vocab({}, [f"▁w{i}" for i in range(44700)], min_char_count=1)
     assert extended_size(big) >= 2**16 - 1

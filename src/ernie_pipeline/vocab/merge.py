@@ -7,11 +7,12 @@ Order of ``vocab.txt`` (= id order):
 3. the remaining CJK characters of that range, by descending code point (all 20,902 are in);
 4. English pieces: word-initial pieces (``▁x``) as ``x``, continuation pieces as ``##x``;
 5. every other character seen at least ``min_char_count`` times, BasicTokenizer-normalised, with a
-   ``##`` twin for Japanese kana / CJK symbols and Hangul Jamo (upstream's fix for #2585);
+   ``##`` twin for Japanese kana / CJK symbols and Hangul Jamo (upstream's fix for #2585) and, with
+   ``fullwidth_twins``, for half-width Katakana and full-width digits and letters;
 6. with ``include_kana_hangul``, every kana and Hangul Jamo (as BasicTokenizer leaves them: it splits
-   Hangul syllables into Jamo and drops the voicing marks of kana) and the full-width digits and
-   letters, each with its ``##`` twin, seen or not, so that runs of Japanese or Korean never
-   collapse to ``[UNK]`` (#2585, #2927).
+   Hangul syllables into Jamo and drops the voicing marks of kana) and, with ``fullwidth_twins``, the
+   half-width Katakana and full-width digits and letters, each with its ``##`` twin, seen or not, so that
+   runs of Japanese or Korean never collapse to ``[UNK]`` (#2585, #2927).
 
 Chinese ``##X`` forms are not written: the tokenizer adds them at run time
 (``ErnieTokenizer.extend_chinese_char``), after the base vocabulary, and token ids are stored as
@@ -39,28 +40,35 @@ def is_cjk(char: str) -> bool:
     return len(char) == 1 and CJK_FIRST <= ord(char) <= CJK_LAST
 
 
-# Hiragana, Katakana (+ prolonged sound mark and iteration marks), Hangul Jamo, Hangul compatibility
-# Jamo, half-width Katakana, and the full-width digits and letters that run into them ("から１２").
-KANA_HANGUL_RANGES = ((0x3041, 0x3096), (0x309D, 0x309F), (0x30A1, 0x30FF), (0x1100, 0x11FF), (0x3131, 0x318E),
-                      (0xFF66, 0xFF9F), (0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+# Hiragana, Katakana (+ prolonged sound mark and iteration marks), Hangul Jamo, Hangul compatibility Jamo
+KANA_HANGUL_RANGES = ((0x3041, 0x3096), (0x309D, 0x309F), (0x30A1, 0x30FF), (0x1100, 0x11FF), (0x3131, 0x318E))
+# Halfwidth and Fullwidth Forms that run into kana and Hangul ("から１２"): half-width Katakana, full-width
+# digits and letters (not upstream's: ``vocab.fullwidth_twins``)
+WIDTH_FORM_RANGES = ((0xFF66, 0xFF9F), (0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
 
 
 def is_japanese_korean(char: str) -> bool:
-    """Characters that BasicTokenizer leaves inside a run, so they need a ``##`` twin: upstream's
-    ``jk_vocab`` (kana / CJK symbols, Hangul Jamo), plus half-width Katakana and full-width
-    digits and letters."""
+    """Upstream's ``jk_vocab``: kana / CJK symbols and Hangul Jamo, the characters that get a ``##`` twin."""
     code = ord(char)
-    return (0x3040 <= code <= 0x33FF or 0x1100 <= code <= 0x11FF or 0xFF66 <= code <= 0xFF9F
-            or 0xFF10 <= code <= 0xFF19 or 0xFF21 <= code <= 0xFF3A or 0xFF41 <= code <= 0xFF5A)
+    return 0x3040 <= code <= 0x33FF or 0x1100 <= code <= 0x11FF
+
+
+def is_width_form(char: str) -> bool:
+    return any(first <= ord(char) <= last for first, last in WIDTH_FORM_RANGES)
 
 
 class _VocabBuilder:
-    def __init__(self):
+    def __init__(self, fullwidth_twins: bool = True):
         from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 
         self._basic = BasicTokenizer(do_lower_case=True)
+        self.fullwidth_twins = fullwidth_twins
         self.tokens: list[str] = []
         self._seen: set[str] = set()
+
+    def normalize(self, token: str) -> str:
+        """Upstream's ``normalize_chars``: the BasicTokenizer tokens joined."""
+        return "".join(self._basic.tokenize(token))
 
     def _add(self, token: str) -> None:
         if token not in self._seen:
@@ -73,23 +81,26 @@ class _VocabBuilder:
         if _RE_ENG.match(token) or _RE_SEP.match(token):
             self._add(token)
             return
-        for char in "".join(self._basic.tokenize(token)):
+        for char in self.normalize(token):
             if char.isspace() or unicodedata.category(char).startswith("C"):
                 continue
             self._add(char)
-            if is_japanese_korean(char):
+            if is_japanese_korean(char) or (self.fullwidth_twins and is_width_form(char)):
                 self._add("##" + char)
 
 
 def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char_count: int,
-                include_kana_hangul: bool = True) -> list[str]:
-    builder = _VocabBuilder()
+                include_kana_hangul: bool = True, fullwidth_twins: bool = True) -> list[str]:
+    """``vocab.txt``'s tokens; ``include_kana_hangul: false, fullwidth_twins: false, min_char_count: 200`` is
+    upstream's ``merge_vocab.py`` (README, "Vocabulary: differences from upstream")."""
+    builder = _VocabBuilder(fullwidth_twins)
     for token in SPECIAL_TOKENS:
         builder.add(token)
     by_count = sorted(char_counts.items(), key=lambda kv: (-kv[1], kv[0]))
     for char, _ in by_count:
-        if is_cjk(char):
-            builder.add(char)
+        normalized = builder.normalize(char)  # a CJK compatibility ideograph counts for its unified one
+        if is_cjk(normalized):
+            builder.add(normalized)
     for code in range(CJK_LAST, CJK_FIRST - 1, -1):
         builder.add(chr(code))
     for piece in english_pieces:
@@ -100,16 +111,16 @@ def build_vocab(char_counts: dict[str, int], english_pieces: list[str], min_char
         if count >= min_char_count and not is_cjk(char):
             builder.add(char)
     if include_kana_hangul:
-        for token in kana_hangul_tokens():
+        for token in kana_hangul_tokens(fullwidth_twins):
             builder.add(token)
     return builder.tokens
 
 
-def kana_hangul_tokens() -> list[str]:
-    """Every kana, Hangul Jamo and full-width digit/letter as BasicTokenizer leaves it, each followed
-    by its ``##`` twin."""
-    builder = _VocabBuilder()
-    for first, last in KANA_HANGUL_RANGES:
+def kana_hangul_tokens(fullwidth_twins: bool = True) -> list[str]:
+    """Every kana and Hangul Jamo (and, with ``fullwidth_twins``, every half-width Katakana and full-width
+    digit/letter) as BasicTokenizer leaves it, each followed by its ``##`` twin."""
+    builder = _VocabBuilder(fullwidth_twins)
+    for first, last in KANA_HANGUL_RANGES + (WIDTH_FORM_RANGES if fullwidth_twins else ()):
         for code in range(first, last + 1):
             builder.add(chr(code))
     return builder.tokens

@@ -70,7 +70,8 @@ def train_scheme2(text_path: str | Path, model_path: str | Path, pieces_path: st
                          f"characters in {text_path}; sentencepiece says: {err}") from None
 
 
-def vocab_from_pieces(pieces: list[str], include_cjk: bool = True, include_kana_hangul: bool = True) -> list[str]:
+def vocab_from_pieces(pieces: list[str], include_cjk: bool = True, include_kana_hangul: bool = True,
+                      fullwidth_twins: bool = True) -> list[str]:
     """vocab.txt tokens from sentencepiece pieces (see the module docstring)."""
     tokens = list(SPECIAL_TOKENS)
     seen = set(tokens)
@@ -91,6 +92,6 @@ def vocab_from_pieces(pieces: list[str], include_cjk: bool = True, include_kana_
         for code in range(CJK_FIRST, CJK_LAST + 1):
             add(chr(code))
     if include_kana_hangul:
-        for token in kana_hangul_tokens():
+        for token in kana_hangul_tokens(fullwidth_twins):
             add(token)
     return tokens
