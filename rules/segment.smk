@@ -23,6 +23,7 @@ rule segment_shard:
         batch_size=config["segment"]["batch_size"],
         max_document_chars=config["segment"]["max_document_chars"],
         max_sentence_chars=config["segment"]["max_sentence_chars"],
+        max_invalid_utf8_share=config["segment"]["max_invalid_utf8_share"],
     log:
         f"{RESULTS}/logs/segment/{{dataset}}/{{shard}}.log",
     benchmark:

@@ -14,7 +14,7 @@ def main(snakemake):
         segmenter = make_segmenter(p.segmenter, p.batch_size, p.custom_dict, p.engine)
         stats = segment_file(snakemake.input.raw, snakemake.output.jsonl, p.format, segmenter, p.json_key,
                              p.input_key, snakemake.output.stats, p.on_error, p.max_document_chars,
-                             p.max_sentence_chars)
+                             p.max_sentence_chars, p.max_invalid_utf8_share)
     print(stats)
     if hasattr(segmenter, "rechecked"):
         print(f"{segmenter.rechecked} near-tie sentences segmented by LAC itself")

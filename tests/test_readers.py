@@ -37,6 +37,55 @@ def test_every_format_and_compression(contents, tmp_path, compression):
         assert list(read_documents(path, fmt)) == expected, fmt
 
 
+@pytest.mark.parametrize("compression", ["", ".gz"])
+def test_a_utf8_byte_order_mark_is_dropped_in_every_format(contents, tmp_path, compression):
+    """Editors on Windows write UTF-8 with a BOM: a WuDao file with one was refused whole, a jsonl file lost its
+    first line under skip, clue/text kept U+FEFF in the first document."""
+    one_line = [c.replace("\n", " ") for c in contents[:5]]
+    layouts = {
+        "wudao": (".json", json.dumps([{"content": c} for c in contents[:5]], ensure_ascii=False), contents[:5]),
+        "jsonl": (".jsonl", "".join(json.dumps({"text": c}, ensure_ascii=False) + "\n" for c in contents[:5]),
+                  contents[:5]),
+        "clue": (".txt", "\n".join(one_line) + "\n", one_line),
+        "text": (".txt", "\n\n".join(contents[:5]) + "\n", contents[:5]),
+    }
+    for fmt, (suffix, text, expected) in layouts.items():
+        path = _write(tmp_path / f"{fmt}{suffix}{compression}", "\ufeff".encode() + text.encode("utf-8"))
+        assert list(read_documents(path, fmt)) == expected, fmt
+        assert load_documents(path, fmt, on_error="skip")[0] == expected, fmt
+
+
+@pytest.fixture(scope="module")
+def binaries(inews_wheel):
+    """Real binary files: this Python's executable (ELF) and the sample's wheel (a zip archive)."""
+    import sys
+
+    return {"executable": open(sys.executable, "rb").read(), "wheel": open(inews_wheel, "rb").read()}
+
+
+@pytest.mark.parametrize("fmt, suffix", [("clue", ".txt"), ("text", ".txt"), ("jsonl", ".jsonl"), ("wudao", ".json")])
+@pytest.mark.parametrize("kind", ["executable", "wheel"])
+def test_a_binary_file_with_a_text_suffix_is_refused_whole(binaries, tmp_path, fmt, suffix, kind):
+    """An executable saved as .txt gave ~190 garbage documents under skip; NUL bytes refuse the file."""
+    path = _write(tmp_path / f"{kind}{suffix}", binaries[kind])
+    documents, skipped = load_documents(path, fmt, on_error="skip")
+    assert (documents, skipped.counts) == ([], {"file_binary": 1})
+    with pytest.raises(CorpusFormatError, match=rf"{kind}\{suffix}(:\d+)?: NUL byte .* a binary file"):
+        list(read_documents(path, fmt))
+
+
+def test_a_file_mostly_not_utf8_is_refused_whole_under_skip(contents, tmp_path):
+    """Real Chinese text in GB18030 (no NUL bytes): more than segment.max_invalid_utf8_share of its lines are not
+    UTF-8, so it is another encoding, not a few bad lines; below the share the bad lines alone are skipped."""
+    lines = [c.replace("\n", " ") for c in contents[:20]]
+    path = _write(tmp_path / "gbk.txt", "\n".join(lines[:18]).encode("gb18030") + b"\nok line one\nok line two\n")
+    documents, skipped = load_documents(path, "clue", on_error="skip")
+    assert (documents, skipped.counts) == ([], {"file_binary": 1})
+    assert "18 of 20 records are not UTF-8" in skipped.examples[0]
+    documents, skipped = load_documents(path, "clue", on_error="skip", max_invalid_share=0.95)
+    assert (documents, skipped.counts) == (["ok line one", "ok line two"], {"invalid_utf8": 18})
+
+
 def test_custom_keys(tmp_path):
     path = _write(tmp_path / "a.jsonl", b'{"body": "\xe4\xbd\xa0\xe5\xa5\xbd"}\n\n{"body": "b"}\n')
     assert list(read_documents(path, "jsonl", "body")) == ["你好", "b"]

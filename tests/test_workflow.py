@@ -501,7 +501,7 @@ def test_a_failed_jobs_error_is_shown_on_the_console(inews_docs, tmp_path):
 
 
 def test_raw_files_without_documents_flow_through_every_stage(inews_docs, artifacts, tmp_path):
-    """on_error: skip, a dataset with an empty file, a truncated archive and a file of documents all shorter than
+    """on_error: skip, a dataset with an empty file, a truncated archive, a binary and a file of documents all shorter than
     jsonl.min_doc_length beside a good one: token ids, the corpus jsonl, char counts and the stats are built,
     the empty shards counted; the token files hold the good file's documents."""
     import gzip
@@ -520,18 +520,19 @@ def test_raw_files_without_documents_flow_through_every_stage(inews_docs, artifa
     (raw / "empty.txt").write_bytes(b"")
     (raw / "short.txt").write_text("你好。\n再见。\n", encoding="utf-8")
     (raw / "broken.txt.gz").write_bytes(gzip.compress("\n".join(good).encode())[:-30])
+    (raw / "program.txt").write_bytes(open(sys.executable, "rb").read())  # a binary file with a text suffix
     config["datasets"] = {"news": {"input_dir": "news_raw", "format": "clue", "on_error": "skip"}}
     config["tokenize"]["tokenizer"] = "released"
     _write_config(tmp_path, config)
-    shards = ["broken.txt.gz", "empty.txt", "good.txt", "short.txt"]
+    shards = ["broken.txt.gz", "empty.txt", "good.txt", "program.txt", "short.txt"]
     run_snakemake(tmp_path, "results/token_ids/news_ids.npy", "results/corpus/news.jsonl",
                   *[f"results/vocab/char_counts/news/{s}.json" for s in shards])
     results = tmp_path / "results"
     stats = json.loads((results / "token_ids/news.stats.json").read_text())
-    assert stats["merge"]["shards"] == 4 and stats["merge"]["shards_without_documents"] == 3
+    assert stats["merge"]["shards"] == 5 and stats["merge"]["shards_without_documents"] == 4
     assert stats["merge"]["documents"] == len(good) and stats["merge"]["dropped_short"] == 2
-    assert stats["totals"]["skipped"] == {"file_empty": 1, "file_unreadable": 1}
+    assert stats["totals"]["skipped"] == {"file_binary": 1, "file_empty": 1, "file_unreadable": 1}
     assert len((results / "corpus/news.jsonl").read_text(encoding="utf-8").splitlines()) == len(good)
     counted = [json.loads((results / f"vocab/char_counts/news/{s}.json").read_text()) for s in shards]
-    assert [bool(c) for c in counted] == [False, False, True, False]  # short documents are not counted
+    assert [bool(c) for c in counted] == [False, False, True, False, False]  # short documents are not counted
     assert IdsDataset(results / "token_ids/news").num_docs == len(good)

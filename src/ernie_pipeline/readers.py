@@ -9,8 +9,8 @@ text       plain txt: documents separated by blank lines, lines of a document ke
 jsonl      one JSON object per line, the text under ``json_key`` (default ``text``)
 =========  ==============================================================================
 
-Files ending in ``.gz`` or ``.zst`` are decompressed on the fly. Every error names the file and
-the line (or WuDao element) where it occurred.
+Files ending in ``.gz`` or ``.zst`` are decompressed on the fly; a UTF-8 byte-order mark at the start
+of a file is dropped. Every error names the file and the line (or WuDao element) where it occurred.
 
 A reader yields ``(position, text)`` per document and a :class:`CorpusFormatError` *object* in
 place of each bad record (a line that is not JSON, lacks the key, is not UTF-8), then goes on with
@@ -24,6 +24,7 @@ Memory: a line (a WuDao file) is held whole while it is read, so a document is c
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -108,22 +109,36 @@ def _decompress_errors() -> tuple[type[BaseException], ...]:
     return OSError, EOFError, zlib.error, zstandard.ZstdError
 
 
+def _binary(path: Path, where: str, data: bytes) -> CorpusFormatError:
+    return CorpusFormatError(f"{where}: NUL byte at byte {data.index(0)}{' of the line' if where != str(path) else ''}: "
+                             "a binary file (or UTF-16), not UTF-8 text; the file is refused whole", "file_binary")
+
+
 def _read_all(path: Path) -> bytes:
+    """The file's bytes, less a UTF-8 byte-order mark."""
     handle = open_binary(path)  # outside the try: a missing file is not a format problem
     try:
         with handle:
-            return handle.read()
+            data = handle.read()
     except _decompress_errors() as err:
         raise CorpusFormatError(f"{path}: cannot decompress ({err})", "file_unreadable") from None
+    if b"\0" in data:
+        raise _binary(path, str(path), data)
+    return data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str | CorpusFormatError]]:
-    """(line number, decoded line without its newline, or the error of a line that is not UTF-8)."""
+    """(line number, decoded line without its newline, or the error of a line that is not UTF-8); a UTF-8
+    byte-order mark at the start is dropped; a NUL byte (never in UTF-8 text) refuses the file."""
     handle = open_binary(path)
     blank = True
     try:
         with handle:
             for number, raw in enumerate(handle, 1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                if b"\0" in raw:
+                    raise _binary(path, f"{path}:{number}", raw)
                 blank = blank and not raw.strip()
                 try:
                     yield number, raw.decode("utf-8").rstrip("\r\n")
@@ -222,15 +237,30 @@ READERS: dict[str, Callable[..., Iterator[Record]]] = {
 SUFFIXES = {"wudao": (".json",), "clue": (".txt",), "text": (".txt",), "jsonl": (".jsonl", ".json")}
 
 
-def read_records(path: str | Path, fmt: str, json_key: str | None = None, max_chars: int = 0
-                 ) -> Iterator[str | CorpusFormatError]:
+def read_records(path: str | Path, fmt: str, json_key: str | None = None, max_chars: int = 0,
+                 max_invalid_share: float = 0.5) -> Iterator[str | CorpusFormatError]:
     """Each document's text of one raw file in format ``fmt``, or the error of a bad record; a
-    document longer than ``max_chars`` characters (0: no limit) is an error too."""
+    document longer than ``max_chars`` characters (0: no limit) is an error too. A file more than
+    ``max_invalid_share`` of whose records are not UTF-8 is binary or in another encoding: after its last
+    record, that raises (``file_binary``)."""
     if fmt not in READERS:
         raise ValueError(f"config datasets.<name>.format: unknown format {fmt!r}; known: {sorted(READERS)}")
     reader = READERS[fmt]
-    records = reader(Path(path)) if json_key is None else reader(Path(path), json_key)
-    return (_within(record, max_chars) for record in records)
+    return _checked(reader(Path(path)) if json_key is None else reader(Path(path), json_key), path, max_chars,
+                    max_invalid_share)
+
+
+def _checked(records: Iterator[Record], path: str | Path, max_chars: int, max_invalid_share: float
+             ) -> Iterator[str | CorpusFormatError]:
+    total = invalid = 0
+    for record in records:
+        total += 1
+        invalid += isinstance(record, CorpusFormatError) and record.reason == "invalid_utf8"
+        yield _within(record, max_chars)
+    if invalid > max_invalid_share * total:
+        raise CorpusFormatError(f"{path}: {invalid} of {total} records are not UTF-8 (more than "
+                                f"segment.max_invalid_utf8_share={max_invalid_share}): a binary file or another "
+                                "encoding; the file is refused whole", "file_binary")
 
 
 def _within(record: Record, max_chars: int) -> str | CorpusFormatError:
@@ -245,7 +275,7 @@ def _within(record: Record, max_chars: int) -> str | CorpusFormatError:
 
 def read_documents(path: str | Path, fmt: str, json_key: str | None = None, max_chars: int = 0) -> Iterator[str]:
     """The documents of one raw file in format ``fmt``; the first bad record raises."""
-    for record in read_records(path, fmt, json_key, max_chars):
+    for record in read_records(path, fmt, json_key, max_chars, max_invalid_share=1.0):
         if isinstance(record, CorpusFormatError):
             raise record
         yield record
@@ -265,9 +295,10 @@ class Skipped:
 
 
 def load_documents(path: str | Path, fmt: str, json_key: str | None = None, max_chars: int = 0,
-                   on_error: str = "fail") -> tuple[list[str], Skipped]:
+                   on_error: str = "fail", max_invalid_share: float = 0.5) -> tuple[list[str], Skipped]:
     """All documents of one raw file and what was skipped. ``on_error="fail"``: the first bad record
-    raises; ``"skip"``: bad records are left out, and a file that cannot be read as a whole gives
+    raises; ``"skip"``: bad records are left out, and a file that cannot be read as a whole (also one
+    with NUL bytes, or more than ``max_invalid_share`` of its records not UTF-8: ``file_binary``) gives
     no documents (not even those read before the failure: a file in the wrong format can look
     valid for a while)."""
     if on_error not in ON_ERROR:
@@ -276,7 +307,7 @@ def load_documents(path: str | Path, fmt: str, json_key: str | None = None, max_
         return list(read_documents(path, fmt, json_key, max_chars)), Skipped()
     documents, skipped = [], Skipped()
     try:
-        for record in read_records(path, fmt, json_key, max_chars):
+        for record in read_records(path, fmt, json_key, max_chars, max_invalid_share):
             if isinstance(record, CorpusFormatError):
                 skipped.add(record)
             else:

@@ -170,6 +170,7 @@ def segment_file(
     on_error: str = "fail",
     max_document_chars: int = 0,
     max_sentence_chars: int = 0,
+    max_invalid_utf8_share: float = 0.5,
 ) -> dict:
     """Segment one raw shard (format ``fmt``, see :mod:`readers`) into a jsonl shard; return its
     counts, also written to ``stats_path`` as JSON when given.
@@ -178,8 +179,9 @@ def segment_file(
     bad record (no output is written); ``skip`` leaves bad records out and counts them by reason
     (``skipped``, with the first few messages in ``skipped_examples``). ``max_document_chars``:
     longer documents are bad records; ``max_sentence_chars``: longer sentences are cut (0: no
-    limit for either)."""
-    contents, skipped = load_documents(in_path, fmt, input_key, max_document_chars, on_error)
+    limit for either); ``max_invalid_utf8_share``: under ``skip``, a file with a larger share of records
+    that are not UTF-8 is refused whole."""
+    contents, skipped = load_documents(in_path, fmt, input_key, max_document_chars, on_error, max_invalid_utf8_share)
     documents = [split_sentences(content, max_sentence_chars) for content in contents]
     del contents  # the raw texts are not needed any more: about half the peak memory of a shard
     segmenter = segmenter or make_segmenter("seg")
