@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -17,18 +16,30 @@ def _umask() -> int:
     return mask
 
 
-def _tmp_sibling(path: Path, is_dir: bool) -> Path:
-    """A fresh temporary file or folder beside ``path``, with the permissions a plain create gets
-    (mkstemp/mkdtemp make them private, which would hide artifacts from a shared cluster group)."""
+def scratch_sibling(path: str | os.PathLike, tag: str = "tmp", is_dir: bool = False) -> Path:
+    """An empty temporary file or folder ``.<name>.<tag>`` beside ``path``, what an earlier attempt left there
+    removed first: the name is fixed by the output, so the rerun of a job that was killed (SIGKILL, out of
+    memory, a lost node) clears its debris instead of adding to it. One job writes an output at a time
+    (Snakemake's rule), so the fixed name is never shared. Permissions are those a plain create gets."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{tag}")
+    _remove(scratch)
     if is_dir:
-        name = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.chmod(name, 0o777 & ~_umask())
+        scratch.mkdir(mode=0o777 & ~_umask())
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        os.chmod(name, 0o666 & ~_umask())
-    return Path(name)
+        scratch.touch(mode=0o666 & ~_umask())
+    return scratch
+
+
+@contextlib.contextmanager
+def scratch_directory(path: str | os.PathLike, tag: str) -> Iterator[Path]:
+    """A :func:`scratch_sibling` folder for the block, removed after it whatever happens."""
+    scratch = scratch_sibling(path, tag, is_dir=True)
+    try:
+        yield scratch
+    finally:
+        _remove(scratch)
 
 
 def _remove(path: Path) -> None:
@@ -45,7 +56,7 @@ def atomic_path(path: str | os.PathLike, is_dir: bool = False) -> Iterator[Path]
     For a directory the old ``path`` (if any) is replaced as a whole.
     """
     final = Path(path)
-    tmp = _tmp_sibling(final, is_dir)
+    tmp = scratch_sibling(final, "tmp", is_dir)
     try:
         yield tmp
     except BaseException:
@@ -93,7 +104,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
 def atomic_outputs(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Several sibling files that appear together or not at all (e.g. ``_ids.npy`` + ``_idx.npz``)."""
     finals = [Path(p) for p in paths]
-    tmps = [_tmp_sibling(p, False) for p in finals]
+    tmps = [scratch_sibling(p) for p in finals]
     try:
         yield tmps
     except BaseException:

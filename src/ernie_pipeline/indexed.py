@@ -21,7 +21,6 @@ ids give byte-identical files.
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import tempfile
@@ -31,7 +30,7 @@ from typing import BinaryIO, Iterable
 
 import numpy as np
 
-from ernie_pipeline.atomic import atomic_outputs
+from ernie_pipeline.atomic import atomic_outputs, scratch_sibling
 from ernie_pipeline.ordered_merge import merge_in_order
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -114,9 +113,8 @@ class _RawStreams:
         self.paths: dict[str, Path] = {}
         self.files: dict[str, BinaryIO] = {}
         for name in names:
-            fd, raw = tempfile.mkstemp(prefix=f".{stem}.{name}.", suffix=".raw", dir=directory)
-            self.paths[name] = Path(raw)
-            self.files[name] = os.fdopen(fd, "wb")
+            self.paths[name] = scratch_sibling(directory / stem, f"{name}.raw")
+            self.files[name] = open(self.paths[name], "wb")
 
     def close(self) -> None:
         for handle in self.files.values():

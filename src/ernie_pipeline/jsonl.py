@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import resource
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.atomic import atomic_write, scratch_directory
 from ernie_pipeline.ordered_merge import document_order
 from ernie_pipeline.readers import jsonl_text
 
@@ -102,8 +101,8 @@ def merge_jsonl(
     too short and written."""
     paths, out_path = [Path(p) for p in in_paths], Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".corpus.", dir=out_path.parent) as scratch:
-        table, read = _kept_lines(paths, json_key, min_doc_length, Path(scratch) / "lines.int64")
+    with scratch_directory(out_path, "lines") as scratch:
+        table, read = _kept_lines(paths, json_key, min_doc_length, scratch / "lines.int64")
         kept = len(table)
         if not kept:
             raise ValueError(f"no document longer than min_doc_length={min_doc_length} in {in_paths}")

@@ -17,11 +17,12 @@ beside it, removed whatever happens.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from ernie_pipeline.atomic import scratch_sibling
 
 _CHUNK_DOCS = 1 << 16  # documents read from a shard per step of pass 1 (and arange/inverse steps)
 _WRITE_DOCS = 4096  # documents handed to the writer at once in pass 2
@@ -110,8 +111,7 @@ def merge_in_order(datasets: list, order: np.ndarray, writer, bucket_bytes: int)
     dtype = datasets[0].ids.dtype
     data_bytes = sum(d.ids.nbytes + d.lens.nbytes + 16 * d.num_docs for d in datasets)
     docs_per_bucket = max(1, int(documents * min(1.0, bucket_bytes / max(data_bytes, 1))))
-    buckets = _Buckets(Path(tempfile.mkdtemp(prefix=".merge.", dir=Path(writer.prefix).parent)),
-                       -(-documents // docs_per_bucket), dtype)
+    buckets = _Buckets(scratch_sibling(writer.prefix, "merge", is_dir=True), -(-documents // docs_per_bucket), dtype)
     try:
         rank = _inverse(order, buckets.directory / "rank.int64")
         shards = tqdm(datasets, desc="merge: shards into buckets", unit="shard", mininterval=5)

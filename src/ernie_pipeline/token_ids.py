@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.atomic import atomic_write, scratch_directory
 from ernie_pipeline.indexed import IdsWriter, ids_dtype, merge_ids
 from ernie_pipeline.ordered_merge import document_order
 from ernie_pipeline.readers import jsonl_text
@@ -383,7 +382,7 @@ def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path]
     kept = np.cumsum([0] + [s["documents"] + s["empty_documents"] for s in stats])
     absent = np.concatenate([np.asarray(s["empty_positions"], np.int64) + start for s, start in zip(stats, kept)])
     Path(output_prefix).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".order.", dir=Path(output_prefix).parent) as scratch:
+    with scratch_directory(output_prefix, "order") as scratch:
         order = document_order(int(kept[-1]), shuffle, seed, f"{scratch}/order.int64", absent)
         merged = merge_ids(shard_prefixes, output_prefix, order, megatron, bucket_mb << 20)
         del order  # the map, before its file goes
