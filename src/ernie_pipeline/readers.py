@@ -109,9 +109,9 @@ def _decompress_errors() -> tuple[type[BaseException], ...]:
     return OSError, EOFError, zlib.error, zstandard.ZstdError
 
 
-def _binary(path: Path, where: str, data: bytes) -> CorpusFormatError:
-    return CorpusFormatError(f"{where}: NUL byte at byte {data.index(0)}{' of the line' if where != str(path) else ''}: "
-                             "a binary file (or UTF-16), not UTF-8 text; the file is refused whole", "file_binary")
+def _binary(where: str) -> CorpusFormatError:
+    return CorpusFormatError(f"{where}: a binary file (or UTF-16), not UTF-8 text; the file is refused whole",
+                             "file_binary")
 
 
 def _read_all(path: Path) -> bytes:
@@ -123,7 +123,7 @@ def _read_all(path: Path) -> bytes:
     except _decompress_errors() as err:
         raise CorpusFormatError(f"{path}: cannot decompress ({err})", "file_unreadable") from None
     if b"\0" in data:
-        raise _binary(path, str(path), data)
+        raise _binary(f"{path}: NUL byte at byte {data.index(0)}")
     return data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
 
 
@@ -138,7 +138,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str | CorpusFormatError]]:
                 if number == 1 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8):]
                 if b"\0" in raw:
-                    raise _binary(path, f"{path}:{number}", raw)
+                    raise _binary(f"{path}:{number}: NUL byte at byte {raw.index(0)} of the line")
                 blank = blank and not raw.strip()
                 try:
                     yield number, raw.decode("utf-8").rstrip("\r\n")
