@@ -41,8 +41,9 @@ def run_profile(workdir: Path, profile: Path, *args: str) -> str:
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=2400)
     output = result.stdout + result.stderr
     if result.returncode:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in (workdir / ".snakemake/slurm_logs").rglob("*.log")
-                         if "Error" in p.read_text()) if (workdir / ".snakemake/slurm_logs").is_dir() else ""
+        # the jobs' own logs too: a later test reuses the folder and overwrites them
+        candidates = [*(workdir / ".snakemake/slurm_logs").rglob("*.log"), *(workdir / "results/logs").rglob("*.log")]
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in candidates if "Error" in p.read_text())
         raise AssertionError(f"{' '.join(cmd)} failed:\n{output[-6000:]}\n{logs[-6000:]}")
     return output
 

@@ -8,8 +8,8 @@ from ernie_pipeline.vocab.chars import count_shard, load_char_dict, sum_counts, 
 from ernie_pipeline.vocab.coverage import SCRIPTS, measure, script_of
 from ernie_pipeline.vocab.scheme2 import vocab_from_pieces
 from ernie_pipeline.vocab.english import read_pieces
-from ernie_pipeline.vocab.merge import (CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, build_vocab, check_uint16,
-                                        extended_size, write_vocab)
+from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, UINT16_IDS
+from ernie_pipeline.vocab.merge import build_vocab, check_uint16, extended_size, write_vocab
 
 
 def _shards(artifacts):
@@ -86,7 +86,7 @@ def test_coverage_report_on_held_out_sample_text(artifacts):
 def test_vocab_txt_order(artifacts):
     tokens = (artifacts["vocab_dir"] / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
     counts = load_char_dict(artifacts["char_dict"])
-    assert tokens[:5] == SPECIAL_TOKENS
+    assert tuple(tokens[:5]) == SPECIAL_TOKENS
     assert len(tokens) == len(set(tokens))
     cjk = [t for t in tokens if len(t) == 1 and CJK_FIRST <= ord(t) <= CJK_LAST]
     assert len(cjk) == 20902 and tokens[5:5 + 20902] == cjk  # all CJK right after the specials
@@ -125,13 +125,16 @@ def test_upstreams_settings_give_upstreams_vocabulary():
     assert {"##０", "０", "ｦ", "##ｦ"} <= set(build_vocab(counts, ["▁the"], 200))
 
 
-def test_uint16_bound(tmp_path):
-    big = build_vocab({}, [f"▁w{i}" for i in range(44700)], min_char_count=1)
-    assert extended_size(big) >= 2**16 - 1
-    with pytest.raises(ValueError, match="does not fit uint16"):
-        write_vocab(big, tmp_path / "vocab.txt")
-    assert not (tmp_path / "vocab.txt").exists()
-    check_uint16(big[:40000])
+def test_uint16_bound_is_65536_ids(tmp_path):
+    """ids 0..65535 fit a uint16 token file, as token_ids' own check says; one more id does not."""
+    pieces = [f"▁w{i}" for i in range(UINT16_IDS - extended_size(build_vocab({}, [], 1, include_kana_hangul=False)))]
+    fits = build_vocab({}, pieces, 1, include_kana_hangul=False)
+    assert extended_size(fits) == UINT16_IDS
+    write_vocab(fits, tmp_path / "fits.txt")  # refused before: the vocab stage's bound was 65,535 ids
+    with pytest.raises(ValueError, match=r"65,537 ids with the Chinese '##' extension, more than the 65,536"):
+        write_vocab(fits + ["w_one_more"], tmp_path / "over.txt")
+    assert not (tmp_path / "over.txt").exists()
+    check_uint16(fits[:40000])
 
 
 def test_tokenizer_loads_vocab_folder(artifacts):
@@ -197,7 +200,7 @@ def test_scheme2_vocab_maps_specials_loads_and_covers(artifacts):
     scheme2 = artifacts["results"] / "vocab" / "scheme2"
     tokens = (scheme2 / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
     pieces = read_pieces(scheme2 / "spm.vocab")
-    assert tokens[:5] == SPECIAL_TOKENS and len(tokens) == len(set(tokens))
+    assert tuple(tokens[:5]) == SPECIAL_TOKENS and len(tokens) == len(set(tokens))
     assert not {"<unk>", "<s>", "</s>", "▁"} & set(tokens)
     assert tokens == vocab_from_pieces(pieces)  # pieces in sentencepiece's order, then CJK, kana, Jamo
     words = [p[1:] for p in pieces if p.startswith("▁") and len(p) > 1]

@@ -73,7 +73,7 @@ bool decode_utf8(const std::string& text, std::u32string& out) {
     return true;
 }
 
-bool is_marking_cjk(char32_t cp) { return cp >= 0x4E00 && cp <= 0x9FA5; }  // upstream's [\u4E00-\u9FA5]
+bool is_marking_cjk(char32_t cp) { return cp >= 0x4E00 && cp <= 0x9FA5; }  // upstream's [\u4E00-\u9FA5]; vocab/constants.py CJK_FIRST..CJK_LAST
 
 class Tokenizer {
   public:

@@ -42,11 +42,6 @@ MEGATRON_DTYPE_CODES = {np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np
                         np.dtype(np.uint16): 8}
 
 
-def ids_dtype(vocab_size: int) -> np.dtype:
-    """Upstream's choice, from the base vocabulary size (the ``##`` ids come on top)."""
-    return np.dtype(np.uint16 if vocab_size < 2**16 - 1 else np.int32)
-
-
 def paths_for(prefix: str | Path) -> tuple[Path, Path]:
     return Path(f"{prefix}_ids.npy"), Path(f"{prefix}_idx.npz")
 

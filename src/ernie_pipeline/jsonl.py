@@ -22,6 +22,12 @@ from ernie_pipeline.readers import jsonl_text
 _ROWS_PER_WRITE = 1 << 16  # line-table rows written, and document positions looked up, per step
 
 
+def keeps_document(text: str, min_doc_length: int) -> bool:
+    """Upstream's filter (trans_to_json): a document is kept when its segmented text is longer than
+    ``min_doc_length`` characters; every stage that reads the segmented shards asks this."""
+    return len(text) > min_doc_length
+
+
 def write_corpus_stats(shard_stats: list[str | Path], merge_counts: dict, out_path: str | Path) -> dict:
     """Sum the per-shard segmentation counts (and skipped records per reason) and add the merge's;
     write them with the shards' own."""
@@ -53,7 +59,7 @@ def _kept_lines(paths: list[Path], json_key: str, min_doc_length: int, table: Pa
             with open(path, "rb") as handle:
                 for number, raw in enumerate(handle, start=1):
                     read += 1
-                    if len(jsonl_text(raw, json_key, path, number)) > min_doc_length:
+                    if keeps_document(jsonl_text(raw, json_key, path, number), min_doc_length):
                         rows.append((shard, offset, len(raw)))
                     offset += len(raw)
                     if len(rows) == _ROWS_PER_WRITE:

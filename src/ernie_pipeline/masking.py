@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ernie_pipeline.vocab.constants import is_cjk
+
 
 @dataclass(frozen=True)
 class Vocab:
@@ -39,7 +41,7 @@ class Vocab:
             if token.startswith("##"):
                 is_continuation[idx] = True
                 bare = token[2:]
-                if len(bare) == 1 and "\u4e00" <= bare <= "\u9fa5" and bare in token_to_id:
+                if is_cjk(bare) and bare in token_to_id:
                     to_base[idx] = token_to_id[bare]
         return cls(
             cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,

@@ -34,11 +34,12 @@ from tqdm import tqdm
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.atomic import atomic_write, scratch_directory
-from ernie_pipeline.indexed import IdsWriter, ids_dtype, merge_ids
+from ernie_pipeline.indexed import IdsWriter, merge_ids
+from ernie_pipeline.jsonl import keeps_document
 from ernie_pipeline.ordered_merge import document_order
 from ernie_pipeline.readers import jsonl_text
+from ernie_pipeline.vocab.constants import SPECIAL_TOKENS, check_ids_fit, has_cjk, ids_dtype, is_cjk
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 ENGINES = ("native", "paddlenlp")
 
@@ -85,12 +86,9 @@ def load_tokenizer(source: str | Path):
     elif "/" in str(source):  # built-in names have no slash
         raise FileNotFoundError(f"{source}: no such tokenizer folder (config tokenize.tokenizer)")
     tokenizer = ErnieTokenizer.from_pretrained(str(source))
-    cjk_missing = sum(1 for t in tokenizer.vocab.token_to_idx
-                      if len(t) == 1 and 0x4E00 <= ord(t) <= 0x9FA5 and "##" + t not in tokenizer.vocab.token_to_idx)
-    if tokenizer.vocab_size < 2**16 - 1 and tokenizer.vocab_size + cjk_missing > 2**16:
-        # upstream only warns (through a typo that raises AttributeError) and then overflows uint16
-        raise ValueError(f"{source}: {tokenizer.vocab_size} tokens + {cjk_missing} ##X ids exceed the 65,536 ids "
-                         "that uint16 token files hold; use a smaller vocabulary")
+    cjk_missing = sum(1 for t in tokenizer.vocab.token_to_idx if is_cjk(t) and "##" + t not in tokenizer.vocab.token_to_idx)
+    if ids_dtype(tokenizer.vocab_size) == np.uint16:  # a larger base vocabulary gets int32 files (upstream)
+        check_ids_fit(tokenizer.vocab_size + cjk_missing, str(source), "use a smaller vocabulary")
     tokenizer.verbose = False
     tokenizer.extend_chinese_char()
     return tokenizer
@@ -132,7 +130,7 @@ def mark_whole_words(tokens: list[str], words: set[str], max_word_length: int = 
     marked: list[str] = []
     i = 0
     while i < len(tokens):
-        if not any("\u4e00" <= c <= "\u9fa5" for c in tokens[i]):
+        if not has_cjk(tokens[i]):
             marked.append(tokens[i])
             i += 1
             continue
@@ -297,7 +295,7 @@ def _document_batches(path: Path, json_key: str, min_doc_length: int, batch_docs
             counts["input_bytes"] += len(line)
             text = jsonl_text(line, json_key, path, number)
             counts["documents_read"] += 1
-            if len(text) <= min_doc_length:
+            if not keeps_document(text, min_doc_length):
                 counts["dropped_short"] += 1
                 continue
             batch.append(text)

@@ -23,6 +23,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from ernie_pipeline.atomic import atomic_outputs, atomic_write
+from ernie_pipeline.jsonl import keeps_document
 from ernie_pipeline.readers import jsonl_text
 from ernie_pipeline.safe_pickle import load_plain
 
@@ -44,7 +45,7 @@ def drawn_documents(jsonl_path: str | Path, dataset: str, shard: str, json_key: 
     with open(jsonl_path, encoding="utf-8") as handle:
         for number, line in enumerate(tqdm(handle, desc=f"{desc} {shard}", unit="doc", mininterval=5), 1):
             text = jsonl_text(line, json_key, jsonl_path, number)
-            if len(text) > min_doc_length:
+            if keeps_document(text, min_doc_length):
                 yield document_draw(seed, dataset, shard, number), text
 
 

@@ -16,7 +16,7 @@ Order of ``vocab.txt`` (= id order):
 
 Chinese ``##X`` forms are not written: the tokenizer adds them at run time
 (``ErnieTokenizer.extend_chinese_char``), after the base vocabulary, and token ids are stored as
-uint16, so the base vocabulary plus those additions must stay below 65,535.
+uint16, so the base vocabulary plus those additions must stay within 65,536 ids.
 """
 
 from __future__ import annotations
@@ -26,35 +26,12 @@ import unicodedata
 from pathlib import Path
 
 from ernie_pipeline.atomic import atomic_write
-
-SPECIAL_TOKENS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
-CJK_FIRST, CJK_LAST = 0x4E00, 0x9FA5
-UINT16_LIMIT = 2**16 - 1
+from ernie_pipeline.vocab.constants import (CJK_FIRST, CJK_LAST, KANA_HANGUL_RANGES, SPECIAL_TOKENS, WIDTH_FORM_RANGES,
+                                            check_ids_fit, is_cjk, is_japanese_korean, is_width_form)
 
 _RE_ENG = re.compile(r"[#a-zA-Z0-9]")
 _RE_SEP = re.compile(r"\[[A-Z]+\]")
 _RE_SPM_SPECIAL = re.compile(r"<[/a-z]+>")
-
-
-def is_cjk(char: str) -> bool:
-    return len(char) == 1 and CJK_FIRST <= ord(char) <= CJK_LAST
-
-
-# Hiragana, Katakana (+ prolonged sound mark and iteration marks), Hangul Jamo, Hangul compatibility Jamo
-KANA_HANGUL_RANGES = ((0x3041, 0x3096), (0x309D, 0x309F), (0x30A1, 0x30FF), (0x1100, 0x11FF), (0x3131, 0x318E))
-# Halfwidth and Fullwidth Forms that run into kana and Hangul ("から１２"): half-width Katakana, full-width
-# digits and letters (not upstream's: ``vocab.fullwidth_twins``)
-WIDTH_FORM_RANGES = ((0xFF66, 0xFF9F), (0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
-
-
-def is_japanese_korean(char: str) -> bool:
-    """Upstream's ``jk_vocab``: kana / CJK symbols and Hangul Jamo, the characters that get a ``##`` twin."""
-    code = ord(char)
-    return 0x3040 <= code <= 0x33FF or 0x1100 <= code <= 0x11FF
-
-
-def is_width_form(char: str) -> bool:
-    return any(first <= ord(char) <= last for first, last in WIDTH_FORM_RANGES)
 
 
 class _VocabBuilder:
@@ -133,12 +110,7 @@ def extended_size(tokens: list[str]) -> int:
 
 
 def check_uint16(tokens: list[str], source: str = "vocab") -> None:
-    size = extended_size(tokens)
-    if size >= UINT16_LIMIT:
-        raise ValueError(
-            f"{source}: {len(tokens)} tokens + Chinese '##' extensions = {size} ids, which does not fit "
-            f"uint16 (< {UINT16_LIMIT}); lower vocab.eng_vocab_size or raise vocab.min_char_count"
-        )
+    check_ids_fit(extended_size(tokens), source, "lower vocab.eng_vocab_size or raise vocab.min_char_count")
 
 
 def write_vocab(tokens: list[str], out_path: str | Path) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ernie_pipeline.atomic import atomic_write
 from ernie_pipeline.vocab.chars import drawn_documents
-from ernie_pipeline.vocab.merge import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, kana_hangul_tokens
+from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS
+from ernie_pipeline.vocab.merge import kana_hangul_tokens
 
 SPM_SPECIALS = {"<unk>": "[UNK]", "<s>": "[CLS]", "</s>": "[SEP]", "<pad>": "[PAD]"}
 
