@@ -8,8 +8,8 @@ from ernie_pipeline.vocab.chars import count_shard, load_char_dict, sum_counts, 
 from ernie_pipeline.vocab.coverage import SCRIPTS, measure, script_of
 from ernie_pipeline.vocab.scheme2 import vocab_from_pieces
 from ernie_pipeline.vocab.english import read_pieces
-from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, UINT16_IDS
-from ernie_pipeline.vocab.merge import build_vocab, check_uint16, extended_size, write_vocab
+from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, UINT16_IDS, extended_size
+from ernie_pipeline.vocab.merge import build_vocab, check_uint16, write_vocab
 
 
 def _shards(artifacts):

@@ -38,7 +38,7 @@ from ernie_pipeline.indexed import IdsWriter, merge_ids
 from ernie_pipeline.jsonl import keeps_document
 from ernie_pipeline.ordered_merge import document_order
 from ernie_pipeline.readers import jsonl_text
-from ernie_pipeline.vocab.constants import SPECIAL_TOKENS, check_ids_fit, has_cjk, ids_dtype, is_cjk
+from ernie_pipeline.vocab.constants import SPECIAL_TOKENS, check_ids_fit, extended_size, has_cjk, ids_dtype
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 ENGINES = ("native", "paddlenlp")
@@ -86,9 +86,8 @@ def load_tokenizer(source: str | Path):
     elif "/" in str(source):  # built-in names have no slash
         raise FileNotFoundError(f"{source}: no such tokenizer folder (config tokenize.tokenizer)")
     tokenizer = ErnieTokenizer.from_pretrained(str(source))
-    cjk_missing = sum(1 for t in tokenizer.vocab.token_to_idx if is_cjk(t) and "##" + t not in tokenizer.vocab.token_to_idx)
     if ids_dtype(tokenizer.vocab_size) == np.uint16:  # a larger base vocabulary gets int32 files (upstream)
-        check_ids_fit(tokenizer.vocab_size + cjk_missing, str(source), "use a smaller vocabulary")
+        check_ids_fit(extended_size(tokenizer.vocab.token_to_idx), str(source), "use a smaller vocabulary")
     tokenizer.verbose = False
     tokenizer.extend_chinese_char()
     return tokenizer

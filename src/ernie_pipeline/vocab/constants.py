@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Collection
+
 import numpy as np
 
 # vocab.txt's first lines, so ids 0-4 (upstream's merge_vocab.py); paddlenlp's ErnieTokenizer needs all five
@@ -37,6 +39,12 @@ def is_japanese_korean(char: str) -> bool:
 
 def is_width_form(char: str) -> bool:
     return any(first <= ord(char) <= last for first, last in WIDTH_FORM_RANGES)
+
+
+def extended_size(tokens: Collection[str]) -> int:
+    """Vocabulary size after ``extend_chinese_char`` adds ``##X`` for every CJK char lacking one."""
+    present = set(tokens)
+    return len(tokens) + sum(1 for t in tokens if is_cjk(t) and "##" + t not in present)
 
 
 def ids_dtype(vocab_size: int) -> np.dtype:

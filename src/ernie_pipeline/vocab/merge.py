@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ernie_pipeline.atomic import atomic_write
 from ernie_pipeline.vocab.constants import (CJK_FIRST, CJK_LAST, KANA_HANGUL_RANGES, SPECIAL_TOKENS, WIDTH_FORM_RANGES,
-                                            check_ids_fit, is_cjk, is_japanese_korean, is_width_form)
+                                            check_ids_fit, extended_size, is_cjk, is_japanese_korean, is_width_form)
 
 _RE_ENG = re.compile(r"[#a-zA-Z0-9]")
 _RE_SEP = re.compile(r"\[[A-Z]+\]")
@@ -101,12 +101,6 @@ def kana_hangul_tokens(fullwidth_twins: bool = True) -> list[str]:
         for code in range(first, last + 1):
             builder.add(chr(code))
     return builder.tokens
-
-
-def extended_size(tokens: list[str]) -> int:
-    """Vocabulary size after ``extend_chinese_char`` adds ``##X`` for every CJK char lacking one."""
-    present = set(tokens)
-    return len(tokens) + sum(1 for t in tokens if is_cjk(t) and "##" + t not in present)
 
 
 def check_uint16(tokens: list[str], source: str = "vocab") -> None:
