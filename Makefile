@@ -12,7 +12,7 @@ CORES ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/_gru_kernels.cpp src/ernie_pipeline/_wordpiece.cpp
+$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/segment/_gru_kernels.cpp src/ernie_pipeline/tokenize/_wordpiece.cpp
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $$(grep -E '^(setuptools|wheel)==' requirements.lock)
@@ -24,7 +24,7 @@ $(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/_gru_kern
 
 demo: setup
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) all
-	$(BIN)/python -m ernie_pipeline.where
+	$(BIN)/python -m ernie_pipeline.workflow.where
 
 test: setup megatron-env
 	$(BIN)/python -m pytest

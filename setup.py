@@ -1,9 +1,9 @@
 """Builds the C++ extensions (metadata lives in pyproject.toml):
 
-ernie_pipeline._gru_kernels  LAC's GRU activations, compiled for two targets chosen at run time:
+ernie_pipeline.segment._gru_kernels  LAC's GRU activations, compiled for two targets chosen at run time:
                              x86-64-v3 (AVX2 + FMA, where the exp loop vectorises) and the baseline,
                              so one build runs on any x86-64 node of a cluster;
-ernie_pipeline._wordpiece    whole-word WordPiece tokenisation for the token-id stage.
+ernie_pipeline.tokenize._wordpiece    whole-word WordPiece tokenisation for the token-id stage.
 """
 from pybind11.setup_helpers import Pybind11Extension
 from setuptools import setup
@@ -11,15 +11,15 @@ from setuptools import setup
 setup(
     ext_modules=[
         Pybind11Extension(
-            "ernie_pipeline._gru_kernels",
-            ["src/ernie_pipeline/_gru_kernels.cpp"],
+            "ernie_pipeline.segment._gru_kernels",
+            ["src/ernie_pipeline/segment/_gru_kernels.cpp"],
             cxx_std=17,
             # the vectorised floor/exp need these; the results stay IEEE floats (no -ffast-math)
             extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno"],
         ),
         Pybind11Extension(
-            "ernie_pipeline._wordpiece",
-            ["src/ernie_pipeline/_wordpiece.cpp"],
+            "ernie_pipeline.tokenize._wordpiece",
+            ["src/ernie_pipeline/tokenize/_wordpiece.cpp"],
             cxx_std=17,
             extra_compile_args=["-O3"],
         ),

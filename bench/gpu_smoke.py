@@ -79,8 +79,8 @@ def _child_run(spec: dict) -> dict:
     import paddle
     from paddlenlp.transformers import ErnieForPretraining
 
-    from ernie_pipeline.index_map import build_index_map, num_samples
-    from ernie_pipeline.train import pretrain
+    from ernie_pipeline.data.index_map import build_index_map, num_samples
+    from ernie_pipeline.train.loop import pretrain
 
     cfg, index_cfg, out = spec["cfg"], spec["index"], Path(spec["out"])
     maps = {}
@@ -110,7 +110,7 @@ def _child_master_grad(spec: dict) -> dict:
     import paddle
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining, ErniePretrainingCriterion
 
-    from ernie_pipeline.models import model_config
+    from ernie_pipeline.train.models import model_config
 
     paddle.set_device("gpu")
     paddle.seed(0)
@@ -214,7 +214,7 @@ def main() -> int:
         sys.exit(f"{args.prefix}_ids.npy or {args.tokenizer}/vocab.txt is missing: build them first "
                  "(.venv/bin/snakemake --cores 4 results/token_ids/inews_ids.npy) or pass --prefix / --tokenizer")
     if args.device == "gpu":  # the readiness checks first: their message beats a crash in every run
-        from ernie_pipeline.gpu import check_gpu_runtime, gpu_count
+        from ernie_pipeline.train.gpu import check_gpu_runtime, gpu_count
 
         try:
             gpu_count()

@@ -60,7 +60,7 @@ class _PeakAnon:
 def _child_index_map(prefix: str, samples: int) -> dict:
     """Peak anonymous memory of building the train and the valid sample map (``samples`` rows each)."""
     import ernie_pipeline  # noqa: F401
-    from ernie_pipeline.index_map import build_index_map
+    from ernie_pipeline.data.index_map import build_index_map
 
     peaks = {}
     for split in ("train", "valid"):
@@ -77,7 +77,7 @@ def _child_merge(factor: int) -> dict:
     import ernie_pipeline  # noqa: F401
     import numpy as np
 
-    from ernie_pipeline.indexed import IdsDataset, merge_ids
+    from ernie_pipeline.data.token_files import IdsDataset, merge_ids
 
     order = np.random.RandomState(1).permutation(IdsDataset(SOURCE).num_docs * factor)
     with tempfile.TemporaryDirectory() as work, _PeakAnon() as peak:
@@ -89,10 +89,10 @@ def _child_reader(prefix: str, samples: int) -> dict:
     import ernie_pipeline  # noqa: F401
     import numpy as np
 
-    from ernie_pipeline.dataset import ErnieDataset
-    from ernie_pipeline.indexed import IdsDataset
-    from ernie_pipeline.masking import Vocab
-    from ernie_pipeline.token_ids import load_tokenizer
+    from ernie_pipeline.data.dataset import ErnieDataset
+    from ernie_pipeline.data.token_files import IdsDataset
+    from ernie_pipeline.data.masking import Vocab
+    from ernie_pipeline.tokenize.token_ids import load_tokenizer
 
     vocab = Vocab.from_tokenizer(load_tokenizer(str(REPO / "results/vocab/tokenizer")))
     import time
@@ -133,7 +133,7 @@ def main() -> None:
         print(json.dumps(measure()))
         return
     import ernie_pipeline  # noqa: F401
-    from ernie_pipeline.indexed import merge_ids, paths_for
+    from ernie_pipeline.data.token_files import merge_ids, paths_for
 
     work = Path(args.work or tempfile.mkdtemp(prefix="ids-memory-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,10 @@ import numpy as np
 import yaml
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.dataset import ErnieDataset
-from ernie_pipeline.indexed import IdsDataset
-from ernie_pipeline.masking import Vocab, masked_lm_predictions
-from ernie_pipeline.token_ids import load_tokenizer
+from ernie_pipeline.data.dataset import ErnieDataset
+from ernie_pipeline.data.token_files import IdsDataset
+from ernie_pipeline.data.masking import Vocab, masked_lm_predictions
+from ernie_pipeline.tokenize.token_ids import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 

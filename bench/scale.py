@@ -116,14 +116,14 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
     train = _train_settings(config, steps, workers)
     maps = {split: [str(work / f"{split}_map.npy")] for split in ("train", "valid", "test")}
     if stage == "merge":
-        from ernie_pipeline.token_ids import merge_shards
+        from ernie_pipeline.tokenize.token_ids import merge_shards
 
         shards = sorted(p.name[: -len(".stats.json")] for p in TOKEN_SHARDS.glob("*.stats.json")) * factor
         merged = merge_shards([TOKEN_SHARDS / s for s in shards], [TOKEN_SHARDS / f"{s}.stats.json" for s in shards],
                               prefix, True, config["jsonl"]["seed"], False, config["tokenize"]["merge_bucket_mb"])
         return {"sentences": merged["sentences"], "tokens": merged["tokens"], "documents": merged["documents"]}
     if stage == "corpus_jsonl":
-        from ernie_pipeline.jsonl import merge_jsonl
+        from ernie_pipeline.corpus.corpus_jsonl import merge_jsonl
 
         counts = merge_jsonl(sorted(SEGMENTED.glob("*.jsonl")) * factor, work / "corpus.jsonl",
                              config["jsonl"]["json_key"], config["jsonl"]["min_doc_length"], True, config["jsonl"]["seed"])
@@ -131,7 +131,7 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
         sentences = sum(json.loads(p.read_text())["sentences"] for p in SEGMENTED.glob("*.stats.json")) * factor
         return {"sentences": sentences, **counts}
     if stage.startswith("index_map"):
-        from ernie_pipeline.index_map import build_index_map, num_samples
+        from ernie_pipeline.data.index_map import build_index_map, num_samples
 
         splits = ["train"] if stage.endswith("train") else ["valid", "test"]  # the test map rides along
         rows = 0
@@ -141,7 +141,7 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
                                     train["binary_head"])["rows"]
         return {"rows": rows}
     if stage == "pretrain":
-        from ernie_pipeline.train import pretrain
+        from ernie_pipeline.train.loop import pretrain
 
         out = work / "pretrain"
         summary = pretrain([prefix], str(REPO / "results/vocab/tokenizer"), maps, str(out), train, config["index"],

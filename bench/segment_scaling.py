@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from ernie_pipeline.readers import read_documents  # noqa: E402
+from ernie_pipeline.corpus.readers import read_documents  # noqa: E402
 
 
 def snakemake(workdir: Path, cores: int, targets: list[str]) -> float:

@@ -9,11 +9,11 @@ timed apart from the tokenising loop.
 
 Engines, each over every document:
   paddlenlp   upstream's way: ErnieTokenizer.tokenize + get_whole_word_mask_tokens + convert_tokens_to_ids
-              (ernie_pipeline.token_ids.ReferenceConverter); its ids are the reference
+              (ernie_pipeline.tokenize.token_ids.ReferenceConverter); its ids are the reference
   hf          HF ``tokenizers`` (Rust) configured like ErnieTokenizer (BertNormalizer, BertPreTokenizer plus
               a split on Unicode symbols as paddlenlp's BasicTokenizer does, WordPiece), encode_batch over
               256 documents' sentences, whole-word marking in Python
-  native      the pipeline's engine (ernie_pipeline.fast_tokenizer, paddlenlp for the few documents it
+  native      the pipeline's engine (ernie_pipeline.tokenize.tables, paddlenlp for the few documents it
               hands back), flat arrays as the shard job writes them (turned into lists after the timing)
 For each: MB/s and the number of documents whose ids differ from the reference (must be 0 for native).
 
@@ -39,7 +39,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # HF tokenizers' thread pool: o
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import ernie_pipeline  # noqa: E402,F401  (system zlib before paddle)
-from ernie_pipeline.token_ids import (DocumentEncoder, ReferenceConverter, build_tables,  # noqa: E402
+from ernie_pipeline.tokenize.token_ids import (DocumentEncoder, ReferenceConverter, build_tables,  # noqa: E402
                                       load_tokenizer, mark_whole_words, split_words)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def timed(fn):
 _CHILD = """
 import re, sys
 import ernie_pipeline
-from ernie_pipeline.token_ids import tokenize_shard
+from ernie_pipeline.tokenize.token_ids import tokenize_shard
 stats = tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], tables_path=sys.argv[4])
 peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
 print(peak_kb, stats["mb_per_s"], stats["tokens"])
@@ -176,7 +176,7 @@ def main() -> None:
         f"| paddlenlp ErnieTokenizer (upstream's way) | {t_ref:.1f} | {megabytes / t_ref:.2f} | 1.0 | reference |",
         f"| HF tokenizers (same tokens) + marking in Python | {t_hf:.1f} | {megabytes / t_hf:.2f} | {t_ref / t_hf:.1f} | "
         f"{differ['hf']} |",
-        f"| native (ernie_pipeline.fast_tokenizer) | {t_native:.1f} | {megabytes / t_native:.2f} | {t_ref / t_native:.1f} | "
+        f"| native (ernie_pipeline.tokenize.tables) | {t_native:.1f} | {megabytes / t_native:.2f} | {t_ref / t_native:.1f} | "
         f"{differ['native']} ({encoder.reference_documents} handed to paddlenlp) |",
         "",
         f"Set-up: loading the tokenizer (paddlenlp import, extend_chinese_char) {t_load:.1f} s; the native tables "

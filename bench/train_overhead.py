@@ -45,7 +45,7 @@ def _settings(work: Path, steps: int, threads: int, workers: int) -> tuple[dict,
 
 
 def build_maps(work: Path, steps: int) -> None:
-    from ernie_pipeline.index_map import build_index_map, num_samples
+    from ernie_pipeline.data.index_map import build_index_map, num_samples
 
     cfg, index_cfg, paths = _settings(work, steps, 1, 0)
     for split, samples in num_samples(cfg).items():
@@ -54,7 +54,7 @@ def build_maps(work: Path, steps: int) -> None:
 
 
 def run_trainer(work: Path, steps: int, threads: int, workers: int) -> list[float]:
-    from ernie_pipeline.train import pretrain
+    from ernie_pipeline.train.loop import pretrain
 
     cfg, index_cfg, paths = _settings(work, steps, threads, workers)
     out = work / f"out-{os.getpid()}"
@@ -71,12 +71,12 @@ def run_bare(work: Path, steps: int, threads: int) -> list[float]:
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining, ErniePretrainingCriterion
     from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
 
-    from ernie_pipeline.dataset import ErnieDataset
-    from ernie_pipeline.indexed import IdsDataset
-    from ernie_pipeline.masking import Vocab, collate
-    from ernie_pipeline.models import model_config
-    from ernie_pipeline.token_ids import load_tokenizer
-    from ernie_pipeline.train import FIELDS
+    from ernie_pipeline.data.dataset import ErnieDataset
+    from ernie_pipeline.data.token_files import IdsDataset
+    from ernie_pipeline.data.masking import Vocab, collate
+    from ernie_pipeline.train.models import model_config
+    from ernie_pipeline.tokenize.token_ids import load_tokenizer
+    from ernie_pipeline.train.loop import FIELDS
 
     cfg, _, paths = _settings(work, steps, threads, 0)
     paddle.set_device("cpu")

@@ -6,11 +6,11 @@ import sys
 # The workflow's own package, importable whether or not it was pip-installed into this env.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from ernie_pipeline.blend import dataset_samples, parse_blend
-from ernie_pipeline import job_resources
-from ernie_pipeline.index_map import SPLIT_NAMES, num_samples, parse_split
-from ernie_pipeline.models import check_train_settings
-from ernie_pipeline.readers import COMPRESSED_SUFFIXES, SUFFIXES
+from ernie_pipeline.data.blend import dataset_samples, parse_blend
+from ernie_pipeline.workflow import job_resources
+from ernie_pipeline.data.index_map import SPLIT_NAMES, num_samples, parse_split
+from ernie_pipeline.train.models import check_train_settings
+from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
 
 RESULTS = config["results_dir"]
 DATASETS = config["datasets"]  # name -> {input_dir, format, input_key, on_error}, in config order
@@ -141,7 +141,7 @@ def dataset_split_samples(wildcards):
     return SAMPLES[wildcards.split].get(wildcards.dataset, TOTAL_SAMPLES[wildcards.split])
 
 
-# Resource callables: what the heavy jobs ask SLURM for, from their inputs' sizes (ernie_pipeline.job_resources)
+# Resource callables: what the heavy jobs ask SLURM for, from their inputs' sizes (ernie_pipeline.workflow.job_resources)
 SEGMENT_SPEED_KEY = "jieba" if config["segment"]["segmenter"] == "jieba" else config["segment"]["engine"]
 
 

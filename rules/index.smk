@@ -8,8 +8,8 @@ wildcard_constraints:
 
 rule index_map:
     input:
-        ids=rules.token_ids.output.ids,
-        idx=rules.token_ids.output.idx,
+        ids=rules.merge_token_ids.output.ids,
+        idx=rules.merge_token_ids.output.idx,
     output:
         index_map=f"{RESULTS}/index/{{dataset}}_{{split}}_indexmap.npy",
         record=f"{RESULTS}/index/{{dataset}}_{{split}}_indexmap.npy.json",
@@ -28,7 +28,7 @@ rule index_map:
     resources:
         mem_mb=index_map_mem_mb,
     script:
-        "../scripts/index_map.py"
+        "../scripts/index/index_map.py"
 
 
 rule blend_index:
@@ -46,4 +46,4 @@ rule blend_index:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/blend_index.py"
+        "../scripts/index/blend_index.py"

@@ -4,8 +4,8 @@
 
 rule pretrain:
     input:
-        ids=expand(rules.token_ids.output.ids, dataset=TRAIN_DATASETS),
-        idx=expand(rules.token_ids.output.idx, dataset=TRAIN_DATASETS),
+        ids=expand(rules.merge_token_ids.output.ids, dataset=TRAIN_DATASETS),
+        idx=expand(rules.merge_token_ids.output.idx, dataset=TRAIN_DATASETS),
         tokenizer=TOKENIZER_FILES,
         init=[os.path.join(config["train"]["continue_training"], "model_state.pdparams")]
         if config["train"]["continue_training"] else [],
@@ -29,4 +29,4 @@ rule pretrain:
     resources:
         mem_mb=8000,
     script:
-        "../scripts/pretrain.py"
+        "../scripts/train/pretrain.py"

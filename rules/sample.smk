@@ -16,7 +16,7 @@ rule sample_chinese:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/sample_chinese.py"
+        "../scripts/sample/chinese.py"
 
 
 rule sample_english:
@@ -33,4 +33,4 @@ rule sample_english:
     resources:
         mem_mb=1000,
     script:
-        "../scripts/sample_english.py"
+        "../scripts/sample/english.py"

@@ -35,7 +35,7 @@ rule segment_shard:
         mem_mb=3000,
         runtime=segment_minutes,
     script:
-        "../scripts/segment_shard.py"
+        "../scripts/segment/shard.py"
 
 
 rule corpus_jsonl:
@@ -58,4 +58,4 @@ rule corpus_jsonl:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/corpus_jsonl.py"
+        "../scripts/segment/corpus_jsonl.py"

@@ -18,7 +18,7 @@ rule tokenizer_tables:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/tokenizer_tables.py"
+        "../scripts/tokenize/tables.py"
 
 
 rule token_ids_shard:
@@ -45,10 +45,10 @@ rule token_ids_shard:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/token_ids_shard.py"
+        "../scripts/tokenize/shard.py"
 
 
-rule token_ids:
+rule merge_token_ids:
     input:
         ids=shard_token_files("ids"),
         idx=shard_token_files("idx"),
@@ -74,4 +74,4 @@ rule token_ids:
         mem_mb=merge_mem_mb,
         runtime=merge_minutes,
     script:
-        "../scripts/token_ids.py"
+        "../scripts/tokenize/merge.py"

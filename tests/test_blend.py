@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ernie_pipeline.blend import BlendedDataset, build_blend_index, dataset_samples, parse_blend
+from ernie_pipeline.data.blend import BlendedDataset, build_blend_index, dataset_samples, parse_blend
 
 DATASETS = ["wudao", "clue", "news"]
 

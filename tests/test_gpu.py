@@ -1,4 +1,4 @@
-"""The checks before GPU training (ernie_pipeline.gpu) and the GPU env's CUDA library links (its post-deploy)."""
+"""The checks before GPU training (ernie_pipeline.train.gpu) and the GPU env's CUDA library links (its post-deploy)."""
 
 import json
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ernie_pipeline import gpu
+from ernie_pipeline.train import gpu
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def _probe(env: Path) -> dict:
     """probe_library_versions() in the activated environment ``env`` (conda runs its activate.d scripts)."""
     script = (f"source {env}/etc/conda/activate.d/ernie-cuda.sh && "
               f"{env}/bin/python -c 'import json, sys; sys.path.insert(0, \"{REPO / 'src'}\"); "
-              "from ernie_pipeline.gpu import probe_library_versions; print(json.dumps(probe_library_versions()))'")
+              "from ernie_pipeline.train.gpu import probe_library_versions; print(json.dumps(probe_library_versions()))'")
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"})
     assert done.returncode == 0, done.stderr
@@ -136,7 +136,7 @@ def test_a_missing_wheel_is_named_and_a_crashing_library_does_not_take_the_job_d
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(site / "nvidia/cudnn/lib/libcudnn.so.8"),
                     str(env / "fake.c")], check=True)
     script = (f"source {env}/etc/conda/activate.d/ernie-cuda.sh && {env}/bin/python -c 'import sys; "
-              f"sys.path.insert(0, \"{REPO / 'src'}\"); from ernie_pipeline.gpu import probe_library_versions; "
+              f"sys.path.insert(0, \"{REPO / 'src'}\"); from ernie_pipeline.train.gpu import probe_library_versions; "
               "probe_library_versions()'")
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
     assert done.returncode == 1

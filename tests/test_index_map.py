@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from ernie_pipeline.index_map import build_index_map, describe, load_index_map, num_samples, split_documents
-from ernie_pipeline.indexed import IdsDataset
+from ernie_pipeline.data.index_map import build_index_map, describe, load_index_map, num_samples, split_documents
+from ernie_pipeline.data.token_files import IdsDataset
 
 
 def test_split_documents():

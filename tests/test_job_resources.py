@@ -1,6 +1,6 @@
 """SLURM requests from input sizes: they grow with what a job must hold or read, and stop where it is bounded."""
 
-from ernie_pipeline import job_resources as jr
+from ernie_pipeline.workflow import job_resources as jr
 
 
 def test_merge_memory_is_bounded_by_its_bucket_and_its_time_grows_with_the_data():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ernie_pipeline.jsonl import merge_jsonl, write_corpus_stats
+from ernie_pipeline.corpus.corpus_jsonl import merge_jsonl, write_corpus_stats
 
 
 def _shard(path, texts):

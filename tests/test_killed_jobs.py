@@ -19,7 +19,7 @@ import ernie_pipeline
 """
 CHILDREN = {
     "segment_shard": """
-from ernie_pipeline.segment import make_segmenter, segment_file
+from ernie_pipeline.segment.shard import make_segmenter, segment_file
 lac = make_segmenter("seg")
 calls = []
 def blocking(sentences):
@@ -31,7 +31,7 @@ blocking.sentences_per_call = 2
 segment_file(sys.argv[1], sys.argv[2], "clue", blocking, stats_path=sys.argv[3])
 """,
     "token_ids_shard": """
-from ernie_pipeline import token_ids
+from ernie_pipeline.tokenize import token_ids
 encode, calls = token_ids.DocumentEncoder.encode, []
 def blocking(self, texts):
     calls.append(1)
@@ -42,8 +42,9 @@ token_ids.DocumentEncoder.encode = blocking
 token_ids.tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[3] + ".stats.json", tables_path=sys.argv[4],
                          batch_docs=4)
 """,
-    "token_ids": """
-from ernie_pipeline import ordered_merge, token_ids
+    "merge_token_ids": """
+from ernie_pipeline.corpus import document_order as ordered_merge
+from ernie_pipeline.tokenize import token_ids
 def blocking(self, bucket):
     time.sleep(600)
 ordered_merge._Buckets.take = blocking
@@ -60,7 +61,7 @@ def _kill_when_scratch_appears(job: str, args: list[str], directory, timeout: fl
     try:
         while time.monotonic() < deadline and child.poll() is None:
             hidden = sorted(p.name for p in directory.glob(".*"))
-            if hidden and (job != "token_ids" or any("merge" in name for name in hidden)):
+            if hidden and (job != "merge_token_ids" or any("merge" in name for name in hidden)):
                 time.sleep(0.5)  # let it write a little more
                 return sorted(p.name for p in directory.glob(".*"))
             time.sleep(0.05)
@@ -72,8 +73,8 @@ def _kill_when_scratch_appears(job: str, args: list[str], directory, timeout: fl
 
 @pytest.mark.parametrize("job", list(CHILDREN))
 def test_a_rerun_after_sigkill_leaves_only_the_outputs(job, artifacts, inews_docs, tmp_path):
-    from ernie_pipeline.segment import make_segmenter, segment_file
-    from ernie_pipeline.token_ids import merge_shards, tokenize_shard
+    from ernie_pipeline.segment.shard import make_segmenter, segment_file
+    from ernie_pipeline.tokenize.token_ids import merge_shards, tokenize_shard
 
     out = tmp_path / "out"
     out.mkdir()

@@ -1,12 +1,12 @@
-"""LAC's seg model run in NumPy (ernie_pipeline.lac_fast) against LAC itself, on real sample text."""
+"""LAC's seg model run in NumPy (ernie_pipeline.segment.lac_fast) against LAC itself, on real sample text."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from ernie_pipeline.lac_fast import FastSegmenter, FastSegModel, lac_model_dir, read_paddle_tensor
-from ernie_pipeline.segment import make_segmenter, split_sentences
+from ernie_pipeline.segment.lac_fast import FastSegmenter, FastSegModel, lac_model_dir, read_paddle_tensor
+from ernie_pipeline.segment.shard import make_segmenter, split_sentences
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +88,9 @@ def test_custom_dictionary_as_lac_applies_it(tmp_path, lac):
 
 
 def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
-    """`make setup` builds ernie_pipeline._gru_kernels; its fused steps equal the NumPy ones (which
+    """`make setup` builds ernie_pipeline.segment._gru_kernels; its fused steps equal the NumPy ones (which
     run where it is not built) to float32 rounding, and both give LAC's words."""
-    from ernie_pipeline import _gru_kernels, lac_fast
+    from ernie_pipeline.segment import _gru_kernels, lac_fast
 
     assert lac_fast.gates_step is _gru_kernels.gates_step
     rng = np.random.default_rng(0)
@@ -113,7 +113,7 @@ def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
 
 
 def test_numpy_fallback_gives_lacs_words(monkeypatch, sentences, lac):
-    from ernie_pipeline import lac_fast
+    from ernie_pipeline.segment import lac_fast
 
     monkeypatch.setattr(lac_fast, "gates_step", lac_fast._numpy_gates_step)
     monkeypatch.setattr(lac_fast, "candidate_step", lac_fast._numpy_candidate_step)

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from ernie_pipeline import launch
-from ernie_pipeline.launch import LaunchPlan, node_command, plan_launch
+from ernie_pipeline.train import launch
+from ernie_pipeline.train.launch import LaunchPlan, node_command, plan_launch
 
 SLURM_TWO_NODES = {"SLURM_JOB_ID": "77", "SLURM_NODEID": "1",
                    "SLURM_JOB_NODELIST": "gpu[07-08]", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
@@ -134,6 +134,6 @@ def test_node_command_starts_the_workers_through_paddle_launch():
     assert options == {"--nnodes": "2", "--nproc_per_node": "4", "--log_dir": "out/launch_logs/node1",
                        "--job_id": "ernie_pretrain", "--master": "10.0.0.7:36123", "--rank": "1",
                        "--host": "10.0.0.8"}
-    assert command[-5:] == [sys.executable, "-m", "ernie_pipeline.launch", "worker", "out/launch_spec.json"]
+    assert command[-5:] == [sys.executable, "-m", "ernie_pipeline.train.launch", "worker", "out/launch_spec.json"]
     single = node_command(LaunchPlan(1, 2), "s.json", "logs")
     assert "--master" not in single and "--rank" not in single

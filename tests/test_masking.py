@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from ernie_pipeline.dataset import ErnieDataset
-from ernie_pipeline.index_map import build_index_map
-from ernie_pipeline.indexed import IdsDataset
-from ernie_pipeline.masking import Vocab, collate
-from ernie_pipeline.token_ids import load_tokenizer
+from ernie_pipeline.data.dataset import ErnieDataset
+from ernie_pipeline.data.index_map import build_index_map
+from ernie_pipeline.data.token_files import IdsDataset
+from ernie_pipeline.data.masking import Vocab, collate
+from ernie_pipeline.tokenize.token_ids import load_tokenizer
 
 MAX_SEQ_LEN = 128
 
@@ -57,7 +57,7 @@ def test_whole_words_are_never_partly_masked(dataset):
 
 def _word_spans(dataset, idx, length):
     """Word spans of sample idx: the same A/B split and truncation draws as the dataset makes."""
-    from ernie_pipeline import masking
+    from ernie_pipeline.data import masking
 
     start, end, target = (int(x) for x in dataset.index_map[idx])
     sentences = [np.asarray(dataset.data[i]) for i in range(start, end)]
@@ -102,7 +102,7 @@ def test_ngram_sizes_follow_the_configured_distribution(options, drawn, masked_3
     """10,000 real 128-token stretches: the drawn n-gram sizes match the configured distribution; the masked
     ones never exceed max_ngrams words, and the share of 3-word n-grams follows the option (below the drawn
     share: longer n-grams are shortened or skipped more often, over the budget or overlapping a masked one)."""
-    from ernie_pipeline.masking import masked_lm_predictions
+    from ernie_pipeline.data.masking import masked_lm_predictions
 
     vocab, ids = dataset.vocab, dataset.data.ids
     sizes = []
@@ -125,14 +125,14 @@ def test_samples_are_the_same_in_another_process_and_with_workers(dataset, artif
     import sys
     import tempfile
 
-    from ernie_pipeline.train import _loader
+    from ernie_pipeline.train.loop import _loader
 
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/map.npy", dataset.index_map)
         code = (
             "import sys, numpy as np; import ernie_pipeline\n"
-            "from ernie_pipeline.dataset import ErnieDataset\nfrom ernie_pipeline.indexed import IdsDataset\n"
-            "from ernie_pipeline.masking import Vocab\nfrom ernie_pipeline.token_ids import load_tokenizer\n"
+            "from ernie_pipeline.data.dataset import ErnieDataset\nfrom ernie_pipeline.data.token_files import IdsDataset\n"
+            "from ernie_pipeline.data.masking import Vocab\nfrom ernie_pipeline.tokenize.token_ids import load_tokenizer\n"
             "vocab = Vocab.from_tokenizer(load_tokenizer(sys.argv[2]))\n"
             f"ds = ErnieDataset(IdsDataset(sys.argv[1]), np.load(sys.argv[3]), vocab, {MAX_SEQ_LEN}, seed=5)\n"
             "np.savez(sys.argv[4], *[ds[i]['input_ids'] for i in (0, 17, 3999, 9999)])\n")

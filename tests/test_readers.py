@@ -5,7 +5,7 @@ import re
 import pytest
 import zstandard
 
-from ernie_pipeline.readers import MAX_EXAMPLES, CorpusFormatError, load_documents, read_documents, read_records
+from ernie_pipeline.corpus.readers import MAX_EXAMPLES, CorpusFormatError, load_documents, read_documents, read_records
 
 
 @pytest.fixture(scope="module")

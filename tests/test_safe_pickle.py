@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 
-from ernie_pipeline.safe_pickle import UnsafePickleError, load_plain, loads_plain
+from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_plain, loads_plain
 
 
 class _Exploit:

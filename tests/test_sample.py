@@ -1,6 +1,6 @@
 import json
 
-from ernie_pipeline.sample import write_english_text, write_wudao_shards
+from ernie_pipeline.corpus.sample import write_english_text, write_wudao_shards
 
 
 def test_inews_is_real_chinese_news(inews_docs):

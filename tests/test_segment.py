@@ -3,9 +3,9 @@ import re
 
 import pytest
 
-from ernie_pipeline.readers import CorpusFormatError
-from ernie_pipeline.segment import make_segmenter, segment_documents, segment_file, split_sentences
-from ernie_pipeline.sample import write_wudao_shards
+from ernie_pipeline.corpus.readers import CorpusFormatError
+from ernie_pipeline.segment.shard import make_segmenter, segment_documents, segment_file, split_sentences
+from ernie_pipeline.corpus.sample import write_wudao_shards
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -79,7 +79,7 @@ def test_every_stage_runs_as_slurm_jobs_and_pretrain_gets_a_gpu(slurm_run):
     kinds = set(jobs.values())
     # shards of one stage share a SLURM job (group-components 2); the other rules are their own jobs
     assert {"group_segment_shards", "group_token_ids_shards", "rule_char_counts", "rule_english_bpe",
-            "rule_merge_vocab", "rule_token_ids", "rule_index_map", "rule_pretrain"} <= kinds, kinds
+            "rule_merge_vocab", "rule_merge_token_ids", "rule_index_map", "rule_pretrain"} <= kinds, kinds
     shards = len(list((workdir / "results/segmented").rglob("*.jsonl")))
     assert 0 < list(jobs.values()).count("group_segment_shards") == math.ceil(shards / 2)
     assert len(jobs) >= 12

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from ernie_pipeline.indexed import MEGATRON_MAGIC, IdsDataset, megatron_paths_for, merge_ids
-from ernie_pipeline.ordered_merge import seeded_permutation
-from ernie_pipeline.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_same_vocabulary,
+from ernie_pipeline.data.token_files import MEGATRON_MAGIC, IdsDataset, megatron_paths_for, merge_ids
+from ernie_pipeline.corpus.document_order import seeded_permutation
+from ernie_pipeline.tokenize.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_same_vocabulary,
                                       check_vocab_file, load_tokenizer, mark_whole_words, merge_shards, split_words, tokenize_shard)
 
 
@@ -89,7 +89,7 @@ def test_chinese_continuations_use_extended_ids(reference):
 def test_native_engine_equals_paddlenlp_on_every_code_point(tokenizer, reference):
     """Each BMP code point, and every 16th astral one, in a whole-word context: identical ids."""
     encoder = DocumentEncoder(tokenizer)
-    assert encoder.native is not None, "ernie_pipeline._wordpiece is not built (make setup)"
+    assert encoder.native is not None, "ernie_pipeline.tokenize._wordpiece is not built (make setup)"
     code_points = [cp for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF] + list(range(0x10000, 0x110000, 16))
     texts = [f"中国{c}ab {c}{c}x 人民 A{c}\n{c} 了" for c in map(chr, code_points)]
     documents = _split(*encoder.encode(texts))
@@ -114,7 +114,7 @@ def test_special_token_text_in_segmented_documents_gives_paddlenlps_ids(tokenize
     """LAC cuts the text "[SEP]" into "[ SEP ]"; paddlenlp tokenises the joined words and so still sees the
     special token: each one, at the start, inside Chinese words, beside English and at the end of real
     sentences, segmented by LAC, and with the delimiter at every place inside the literal."""
-    from ernie_pipeline.segment import make_segmenter, split_sentences
+    from ernie_pipeline.segment.shard import make_segmenter, split_sentences
 
     sentences = [s for d in inews_docs[:30] for s in split_sentences(d["content"]) if 20 < len(s) < 80][:10]
     raw = []
@@ -187,7 +187,7 @@ def test_engines_write_byte_identical_shard_files_equal_to_the_workflows(artifac
 
 def test_shard_job_with_saved_tables_does_not_import_paddlenlp(artifacts, tmp_path):
     """The tables artifact lets a shard's job start without paddlenlp (about 10 s of imports)."""
-    code = ("import sys; import ernie_pipeline; from ernie_pipeline.token_ids import tokenize_shard; "
+    code = ("import sys; import ernie_pipeline; from ernie_pipeline.tokenize.token_ids import tokenize_shard; "
             "tokenize_shard(*sys.argv[1:4], tables_path=sys.argv[4]); print(sorted({'paddle', 'paddlenlp'} & set(sys.modules)))")
     tables = artifacts["results"] / "token_ids" / "tokenizer_tables.npz"
     result = subprocess.run([sys.executable, "-c", code, str(_shard(artifacts)), str(artifacts["vocab_dir"]),
@@ -199,7 +199,7 @@ def test_shard_job_with_saved_tables_does_not_import_paddlenlp(artifacts, tmp_pa
 
 
 def test_tables_round_trip(tokenizer, artifacts):
-    from ernie_pipeline.fast_tokenizer import TokenizerTables
+    from ernie_pipeline.tokenize.tables import TokenizerTables
 
     saved = TokenizerTables.load(artifacts["results"] / "token_ids" / "tokenizer_tables.npz")
     fresh = TokenizerTables.from_tokenizer(tokenizer, saved.fingerprint)
@@ -254,7 +254,7 @@ def test_corpus_jsonl_and_token_files_share_one_order_when_a_document_tokenises_
         reference, artifacts, tmp_path):
     """A document of private-use characters passes the length filter but tokenises to nothing: the token
     files leave it out and keep the corpus jsonl's order for every other document (upstream's relation)."""
-    from ernie_pipeline.jsonl import merge_jsonl
+    from ernie_pipeline.corpus.corpus_jsonl import merge_jsonl
 
     nothing = json.dumps({"text": "\ue000" * 12 + " \ue001\ue002", }, ensure_ascii=False) + "\n"
     shards = []
@@ -294,7 +294,7 @@ def test_the_reader_maps_the_files_and_holds_one_offset_per_block(artifacts, tmp
     sentence from its block's offset, pickles small (DataLoader workers), and still reads a compressed npz."""
     import pickle
 
-    from ernie_pipeline.indexed import OFFSET_BLOCK, paths_for
+    from ernie_pipeline.data.token_files import OFFSET_BLOCK, paths_for
 
     data = IdsDataset(artifacts["prefix"])
     ids_path, idx_path = paths_for(artifacts["prefix"])

@@ -49,8 +49,8 @@ def test_visualdl_log_and_summary(artifacts):
 _DRIVER = """
 import json, sys
 import ernie_pipeline
-from ernie_pipeline.launch import LaunchPlan, launch
-from ernie_pipeline.train import pretrain
+from ernie_pipeline.train.launch import LaunchPlan, launch
+from ernie_pipeline.train.loop import pretrain
 a = json.load(open(sys.argv[1]))
 spec = dict(data_prefixes=[a["prefix"]], tokenizer_source=a["vocab_dir"], index_maps=a["maps"], output_dir=sys.argv[2],
             cfg=a["train"], index_cfg=a["index"], summary_path=sys.argv[2] + "/summary.json")
@@ -66,7 +66,7 @@ def _driver_command(artifacts, tmp_path, processes=1, **train_settings) -> list[
     settings changed as given (sample maps built for them under tmp_path); append the output folder."""
     import sys
 
-    from ernie_pipeline.index_map import build_index_map, num_samples
+    from ernie_pipeline.data.index_map import build_index_map, num_samples
 
     config = artifacts["config"]
     train = dict(config["train"], dataset=[["tiny", 1.0]], **train_settings)
@@ -213,7 +213,7 @@ def test_snakemake_rerun_resumes_and_refuses_a_checkpoint_of_other_settings(arti
 def test_a_crash_between_the_renames_of_a_checkpoint_replace_is_recovered(tmp_path):
     """atomic_path replaces a directory in two renames (old aside, new in place); a crash between them leaves
     only the previous checkpoint aside, which recover_directory puts back."""
-    from ernie_pipeline.atomic import atomic_path, recover_directory
+    from ernie_pipeline.io.atomic import atomic_path, recover_directory
 
     last = tmp_path / "model_last"
     with atomic_path(last, is_dir=True) as tmp:
@@ -313,7 +313,7 @@ def test_recompute_wrapper_gives_the_same_loss_and_gradients():
     import paddle
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
 
-    from ernie_pipeline.models import enable_recompute
+    from ernie_pipeline.train.models import enable_recompute
 
     ids = paddle.to_tensor(np.random.RandomState(0).randint(1, 300, (2, 24)))
     results = []
@@ -338,7 +338,7 @@ def test_recompute_wrapper_gives_the_same_loss_and_gradients():
 
 
 def test_gpu_only_settings_are_refused_on_cpu_with_a_clear_message():
-    from ernie_pipeline.train import check_device_settings
+    from ernie_pipeline.train.loop import check_device_settings
 
     with pytest.raises(ValueError, match="config train.amp=O2: AMP .* runs on GPUs only; set train.amp: null"):
         check_device_settings({"device": "cpu", "amp": "O2"})
@@ -352,7 +352,7 @@ def test_gpu_only_settings_are_refused_on_cpu_with_a_clear_message():
 def test_a_disabled_loss_scaler_logs_no_scale():
     import paddle
 
-    from ernie_pipeline.train import loss_scale
+    from ernie_pipeline.train.loop import loss_scale
 
     assert loss_scale(None) is None
     # on CPU Paddle disables the scaler it is asked for, as on GPUs below compute capability 7.0
@@ -364,7 +364,7 @@ def test_an_o2_checkpoint_reloads_as_the_float32_weights_it_holds(tmp_path):
     from paddle.amp.auto_cast import StateDictHook
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
 
-    from ernie_pipeline.train import SAVE_DTYPE, save_model
+    from ernie_pipeline.train.loop import SAVE_DTYPE, save_model
 
     net = ErnieForPretraining(ErnieConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
                                           num_attention_heads=2, intermediate_size=64))
@@ -384,7 +384,7 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
     """A window of 3000 micro-batches of float16 loss 1.0: summed in float16 it would stall at 2048."""
     import paddle
 
-    from ernie_pipeline.train import _new_window, add_to_window
+    from ernie_pipeline.train.loop import _new_window, add_to_window
 
     window = _new_window()
     one = paddle.to_tensor(1.0, dtype="float16")
@@ -399,7 +399,7 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
 
 
 def test_a_resumed_log_keeps_the_rows_up_to_its_checkpoint(tmp_path):
-    from ernie_pipeline.train import drop_log_rows_after
+    from ernie_pipeline.train.loop import drop_log_rows_after
 
     log = tmp_path / "train_log.jsonl"
     rows = [json.dumps({"step": step, "loss": 10.0 - step}) + "\n" for step in (1, 2, 3, 4, 5)]
@@ -418,8 +418,8 @@ def test_continue_training_refuses_a_pdparams_that_carries_code(tmp_path):
     import os
     import pickle
 
-    from ernie_pipeline.safe_pickle import UnsafePickleError, load_paddle_state
-    from ernie_pipeline.train import _pretrained_weights
+    from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_paddle_state
+    from ernie_pipeline.train.loop import _pretrained_weights
 
     marker = tmp_path / "ran"
 

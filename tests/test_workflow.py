@@ -84,7 +84,7 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
 def test_each_index_map_key_rebuilds_exactly_the_affected_maps(section, key, value, artifacts):
     """Every setting that determines a sample map (data, split, lengths, probability, seed, sample count,
     binary_head) rebuilds the maps it changes, and only those; a masking setting rebuilds none."""
-    from ernie_pipeline.index_map import SPLIT_NAMES, num_samples
+    from ernie_pipeline.data.index_map import SPLIT_NAMES, num_samples
 
     workdir = artifacts["workdir"]
     config = yaml.safe_load((workdir / "config.yaml").read_text())
@@ -127,7 +127,7 @@ def test_slurm_profile_dry_run_asks_a_gpu_for_pretrain(tmp_path):
 
 def test_where_lists_every_artifact(artifacts):
     workdir = artifacts["workdir"]
-    result = subprocess.run([sys.executable, "-m", "ernie_pipeline.where", "--snakefile", str(REPO / "Snakefile"),
+    result = subprocess.run([sys.executable, "-m", "ernie_pipeline.workflow.where", "--snakefile", str(REPO / "Snakefile"),
                              "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -249,7 +249,7 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
     import json
 
     from conftest import tiny_config
-    from ernie_pipeline.segment import split_sentences
+    from ernie_pipeline.segment.shard import split_sentences
 
     config = tiny_config(tmp_path)
     short = [d["content"].replace("\n", " ").strip() for d in inews_docs[1000:] if 20 < len(d["content"]) < 150][:36]
@@ -347,7 +347,7 @@ def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifact
     import shutil
 
     from conftest import tiny_config
-    from ernie_pipeline.index_map import num_samples
+    from ernie_pipeline.data.index_map import num_samples
 
     config = tiny_config(tmp_path)
     shutil.copytree(artifacts["vocab_dir"], tmp_path / "released")
@@ -509,7 +509,7 @@ def test_raw_files_without_documents_flow_through_every_stage(inews_docs, artifa
     import shutil
 
     from conftest import tiny_config
-    from ernie_pipeline.indexed import IdsDataset
+    from ernie_pipeline.data.token_files import IdsDataset
 
     config = tiny_config(tmp_path)
     shutil.copytree(artifacts["vocab_dir"], tmp_path / "released")

@@ -2,11 +2,11 @@
 index maps -> pretraining.
 
 Importing this package first makes the system zlib win over the old zlib copy inside Paddle (see
-:mod:`ernie_pipeline.native`); every entry point (Snakemake scripts, console tools, tests) imports it
+:mod:`ernie_pipeline.io.system_zlib`); every entry point (Snakemake scripts, console tools, tests) imports it
 before Paddle.
 """
 
-from ernie_pipeline.native import preload_system_zlib
+from ernie_pipeline.io.system_zlib import preload_system_zlib
 
 preload_system_zlib()
 

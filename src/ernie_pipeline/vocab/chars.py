@@ -22,10 +22,10 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from ernie_pipeline.atomic import atomic_outputs, atomic_write
-from ernie_pipeline.jsonl import keeps_document
-from ernie_pipeline.readers import jsonl_text
-from ernie_pipeline.safe_pickle import load_plain
+from ernie_pipeline.io.atomic import atomic_outputs, atomic_write
+from ernie_pipeline.corpus.corpus_jsonl import keeps_document
+from ernie_pipeline.corpus.readers import jsonl_text
+from ernie_pipeline.io.safe_pickle import load_plain
 
 PICKLE_PROTOCOL = 4
 

@@ -12,8 +12,8 @@ import json
 import unicodedata
 from pathlib import Path
 
-from ernie_pipeline.atomic import atomic_outputs
-from ernie_pipeline.readers import jsonl_text
+from ernie_pipeline.io.atomic import atomic_outputs
+from ernie_pipeline.corpus.readers import jsonl_text
 
 SCRIPTS = ("Han", "Latin", "digits", "punctuation", "Hiragana/Katakana", "Hangul", "emoji", "other")
 TOP_UNK_STRINGS = 30

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.vocab.constants import (CJK_FIRST, CJK_LAST, KANA_HANGUL_RANGES, SPECIAL_TOKENS, WIDTH_FORM_RANGES,
                                             check_ids_fit, extended_size, is_cjk, is_japanese_korean, is_width_form)
 

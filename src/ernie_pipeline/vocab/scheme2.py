@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ernie_pipeline.atomic import atomic_write
+from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.vocab.chars import drawn_documents
 from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS
 from ernie_pipeline.vocab.merge import kana_hangul_tokens
@@ -59,7 +59,7 @@ def train_scheme2(text_path: str | Path, model_path: str | Path, pieces_path: st
     """sentencepiece on the pre-tokenised text: every character a piece (coverage 1.0), no NFKC
     (the text is already what ErnieTokenizer sees, which does not map "，" to ","), and a soft
     size limit (a small corpus has fewer distinct pieces than a large ``vocab_size`` asks for)."""
-    from ernie_pipeline.vocab.english import train_sentencepiece
+    from ernie_pipeline.vocab.sentencepiece_bpe import train_sentencepiece
 
     try:
         train_sentencepiece(text_path, model_path, pieces_path, vocab_size, character_coverage=1.0,

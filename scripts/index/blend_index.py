@@ -1,0 +1,16 @@
+"""Snakemake job: one split's blending index (which dataset, which of its samples) for a blend."""
+import sys
+
+
+def main(snakemake):
+    sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
+    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.data.blend import build_blend_index
+
+    logs.to_file(snakemake.log[0])
+    p = snakemake.params
+    print(build_blend_index([tuple(pair) for pair in p.blend], dict(p.sizes), snakemake.output.blend))
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

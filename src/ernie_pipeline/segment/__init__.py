@@ -1,0 +1,1 @@
+"""Stage 1: raw documents -> sentences -> words (LAC, its Paddle-free engine, or jieba) -> jsonl shards."""

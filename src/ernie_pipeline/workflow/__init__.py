@@ -1,0 +1,1 @@
+"""Snakemake support that is plain Python: job resource estimates, and where the results are."""
