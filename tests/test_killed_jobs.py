@@ -19,7 +19,8 @@ import ernie_pipeline
 """
 CHILDREN = {
     "segment_shard": """
-from ernie_pipeline.segment.shard import make_segmenter, segment_file
+from ernie_pipeline.segment.segmenters import make_segmenter
+from ernie_pipeline.segment.shard import segment_file
 lac = make_segmenter("seg")
 calls = []
 def blocking(sentences):
@@ -73,7 +74,8 @@ def _kill_when_scratch_appears(job: str, args: list[str], directory, timeout: fl
 
 @pytest.mark.parametrize("job", list(CHILDREN))
 def test_a_rerun_after_sigkill_leaves_only_the_outputs(job, artifacts, inews_docs, tmp_path):
-    from ernie_pipeline.segment.shard import make_segmenter, segment_file
+    from ernie_pipeline.segment.segmenters import make_segmenter
+    from ernie_pipeline.segment.shard import segment_file
     from ernie_pipeline.tokenize.token_ids import merge_shards, tokenize_shard
 
     out = tmp_path / "out"

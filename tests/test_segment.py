@@ -4,7 +4,9 @@ import re
 import pytest
 
 from ernie_pipeline.corpus.readers import CorpusFormatError
-from ernie_pipeline.segment.shard import make_segmenter, segment_documents, segment_file, split_sentences
+from ernie_pipeline.segment.segmenters import make_segmenter
+from ernie_pipeline.segment.sentences import split_sentences
+from ernie_pipeline.segment.shard import segment_documents, segment_file
 from ernie_pipeline.corpus.sample import write_wudao_shards
 
 

@@ -114,7 +114,8 @@ def test_special_token_text_in_segmented_documents_gives_paddlenlps_ids(tokenize
     """LAC cuts the text "[SEP]" into "[ SEP ]"; paddlenlp tokenises the joined words and so still sees the
     special token: each one, at the start, inside Chinese words, beside English and at the end of real
     sentences, segmented by LAC, and with the delimiter at every place inside the literal."""
-    from ernie_pipeline.segment.shard import make_segmenter, split_sentences
+    from ernie_pipeline.segment.segmenters import make_segmenter
+    from ernie_pipeline.segment.sentences import split_sentences
 
     sentences = [s for d in inews_docs[:30] for s in split_sentences(d["content"]) if 20 < len(s) < 80][:10]
     raw = []

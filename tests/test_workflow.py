@@ -249,7 +249,7 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
     import json
 
     from conftest import tiny_config
-    from ernie_pipeline.segment.shard import split_sentences
+    from ernie_pipeline.segment.sentences import split_sentences
 
     config = tiny_config(tmp_path)
     short = [d["content"].replace("\n", " ").strip() for d in inews_docs[1000:] if 20 < len(d["content"]) < 150][:36]

@@ -17,90 +17,11 @@ LAC itself. On the sample, that is 158 sentences of 187,294, and the words equal
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-TAGS = ("B", "I", "E", "S")  # LAC seg_model/conf/tag.dic, ids 0..3
-_WORD_STARTS = np.array([True, False, False, True])  # a word starts at B and S (LAC's parse_result)
-
-
-def lac_model_dir(mode: str = "seg") -> Path:
-    """The folder of LAC's shipped model for ``mode`` (found without importing LAC or Paddle)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("LAC")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("LAC is not installed (pip install lac==2.1.2)")
-    return Path(list(spec.submodule_search_locations)[0]) / f"{mode}_model"
-
-
-def read_paddle_tensor(path: str | Path) -> np.ndarray:
-    """A float32 parameter file written by Paddle's ``save_inference_model`` (LoDTensor stream:
-    version, LoD levels, tensor version, TensorDesc protobuf, raw data)."""
-    data = Path(path).read_bytes()
-    offset = 4  # uint32 LoD tensor version
-    (lod_levels,) = struct.unpack_from("<Q", data, offset)
-    offset += 8
-    for _ in range(lod_levels):
-        (size,) = struct.unpack_from("<Q", data, offset)
-        offset += 8 + size
-    offset += 4  # uint32 tensor version
-    (desc_size,) = struct.unpack_from("<i", data, offset)
-    offset += 4
-    desc = data[offset:offset + desc_size]
-    offset += desc_size
-    dtype, dims = _parse_tensor_desc(desc)
-    if dtype != 5:  # VarType.FP32
-        raise ValueError(f"{path}: expected a float32 tensor, found Paddle data type {dtype}")
-    return np.frombuffer(data, dtype="<f4", count=int(np.prod(dims)), offset=offset).reshape(dims)
-
-
-def _parse_tensor_desc(desc: bytes) -> tuple[int, list[int]]:
-    """(data_type, dims) of a serialised ``VarType.TensorDesc`` (field 1: enum, field 2: int64s)."""
-    def varint(pos):
-        value = shift = 0
-        while True:
-            byte = desc[pos]
-            value |= (byte & 0x7F) << shift
-            pos += 1
-            if byte < 0x80:
-                return value, pos
-            shift += 7
-
-    pos, dtype, dims = 0, None, []
-    while pos < len(desc):
-        key, pos = varint(pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = varint(pos)
-            if field == 1:
-                dtype = value
-            elif field == 2:
-                dims.append(value)
-        elif wire == 2:  # packed dims
-            length, pos = varint(pos)
-            end = pos + length
-            while pos < end:
-                value, pos = varint(pos)
-                dims.append(value)
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire} in a TensorDesc")
-    return dtype, dims
-
-
-def _load_kv(path: Path) -> list[tuple[str, str]]:
-    """LAC's two-column dictionaries (``load_kv_dict``: lines of exactly two tab-separated fields)."""
-    pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            terms = line.strip("\n").split("\t")
-            if len(terms) == 2:
-                pairs.append((terms[0], terms[1]))
-    return pairs
-
+from ernie_pipeline.segment.lac_model_files import lac_model_dir, load_kv, read_paddle_tensor
 
 class _BiGru:
     """Both directions of one bidirectional layer of Paddle ``gru`` ops (origin_mode=False), run
@@ -220,8 +141,8 @@ class FastSegModel:
     def _char_table(conf: Path) -> np.ndarray:
         """Code point → LAC word id (q2b replacement first, unknown → OOV), as LAC's
         ``SegDataset.word_to_ids`` does one character at a time."""
-        word2id = {word: int(i) for i, word in _load_kv(conf / "word.dic")}
-        replace = dict(_load_kv(conf / "q2b.dic"))
+        word2id = {word: int(i) for i, word in load_kv(conf / "word.dic")}
+        replace = dict(load_kv(conf / "q2b.dic"))
         table = np.full(0x110000, word2id["OOV"], dtype=np.int32)
         for char in set(word2id) | set(replace):
             if len(char) == 1:
@@ -305,87 +226,3 @@ def _gap(scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     others = scores.copy()
     others[rows, chosen] = -np.inf
     return best - others.max(axis=1)
-
-
-class FastSegmenter:
-    """Drop-in for ``LAC(mode='seg').run`` on lists of sentences (with LAC's user dictionary
-    ``custom_dict`` applied the way LAC does): the NumPy model over batches of similar-length
-    sentences of about ``batch_chars`` characters; sentences whose Viterbi margin is below
-    ``min_margin`` go to ``reference`` (default: LAC itself, loaded when first needed)."""
-
-    # Sentences per call that segment_documents gathers across documents: long, length-sorted runs
-    # keep the batches full.
-    sentences_per_call = 4096
-
-    def __init__(self, custom_dict: str | None = None, batch_chars: int = 16384, min_margin: float = 1e-3,
-                 reference: Callable[[list[str]], list[list[str]]] | None = None, model: FastSegModel | None = None,
-                 lac_batch_size: int = 32):
-        self.model = model or FastSegModel()
-        self.batch_chars = batch_chars
-        self.min_margin = min_margin
-        self.custom_dict = custom_dict
-        self.custom = None
-        if custom_dict:
-            from ernie_pipeline.segment.lac_paddle import load_customization
-
-            self.custom = load_customization(custom_dict)
-        self._reference = reference
-        self.lac_batch_size = lac_batch_size
-        self.rechecked = 0  # sentences handed to the reference (for stats and benchmarks)
-
-    @property
-    def reference(self) -> Callable[[list[str]], list[list[str]]]:
-        if self._reference is None:
-            from ernie_pipeline.segment.shard import LacSegmenter
-
-            self._reference = LacSegmenter("seg", self.lac_batch_size, self.custom_dict)
-        return self._reference
-
-    def __call__(self, sentences: list[str]) -> list[list[str]]:
-        words: list[list[str] | None] = [[] if not s else None for s in sentences]
-        encoded = {i: self.model.encode(s) for i, s in enumerate(sentences) if s}
-        order = sorted(encoded, key=lambda i: -len(encoded[i]))
-        recheck = []
-        for batch in _batches(order, [len(encoded[i]) for i in order], self.batch_chars):
-            tags, margins = self.model.tags([encoded[i] for i in batch])
-            for i, tag, margin in zip(batch, tags, margins):
-                if margin < self.min_margin:
-                    recheck.append(i)
-                else:
-                    words[i] = _words(sentences[i], tag, self.custom)
-        if recheck:
-            self.rechecked += len(recheck)
-            recheck.sort()
-            for i, w in zip(recheck, self.reference([sentences[i] for i in recheck])):
-                words[i] = w
-        return words  # type: ignore[return-value]
-
-
-def _batches(order: list[int], lengths: list[int], batch_chars: int) -> list[list[int]]:
-    """Consecutive runs of the length-sorted ``order`` of at most ``batch_chars`` characters (at least
-    one sentence each), so each batch holds sentences of similar length."""
-    batches, current, total = [], [], 0
-    for index, length in zip(order, lengths):
-        if current and total + length > batch_chars:
-            batches.append(current)
-            current, total = [], 0
-        current.append(index)
-        total += length
-    if current:
-        batches.append(current)
-    return batches
-
-
-def _words(sentence: str, tags: np.ndarray, custom=None) -> list[str]:
-    """Words of a sentence from its tags: a word starts at each B or S (LAC's ``parse_result``),
-    after LAC's user dictionary has rewritten the tags, if there is one."""
-    if custom is None:
-        starts = np.flatnonzero(_WORD_STARTS[tags]).tolist()
-    else:
-        names = ["-" + TAGS[t] for t in tags]
-        custom.parse_customization(sentence, names)
-        starts = [i for i, name in enumerate(names) if name.endswith(("B", "S"))]
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
-    bounds = starts + [len(sentence)]
-    return [sentence[a:b] for a, b in zip(bounds, bounds[1:])]

@@ -1,12 +1,15 @@
-"""LAC's seg model run in NumPy (ernie_pipeline.segment.lac_fast) against LAC itself, on real sample text."""
+"""LAC's seg model run in NumPy (ernie_pipeline.segment.bigru_crf, fast_segmenter) against LAC itself, on real sample text."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from ernie_pipeline.segment.lac_fast import FastSegmenter, FastSegModel, lac_model_dir, read_paddle_tensor
-from ernie_pipeline.segment.shard import make_segmenter, split_sentences
+from ernie_pipeline.segment.bigru_crf import FastSegModel
+from ernie_pipeline.segment.fast_segmenter import FastSegmenter
+from ernie_pipeline.segment.lac_model_files import lac_model_dir, read_paddle_tensor
+from ernie_pipeline.segment.segmenters import make_segmenter
+from ernie_pipeline.segment.sentences import split_sentences
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +93,9 @@ def test_custom_dictionary_as_lac_applies_it(tmp_path, lac):
 def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
     """`make setup` builds ernie_pipeline.segment._gru_kernels; its fused steps equal the NumPy ones (which
     run where it is not built) to float32 rounding, and both give LAC's words."""
-    from ernie_pipeline.segment import _gru_kernels, lac_fast
+    from ernie_pipeline.segment import _gru_kernels, bigru_crf
 
-    assert lac_fast.gates_step is _gru_kernels.gates_step
+    assert bigru_crf.gates_step is _gru_kernels.gates_step
     rng = np.random.default_rng(0)
     n, d = 37, model.layers[0].hidden
     x = rng.normal(0, 4, (n, 3 * d)).astype(np.float32)  # wide range: saturated gates too
@@ -101,7 +104,7 @@ def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
     pre_cand = rng.normal(0, 4, (n, d)).astype(np.float32)
     results = []
     for gates_step, candidate_step in ((_gru_kernels.gates_step, _gru_kernels.candidate_step),
-                                       (lac_fast._numpy_gates_step, lac_fast._numpy_candidate_step)):
+                                       (bigru_crf._numpy_gates_step, bigru_crf._numpy_candidate_step)):
         gates, cand, reset_h, new_h = pre_gates.copy(), pre_cand.copy(), np.empty_like(h), np.empty_like(h)
         gates_step(gates, x, h, reset_h)
         candidate_step(cand, x, gates, h, new_h)
@@ -113,9 +116,9 @@ def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
 
 
 def test_numpy_fallback_gives_lacs_words(monkeypatch, sentences, lac):
-    from ernie_pipeline.segment import lac_fast
+    from ernie_pipeline.segment import bigru_crf
 
-    monkeypatch.setattr(lac_fast, "gates_step", lac_fast._numpy_gates_step)
-    monkeypatch.setattr(lac_fast, "candidate_step", lac_fast._numpy_candidate_step)
+    monkeypatch.setattr(bigru_crf, "gates_step", bigru_crf._numpy_gates_step)
+    monkeypatch.setattr(bigru_crf, "candidate_step", bigru_crf._numpy_candidate_step)
     few = sentences[:400]
     assert FastSegmenter()(few) == lac(few)
