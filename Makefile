@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-from-lock
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 CORES ?= 2
 
-.PHONY: setup demo test lint rulegraph clean-results
+.PHONY: setup demo test test-fast lint rulegraph clean-results
 
 setup: $(STAMP)
 
@@ -23,17 +23,24 @@ $(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/segment/_
 	touch $@
 
 demo: setup
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES) all
+	$(BIN)/python -m snakemake --profile profiles/default --cores $(CORES) all
 	$(BIN)/python -m ernie_pipeline.workflow.where
 
-test: setup megatron-env
-	$(BIN)/python -m pytest
+# Everything, as CI runs it: lint, then every test tier (workflow, training, SLURM, megatron included).
+test: setup megatron-env lint
+	ERNIE_TEST_REQUIRE_ALL=1 $(BIN)/python -m pytest
+
+# The unit tier for the edit loop (seconds): no Snakemake runs, no training, no SLURM, no megatron venv.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not (slow or workflow or train or slurm or megatron)"
 
 lint: setup
-	$(BIN)/snakemake --lint
+	$(BIN)/python -m snakefmt --check Snakefile rules/
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m snakemake --lint
 
 rulegraph: setup
-	$(BIN)/snakemake --rulegraph dot all | dot -Tpng -o docs/rulegraph.png
+	$(BIN)/python -m snakemake --rulegraph dot all | dot -Tpng -o docs/rulegraph.png
 
 clean-results:
 	rm -rf results .snakemake

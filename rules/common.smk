@@ -60,8 +60,11 @@ def raw_shard(wildcards):
 
 
 def segmented_shards(wildcards):
-    return expand(f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl", dataset=wildcards.dataset,
-                  shard=raw_shard_names(wildcards.dataset))
+    return expand(
+        f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl",
+        dataset=wildcards.dataset,
+        shard=raw_shard_names(wildcards.dataset),
+    )
 
 
 def segmented_stats(wildcards):
@@ -71,8 +74,11 @@ def segmented_stats(wildcards):
 def shard_token_files(kind):
     """Input function: the per-shard token files of the job's dataset (kind: ids, idx or stats)."""
     pattern = {"ids": "{shard}_ids.npy", "idx": "{shard}_idx.npz", "stats": "{shard}.stats.json"}[kind]
-    return lambda wildcards: expand(f"{RESULTS}/token_ids/{{dataset}}/{pattern}", dataset=wildcards.dataset,
-                                    shard=raw_shard_names(wildcards.dataset))
+    return lambda wildcards: expand(
+        f"{RESULTS}/token_ids/{{dataset}}/{pattern}",
+        dataset=wildcards.dataset,
+        shard=raw_shard_names(wildcards.dataset),
+    )
 
 
 def all_shards():
@@ -114,14 +120,17 @@ def train_blend():
 # that one, or both with vocab.compare_schemes (scheme 2 reads the whole corpus in one job)
 VOCAB_DIRS = {1: "vocab", 2: "vocab/scheme2"}
 VOCAB_TXT = f"{RESULTS}/{VOCAB_DIRS[config['vocab']['scheme']]}/tokenizer/vocab.txt"
-REPORTED_VOCAB_DIRS = list(VOCAB_DIRS.values()) if config["vocab"]["compare_schemes"] else \
-    [VOCAB_DIRS[config["vocab"]["scheme"]]]
+REPORTED_VOCAB_DIRS = (
+    list(VOCAB_DIRS.values()) if config["vocab"]["compare_schemes"] else [VOCAB_DIRS[config["vocab"]["scheme"]]]
+)
 VOCAB_DIRS = list(VOCAB_DIRS.values())
 # What token ids and training are tokenised with: tokenize.tokenizer, or the vocab stage's folder.
 TOKENIZER = config["tokenize"]["tokenizer"] or os.path.dirname(VOCAB_TXT)
 if config["tokenize"]["tokenizer"] and not os.path.isdir(TOKENIZER) and "/" in TOKENIZER:
     raise WorkflowError(f"config tokenize.tokenizer: {TOKENIZER} is not a folder (nor a paddlenlp built-in name)")
-TOKENIZER_FILES = [f"{TOKENIZER}/vocab.txt"] if os.path.isdir(TOKENIZER) or TOKENIZER == os.path.dirname(VOCAB_TXT) else []
+TOKENIZER_FILES = (
+    [f"{TOKENIZER}/vocab.txt"] if os.path.isdir(TOKENIZER) or TOKENIZER == os.path.dirname(VOCAB_TXT) else []
+)
 
 
 def tokenizer_source(wildcards, input):
@@ -146,8 +155,9 @@ SEGMENT_SPEED_KEY = "jieba" if config["segment"]["segmenter"] == "jieba" else co
 
 
 def segment_minutes(wildcards, input):
-    return job_resources.segment_shard_minutes(input.size_mb, SEGMENT_SPEED_KEY,
-                                               input.raw.endswith(COMPRESSED_SUFFIXES))
+    return job_resources.segment_shard_minutes(
+        input.size_mb, SEGMENT_SPEED_KEY, input.raw.endswith(COMPRESSED_SUFFIXES)
+    )
 
 
 def merge_mem_mb(wildcards, input):

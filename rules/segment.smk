@@ -12,6 +12,16 @@ rule segment_shard:
     output:
         jsonl=f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl",
         stats=f"{RESULTS}/segmented/{{dataset}}/{{shard}}.stats.json",
+    log:
+        f"{RESULTS}/logs/segment/{{dataset}}/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segment/{{dataset}}/{{shard}}.tsv"
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=segment_minutes,
     params:
         format=dataset_setting("format"),
         input_key=dataset_setting("input_key"),
@@ -24,16 +34,6 @@ rule segment_shard:
         max_document_chars=config["segment"]["max_document_chars"],
         max_sentence_chars=config["segment"]["max_sentence_chars"],
         max_invalid_utf8_share=config["segment"]["max_invalid_utf8_share"],
-    log:
-        f"{RESULTS}/logs/segment/{{dataset}}/{{shard}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/segment/{{dataset}}/{{shard}}.tsv"
-    conda:
-        CPU_ENV
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=segment_minutes,
     script:
         "../scripts/segment/shard.py"
 
@@ -45,11 +45,6 @@ rule corpus_jsonl:
     output:
         jsonl=f"{RESULTS}/corpus/{{dataset}}.jsonl",
         stats=f"{RESULTS}/corpus/{{dataset}}.stats.json",
-    params:
-        json_key=config["jsonl"]["json_key"],
-        min_doc_length=config["jsonl"]["min_doc_length"],
-        shuffle=config["jsonl"]["shuffle"],
-        seed=config["jsonl"]["seed"],
     log:
         f"{RESULTS}/logs/corpus_jsonl/{{dataset}}.log",
     conda:
@@ -57,5 +52,10 @@ rule corpus_jsonl:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        json_key=config["jsonl"]["json_key"],
+        min_doc_length=config["jsonl"]["min_doc_length"],
+        shuffle=config["jsonl"]["shuffle"],
+        seed=config["jsonl"]["seed"],
     script:
         "../scripts/segment/corpus_jsonl.py"

@@ -8,8 +8,6 @@ rule tokenizer_tables:
         tokenizer=TOKENIZER_FILES,
     output:
         tables=f"{RESULTS}/token_ids/tokenizer_tables.npz",
-    params:
-        tokenizer=tokenizer_source,
     log:
         f"{RESULTS}/logs/token_ids/tokenizer_tables.log",
     conda:
@@ -17,6 +15,8 @@ rule tokenizer_tables:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        tokenizer=tokenizer_source,
     script:
         "../scripts/tokenize/tables.py"
 
@@ -30,11 +30,6 @@ rule token_ids_shard:
         ids=f"{RESULTS}/token_ids/{{dataset}}/{{shard}}_ids.npy",
         idx=f"{RESULTS}/token_ids/{{dataset}}/{{shard}}_idx.npz",
         stats=f"{RESULTS}/token_ids/{{dataset}}/{{shard}}.stats.json",
-    params:
-        tokenizer=tokenizer_source,
-        json_key=config["jsonl"]["json_key"],
-        min_doc_length=config["jsonl"]["min_doc_length"],
-        settings={k: v for k, v in config["tokenize"].items() if k not in ("tokenizer", "megatron", "merge_bucket_mb")},
     log:
         f"{RESULTS}/logs/token_ids/{{dataset}}/{{shard}}.log",
     benchmark:
@@ -44,6 +39,11 @@ rule token_ids_shard:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        tokenizer=tokenizer_source,
+        json_key=config["jsonl"]["json_key"],
+        min_doc_length=config["jsonl"]["min_doc_length"],
+        settings={k: v for k, v in config["tokenize"].items() if k not in ("tokenizer", "megatron", "merge_bucket_mb")},
     script:
         "../scripts/tokenize/shard.py"
 
@@ -59,10 +59,6 @@ rule merge_token_ids:
         idx=f"{RESULTS}/token_ids/{{dataset}}_idx.npz",
         stats=f"{RESULTS}/token_ids/{{dataset}}.stats.json",
         megatron=multiext(f"{RESULTS}/token_ids/{{dataset}}", ".bin", ".idx") if config["tokenize"]["megatron"] else [],
-    params:
-        shuffle=config["jsonl"]["shuffle"],
-        seed=config["jsonl"]["seed"],
-        megatron=config["tokenize"]["megatron"],
     log:
         f"{RESULTS}/logs/token_ids/{{dataset}}.log",
     benchmark:
@@ -73,5 +69,9 @@ rule merge_token_ids:
     resources:
         mem_mb=merge_mem_mb,
         runtime=merge_minutes,
+    params:
+        shuffle=config["jsonl"]["shuffle"],
+        seed=config["jsonl"]["seed"],
+        megatron=config["tokenize"]["megatron"],
     script:
         "../scripts/tokenize/merge.py"

@@ -8,12 +8,6 @@ rule char_counts:
     output:
         counts=f"{RESULTS}/vocab/char_counts/{{dataset}}/{{shard}}.json",
         heldout=f"{RESULTS}/vocab/heldout/{{dataset}}/{{shard}}.jsonl",
-    params:
-        json_key=config["jsonl"]["json_key"],
-        min_doc_length=config["jsonl"]["min_doc_length"],
-        count_fraction=config["vocab"]["char_count_fraction"],
-        heldout_fraction=config["vocab"]["heldout_fraction"],
-        seed=config["vocab"]["seed"],
     log:
         f"{RESULTS}/logs/vocab/char_counts/{{dataset}}/{{shard}}.log",
     conda:
@@ -21,6 +15,12 @@ rule char_counts:
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        json_key=config["jsonl"]["json_key"],
+        min_doc_length=config["jsonl"]["min_doc_length"],
+        count_fraction=config["vocab"]["char_count_fraction"],
+        heldout_fraction=config["vocab"]["heldout_fraction"],
+        seed=config["vocab"]["seed"],
     script:
         "../scripts/vocab/char_counts.py"
 
@@ -47,9 +47,6 @@ rule english_bpe:
     output:
         model=f"{RESULTS}/vocab/eng.model",
         vocab=f"{RESULTS}/vocab/eng.vocab",
-    params:
-        vocab_size=config["vocab"]["eng_vocab_size"],
-        max_sentences=config["vocab"]["eng_max_sentences"],
     log:
         f"{RESULTS}/logs/vocab/english_bpe.log",
     benchmark:
@@ -59,6 +56,9 @@ rule english_bpe:
     threads: 1
     resources:
         mem_mb=4000,
+    params:
+        vocab_size=config["vocab"]["eng_vocab_size"],
+        max_sentences=config["vocab"]["eng_max_sentences"],
     script:
         "../scripts/vocab/english_bpe.py"
 
@@ -69,10 +69,6 @@ rule merge_vocab:
         eng_vocab=rules.english_bpe.output.vocab,
     output:
         vocab=f"{RESULTS}/vocab/tokenizer/vocab.txt",
-    params:
-        min_char_count=config["vocab"]["min_char_count"],
-        include_kana_hangul=config["vocab"]["include_kana_hangul"],
-        fullwidth_twins=config["vocab"]["fullwidth_twins"],
     log:
         f"{RESULTS}/logs/vocab/merge_vocab.log",
     conda:
@@ -80,6 +76,10 @@ rule merge_vocab:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        min_char_count=config["vocab"]["min_char_count"],
+        include_kana_hangul=config["vocab"]["include_kana_hangul"],
+        fullwidth_twins=config["vocab"]["fullwidth_twins"],
     script:
         "../scripts/vocab/merge_vocab.py"
 
@@ -89,13 +89,6 @@ rule scheme2_text:
         jsonl=every_shard(f"{RESULTS}/segmented/{{dataset}}/{{shard}}.jsonl"),
     output:
         text=f"{RESULTS}/vocab/scheme2/pretokenized.txt",
-    params:
-        shards=all_shards(),
-        json_key=config["jsonl"]["json_key"],
-        min_doc_length=config["jsonl"]["min_doc_length"],
-        heldout_fraction=config["vocab"]["heldout_fraction"],
-        seed=config["vocab"]["seed"],
-        sample_mb=config["vocab"]["scheme2_sample_mb"],
     log:
         f"{RESULTS}/logs/vocab/scheme2_text.log",
     conda:
@@ -103,6 +96,13 @@ rule scheme2_text:
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        shards=all_shards(),
+        json_key=config["jsonl"]["json_key"],
+        min_doc_length=config["jsonl"]["min_doc_length"],
+        heldout_fraction=config["vocab"]["heldout_fraction"],
+        seed=config["vocab"]["seed"],
+        sample_mb=config["vocab"]["scheme2_sample_mb"],
     script:
         "../scripts/vocab/scheme2_text.py"
 
@@ -114,11 +114,6 @@ rule scheme2_vocab:
         model=f"{RESULTS}/vocab/scheme2/spm.model",
         pieces=f"{RESULTS}/vocab/scheme2/spm.vocab",
         vocab=f"{RESULTS}/vocab/scheme2/tokenizer/vocab.txt",
-    params:
-        vocab_size=config["vocab"]["scheme2_vocab_size"],
-        model_type=config["vocab"]["scheme2_model_type"],
-        include_kana_hangul=config["vocab"]["include_kana_hangul"],
-        fullwidth_twins=config["vocab"]["fullwidth_twins"],
     log:
         f"{RESULTS}/logs/vocab/scheme2_vocab.log",
     benchmark:
@@ -128,6 +123,11 @@ rule scheme2_vocab:
     threads: 1
     resources:
         mem_mb=scheme2_vocab_mem_mb,
+    params:
+        vocab_size=config["vocab"]["scheme2_vocab_size"],
+        model_type=config["vocab"]["scheme2_model_type"],
+        include_kana_hangul=config["vocab"]["include_kana_hangul"],
+        fullwidth_twins=config["vocab"]["fullwidth_twins"],
     script:
         "../scripts/vocab/scheme2_vocab.py"
 
@@ -139,19 +139,23 @@ rule vocab_coverage:
     output:
         json=f"{RESULTS}/{{vocab_dir}}/coverage/coverage.json",
         tsv=f"{RESULTS}/{{vocab_dir}}/coverage/coverage.tsv",
-        plot=report(f"{RESULTS}/{{vocab_dir}}/coverage/coverage.png", category="Vocabulary",
-                    subcategory="{vocab_dir}", caption="../docs/report/vocab_coverage.rst"),
-    wildcard_constraints:
-        vocab_dir="|".join(re.escape(d) for d in VOCAB_DIRS),
-    params:
-        json_key=config["jsonl"]["json_key"],
-        tokenizer_dir=lambda wildcards, input: os.path.dirname(input.vocab),
+        plot=report(
+            f"{RESULTS}/{{vocab_dir}}/coverage/coverage.png",
+            category="Vocabulary",
+            subcategory="{vocab_dir}",
+            caption="../docs/report/vocab_coverage.rst",
+        ),
     log:
         f"{RESULTS}/logs/{{vocab_dir}}/coverage.log",
+    wildcard_constraints:
+        vocab_dir="|".join(re.escape(d) for d in VOCAB_DIRS),
     conda:
         CPU_ENV
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        json_key=config["jsonl"]["json_key"],
+        tokenizer_dir=lambda wildcards, input: os.path.dirname(input.vocab),
     script:
         "../scripts/vocab/coverage.py"

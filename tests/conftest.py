@@ -3,6 +3,7 @@ tiny run of the whole Snakemake workflow whose artifacts several tests inspect."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,27 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DOWNLOADS = REPO / "data" / "downloads"
 TINY_CONFIG = REPO / "tests" / "config.tiny.yaml"
+WORKFLOW_FIXTURES = {"workflow_run", "artifacts", "slurm_run", "slurm_cluster"}
+MODULE_MARKS = {"test_train.py": "train", "test_slurm.py": "slurm", "test_workflow.py": "workflow",
+                "test_killed_jobs.py": "workflow"}
+# `make test` sets this: there, a test whose tool is missing fails instead of skipping (CI runs everything)
+REQUIRE_ALL = os.environ.get("ERNIE_TEST_REQUIRE_ALL") == "1"
+
+
+def pytest_collection_modifyitems(items):
+    """Tier marks that follow from what a test uses, so no test can sit in the fast tier by mistake."""
+    for item in items:
+        if WORKFLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.workflow)
+        module_mark = MODULE_MARKS.get(item.path.name)
+        if module_mark:
+            item.add_marker(getattr(pytest.mark, module_mark))
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with ``reason`` unless ``condition``; under `make test` (ERNIE_TEST_REQUIRE_ALL=1) fail instead."""
+    if not condition:
+        (pytest.fail if REQUIRE_ALL else pytest.skip)(reason)
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -35,6 +35,7 @@ def test_reads_lacs_parameter_files():
     assert read_paddle_tensor(weights / "crfw").shape == (6, 4)  # start, end, 4x4 transitions
 
 
+@pytest.mark.slow
 def test_same_words_as_lac_on_real_sentences(sentences, lac):
     """The benchmark checks the whole sample; this is a slice of 150 documents."""
     fast = FastSegmenter(reference=lambda batch: [None] * len(batch))  # rechecked ones stay None
@@ -46,6 +47,7 @@ def test_same_words_as_lac_on_real_sentences(sentences, lac):
     assert sum(mine != theirs for mine, theirs in checked) == 0
 
 
+@pytest.mark.slow
 def test_near_ties_go_to_lac(sentences, lac):
     few = sentences[:200]
     everything = FastSegmenter(min_margin=np.inf, reference=lac)
@@ -59,6 +61,7 @@ def test_unusual_characters_and_empty_sentences(lac):
     assert FastSegmenter()(odd) == [[] if not s else lac([s])[0] for s in odd]
 
 
+@pytest.mark.slow
 def test_viterbi_path_and_margin_equal_brute_force(model, sentences):
     """On the real emissions of short sentences: the best of all 4^T tag paths, and its margin is
     exactly the gap to the second-best path."""
@@ -115,6 +118,7 @@ def test_compiled_kernels_are_built_and_match_the_numpy_steps(model, sentences):
         _gru_kernels.gates_step(pre_gates.astype(np.float64), x, h, np.empty_like(h))
 
 
+@pytest.mark.slow
 def test_numpy_fallback_gives_lacs_words(monkeypatch, sentences, lac):
     from ernie_pipeline.segment import bigru_crf
 

@@ -193,6 +193,7 @@ def line_50mb(contents) -> str:
 
 
 @pytest.mark.parametrize("fmt", ["clue", "text", "jsonl"])
+@pytest.mark.slow
 def test_a_50mb_line_is_a_too_long_document(contents, line_50mb, tmp_path, fmt):
     docs = [contents[1].replace("\n", " "), line_50mb, contents[2].replace("\n", " ")]
     path = tmp_path / ("big.jsonl" if fmt == "jsonl" else "big.txt")

@@ -30,6 +30,7 @@ def test_lac_seg_documented_example(lac_seg):
     assert lac_seg(["LAC是个优秀的分词工具"]) == [["LAC", "是", "个", "优秀", "的", "分词", "工具"]]
 
 
+@pytest.mark.slow
 def test_lac_seg_gives_the_words_of_single_calls_whatever_the_call_sizes(inews_docs):
     """Unpadded per-document calls (1..32 sentences each) gave run-dependent words for about 2 in
     10,000 sentences on Paddle 2.6; fixed-size padded batches must match LAC's one-sentence calls."""
@@ -42,6 +43,7 @@ def test_lac_seg_gives_the_words_of_single_calls_whatever_the_call_sizes(inews_d
     assert [w for doc in segment_documents(documents, segmenter, 100) for w in doc] == per_document
 
 
+@pytest.mark.slow
 def test_segment_file_on_real_shard(lac_seg, inews_docs, tmp_path):
     raw = tmp_path / "part-0000.json"
     write_wudao_shards(inews_docs[:12], [raw])
@@ -76,6 +78,7 @@ def test_invalid_utf8_is_reported(lac_seg, tmp_path):
         segment_file(raw, tmp_path / "x.jsonl", "wudao", lac_seg)
 
 
+@pytest.mark.slow
 def test_jieba_is_upstreams_cut():
     import jieba
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, tiny_config
+from conftest import REPO, require, tiny_config
 
 SLURM_DIR = REPO / "tests" / "slurm"
 PIDS_FILE = Path("/run/ernie-test-slurm.pids")
@@ -25,7 +25,7 @@ PROFILE = REPO / "profiles" / "slurm-local"
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    assert os.geteuid() == 0, "the SLURM tests install and start daemons: they need root (as in CI)"
+    require(os.geteuid() == 0, "the SLURM tests install and start daemons: they need root (`make test` in CI has it)")
     subprocess.run(["bash", str(SLURM_DIR / "setup_slurm.sh")], check=True, timeout=900)
     pids = [int(p) for p in PIDS_FILE.read_text().split()]
     yield pids

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require
 from ernie_pipeline.data.token_files import MEGATRON_MAGIC, IdsDataset, megatron_paths_for, merge_ids
 from ernie_pipeline.corpus.document_order import seeded_permutation
 from ernie_pipeline.tokenize.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_same_vocabulary,
@@ -331,11 +331,12 @@ def test_the_reader_maps_the_files_and_holds_one_offset_per_block(artifacts, tmp
         IdsDataset(compressed)
 
 
+@pytest.mark.megatron
 def test_megatron_core_reads_our_bin_idx(artifacts, tmp_path):
     """megatron-core's IndexedDataset (PyPI megatron-core, in .venv-megatron: torch and Paddle do not share a
     process) reads the .bin/.idx pair back: the same sentences, sizes and document index."""
     python = REPO / ".venv-megatron" / "bin" / "python"
-    assert python.is_file(), "run `make setup` (it builds .venv-megatron)"
+    require(python.is_file(), "needs .venv-megatron: `make megatron-env` (`make test` builds it)")
     out = tmp_path / "megatron.npz"
     result = subprocess.run([str(python), str(REPO / "tests/tools/read_megatron.py"), str(artifacts["prefix"]), str(out)],
                             capture_output=True, text=True)

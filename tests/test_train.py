@@ -98,7 +98,6 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     import paddle

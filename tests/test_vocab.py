@@ -101,6 +101,7 @@ def test_vocab_txt_order(artifacts):
     assert not any(t in ("<unk>", "<s>", "</s>") for t in tokens)
 
 
+@pytest.mark.slow
 def test_japanese_korean_twins_and_min_count():
     counts = {"中": 500, "の": 300, "가": 250, "€": 3, "!": 400}
     tokens = build_vocab(counts, ["▁the", "re", "<unk>"], min_char_count=100)

@@ -50,7 +50,7 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     changed = {**config, "vocab": {**config["vocab"], "min_char_count": 6}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml"))
-    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "tokenizer_tables": 1, "token_ids_shard": 2, "token_ids": 1,
+    assert _planned_jobs(out.stdout) == {"merge_vocab": 1, "tokenizer_tables": 1, "token_ids_shard": 2, "merge_token_ids": 1,
                                          "index_map": 3, "pretrain": 1}
 
     # another held-out slice: every shard's counts, then everything built on the vocabulary
@@ -60,7 +60,7 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     assert _planned_jobs(out.stdout) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "scheme2_text": 1,
                                          "scheme2_vocab": 1, "vocab_coverage": 2, "tokenizer_tables": 1,
                                          "token_ids_shard": 2,
-                                         "token_ids": 1, "index_map": 3, "pretrain": 1, "all": 1}
+                                         "merge_token_ids": 1, "index_map": 3, "pretrain": 1, "all": 1}
 
     changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
@@ -99,7 +99,7 @@ def test_each_index_map_key_rebuilds_exactly_the_affected_maps(section, key, val
         maps = 0 if key == "masked_lm_prob" else 3
     expected = {"pretrain": 1, **({"index_map": maps} if maps else {})}
     if section == "tokenize":
-        expected.update(token_ids_shard=2, token_ids=1)
+        expected.update(token_ids_shard=2, merge_token_ids=1)
     assert _planned_jobs(out) == expected
 
 
@@ -132,8 +132,8 @@ def test_where_lists_every_artifact(artifacts):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert any(re.match(r"\s+pretrain\s+ok\s+results/pretrain/summary\.json$", l) for l in lines), result.stdout
-    assert any(re.match(r"\s+merge_vocab\s+ok\s+results/vocab/tokenizer/vocab\.txt$", l) for l in lines)
+    assert any(re.match(r"\s+pretrain\s+ok\s+results/pretrain/summary\.json$", line) for line in lines), result.stdout
+    assert any(re.match(r"\s+merge_vocab\s+ok\s+results/vocab/tokenizer/vocab\.txt$", line) for line in lines)
 
 
 def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
@@ -236,7 +236,7 @@ def test_new_raw_file_tokenises_only_itself_with_a_fixed_tokenizer(inews_docs, a
     (raw / "part-2.jsonl").write_text(json.dumps({"text": inews_docs[2]["content"]}, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
     out = run_snakemake(tmp_path, "-n", "results/token_ids/tiny_ids.npy").stdout
-    assert _planned_jobs(out) == {"segment_shard": 1, "token_ids_shard": 1, "token_ids": 1}
+    assert _planned_jobs(out) == {"segment_shard": 1, "token_ids_shard": 1, "merge_token_ids": 1}
     assert re.findall(r"output: (results/token_ids/tiny/\S+_ids\.npy)", out) == ["results/token_ids/tiny/part-2.jsonl_ids.npy"]
 
 
@@ -273,7 +273,7 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
                        "results/vocab/char_counts/tiny/part-0001.json.json"]
     assert _planned_jobs(out) == {"sample_chinese": 1, "segment_shard": 4, "char_counts": 4, "char_dict": 1,
                                   "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "tokenizer_tables": 1,
-                                  "token_ids_shard": 2, "token_ids": 1, "index_map": 3, "pretrain": 1}
+                                  "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, "pretrain": 1}
     assert set(re.findall(r"output: results/token_ids/(\w+)_ids\.npy", out)) == {"tiny"}
 
     run_snakemake(tmp_path, "results/corpus/news.jsonl")
@@ -357,7 +357,7 @@ def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifact
     config["train"]["dataset"] = "1 tiny 3 other"
     _write_config(tmp_path, config)
     out = run_snakemake(tmp_path, "-n", "pretrain").stdout
-    assert _planned_jobs(out) == {"segment_shard": 4, "tokenizer_tables": 1, "token_ids_shard": 4, "token_ids": 2,
+    assert _planned_jobs(out) == {"segment_shard": 4, "tokenizer_tables": 1, "token_ids_shard": 4, "merge_token_ids": 2,
                                   "index_map": 6, "blend_index": 3, "pretrain": 1}
     config["train"]["dataset"] = {"tiny": 1, "other": 3}  # the same blend as a mapping
     _write_config(tmp_path, config)
