@@ -92,7 +92,7 @@ def _child_reader(prefix: str, samples: int) -> dict:
     from ernie_pipeline.data.dataset import ErnieDataset
     from ernie_pipeline.data.token_files import IdsDataset
     from ernie_pipeline.data.masking import Vocab
-    from ernie_pipeline.tokenize.token_ids import load_tokenizer
+    from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
     vocab = Vocab.from_tokenizer(load_tokenizer(str(REPO / "results/vocab/tokenizer")))
     import time

@@ -21,7 +21,7 @@ import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.data.dataset import ErnieDataset
 from ernie_pipeline.data.token_files import IdsDataset
 from ernie_pipeline.data.masking import Vocab, masked_lm_predictions
-from ernie_pipeline.tokenize.token_ids import load_tokenizer
+from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 

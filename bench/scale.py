@@ -115,7 +115,7 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
     train = _train_settings(config, steps, workers)
     maps = {split: [str(work / f"{split}_map.npy")] for split in ("train", "valid", "test")}
     if stage == "merge":
-        from ernie_pipeline.tokenize.token_ids import merge_shards
+        from ernie_pipeline.tokenize.merge import merge_shards
 
         shards = sorted(p.name[: -len(".stats.json")] for p in TOKEN_SHARDS.glob("*.stats.json")) * factor
         merged = merge_shards([TOKEN_SHARDS / s for s in shards], [TOKEN_SHARDS / f"{s}.stats.json" for s in shards],

@@ -9,7 +9,7 @@ timed apart from the tokenising loop.
 
 Engines, each over every document:
   paddlenlp   upstream's way: ErnieTokenizer.tokenize + get_whole_word_mask_tokens + convert_tokens_to_ids
-              (ernie_pipeline.tokenize.token_ids.ReferenceConverter); its ids are the reference
+              (ernie_pipeline.tokenize.whole_word.ReferenceConverter); its ids are the reference
   hf          HF ``tokenizers`` (Rust) configured like ErnieTokenizer (BertNormalizer, BertPreTokenizer plus
               a split on Unicode symbols as paddlenlp's BasicTokenizer does, WordPiece), encode_batch over
               256 documents' sentences, whole-word marking in Python
@@ -39,8 +39,10 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # HF tokenizers' thread pool: o
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import ernie_pipeline  # noqa: E402,F401  (system zlib before paddle)
-from ernie_pipeline.tokenize.token_ids import (DocumentEncoder, ReferenceConverter, build_tables,  # noqa: E402
-                                      load_tokenizer, mark_whole_words, split_words)
+from ernie_pipeline.tokenize.encoder import DocumentEncoder
+from ernie_pipeline.tokenize.tables import build_tables
+from ernie_pipeline.tokenize.tokenizer import load_tokenizer
+from ernie_pipeline.tokenize.whole_word import ReferenceConverter, mark_whole_words, split_words
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_DOC_LENGTH = 10  # config.yaml's jsonl.min_doc_length
@@ -119,7 +121,7 @@ def timed(fn):
 _CHILD = """
 import re, sys
 import ernie_pipeline
-from ernie_pipeline.tokenize.token_ids import tokenize_shard
+from ernie_pipeline.tokenize.shard import tokenize_shard
 stats = tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], tables_path=sys.argv[4])
 peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
 print(peak_kb, stats["mb_per_s"], stats["tokens"])

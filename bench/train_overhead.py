@@ -75,8 +75,8 @@ def run_bare(work: Path, steps: int, threads: int) -> list[float]:
     from ernie_pipeline.data.token_files import IdsDataset
     from ernie_pipeline.data.masking import Vocab, collate
     from ernie_pipeline.train.models import model_config
-    from ernie_pipeline.tokenize.token_ids import load_tokenizer
-    from ernie_pipeline.train.loop import FIELDS
+    from ernie_pipeline.tokenize.tokenizer import load_tokenizer
+    from ernie_pipeline.train.build import FIELDS
 
     cfg, _, paths = _settings(work, steps, threads, 0)
     paddle.set_device("cpu")

@@ -32,24 +32,24 @@ blocking.sentences_per_call = 2
 segment_file(sys.argv[1], sys.argv[2], "clue", blocking, stats_path=sys.argv[3])
 """,
     "token_ids_shard": """
-from ernie_pipeline.tokenize import token_ids
-encode, calls = token_ids.DocumentEncoder.encode, []
+from ernie_pipeline.tokenize import encoder, merge, shard
+encode, calls = encoder.DocumentEncoder.encode, []
 def blocking(self, texts):
     calls.append(1)
     if len(calls) == 3:
         time.sleep(600)
     return encode(self, texts)
-token_ids.DocumentEncoder.encode = blocking
-token_ids.tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[3] + ".stats.json", tables_path=sys.argv[4],
+encoder.DocumentEncoder.encode = blocking
+shard.tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[3] + ".stats.json", tables_path=sys.argv[4],
                          batch_docs=4)
 """,
     "merge_token_ids": """
 from ernie_pipeline.corpus import document_order as ordered_merge
-from ernie_pipeline.tokenize import token_ids
+from ernie_pipeline.tokenize import encoder, merge, shard
 def blocking(self, bucket):
     time.sleep(600)
 ordered_merge._Buckets.take = blocking
-token_ids.merge_shards(sys.argv[1:3], [p + ".stats.json" for p in sys.argv[1:3]], sys.argv[3], bucket_mb=0)
+merge.merge_shards(sys.argv[1:3], [p + ".stats.json" for p in sys.argv[1:3]], sys.argv[3], bucket_mb=0)
 """,
 }
 
@@ -76,7 +76,8 @@ def _kill_when_scratch_appears(job: str, args: list[str], directory, timeout: fl
 def test_a_rerun_after_sigkill_leaves_only_the_outputs(job, artifacts, inews_docs, tmp_path):
     from ernie_pipeline.segment.segmenters import make_segmenter
     from ernie_pipeline.segment.shard import segment_file
-    from ernie_pipeline.tokenize.token_ids import merge_shards, tokenize_shard
+    from ernie_pipeline.tokenize.merge import merge_shards
+    from ernie_pipeline.tokenize.shard import tokenize_shard
 
     out = tmp_path / "out"
     out.mkdir()

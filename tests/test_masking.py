@@ -7,7 +7,7 @@ from ernie_pipeline.data.dataset import ErnieDataset
 from ernie_pipeline.data.index_map import build_index_map
 from ernie_pipeline.data.token_files import IdsDataset
 from ernie_pipeline.data.masking import Vocab, collate
-from ernie_pipeline.tokenize.token_ids import load_tokenizer
+from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
 MAX_SEQ_LEN = 128
 
@@ -125,14 +125,14 @@ def test_samples_are_the_same_in_another_process_and_with_workers(dataset, artif
     import sys
     import tempfile
 
-    from ernie_pipeline.train.loop import _loader
+    from ernie_pipeline.train.build import micro_batches
 
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/map.npy", dataset.index_map)
         code = (
             "import sys, numpy as np; import ernie_pipeline\n"
             "from ernie_pipeline.data.dataset import ErnieDataset\nfrom ernie_pipeline.data.token_files import IdsDataset\n"
-            "from ernie_pipeline.data.masking import Vocab\nfrom ernie_pipeline.tokenize.token_ids import load_tokenizer\n"
+            "from ernie_pipeline.data.masking import Vocab\nfrom ernie_pipeline.tokenize.tokenizer import load_tokenizer\n"
             "vocab = Vocab.from_tokenizer(load_tokenizer(sys.argv[2]))\n"
             f"ds = ErnieDataset(IdsDataset(sys.argv[1]), np.load(sys.argv[3]), vocab, {MAX_SEQ_LEN}, seed=5)\n"
             "np.savez(sys.argv[4], *[ds[i]['input_ids'] for i in (0, 17, 3999, 9999)])\n")
@@ -141,7 +141,7 @@ def test_samples_are_the_same_in_another_process_and_with_workers(dataset, artif
         theirs = np.load(f"{tmp}/out.npz")
         for k, i in enumerate((0, 17, 3999, 9999)):
             assert np.array_equal(theirs[f"arr_{k}"], dataset[i]["input_ids"])
-    plain = [b[0].numpy() for _, b in zip(range(6), _loader(dataset, 8, 16, 0))]
-    workers = [b[0].numpy() for _, b in zip(range(6), _loader(dataset, 8, 16, 2))]
+    plain = [b[0].numpy() for _, b in zip(range(6), micro_batches(dataset, 8, 16, 0))]
+    workers = [b[0].numpy() for _, b in zip(range(6), micro_batches(dataset, 8, 16, 2))]
     assert all(np.array_equal(a, b) for a, b in zip(plain, workers)) and len(plain) == 6
     assert np.array_equal(plain[0][0], dataset[16]["input_ids"])  # resumed at 16 consumed samples

@@ -13,8 +13,12 @@ import pytest
 from conftest import REPO, require
 from ernie_pipeline.data.token_files import MEGATRON_MAGIC, IdsDataset, megatron_paths_for, merge_ids
 from ernie_pipeline.corpus.document_order import seeded_permutation
-from ernie_pipeline.tokenize.token_ids import (DocumentEncoder, ReferenceConverter, TokenizeSettings, check_same_vocabulary,
-                                      check_vocab_file, load_tokenizer, mark_whole_words, merge_shards, split_words, tokenize_shard)
+from ernie_pipeline.tokenize.encoder import DocumentEncoder
+from ernie_pipeline.tokenize.merge import merge_shards
+from ernie_pipeline.tokenize.settings import TokenizeSettings
+from ernie_pipeline.tokenize.shard import tokenize_shard
+from ernie_pipeline.tokenize.tokenizer import check_same_vocabulary, check_vocab_file, load_tokenizer
+from ernie_pipeline.tokenize.whole_word import ReferenceConverter, mark_whole_words, split_words
 
 
 def test_mark_whole_words_upstream_example():
@@ -188,7 +192,7 @@ def test_engines_write_byte_identical_shard_files_equal_to_the_workflows(artifac
 
 def test_shard_job_with_saved_tables_does_not_import_paddlenlp(artifacts, tmp_path):
     """The tables artifact lets a shard's job start without paddlenlp (about 10 s of imports)."""
-    code = ("import sys; import ernie_pipeline; from ernie_pipeline.tokenize.token_ids import tokenize_shard; "
+    code = ("import sys; import ernie_pipeline; from ernie_pipeline.tokenize.shard import tokenize_shard; "
             "tokenize_shard(*sys.argv[1:4], tables_path=sys.argv[4]); print(sorted({'paddle', 'paddlenlp'} & set(sys.modules)))")
     tables = artifacts["results"] / "token_ids" / "tokenizer_tables.npz"
     result = subprocess.run([sys.executable, "-c", code, str(_shard(artifacts)), str(artifacts["vocab_dir"]),

@@ -363,7 +363,7 @@ def test_an_o2_checkpoint_reloads_as_the_float32_weights_it_holds(tmp_path):
     from paddle.amp.auto_cast import StateDictHook
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
 
-    from ernie_pipeline.train.loop import SAVE_DTYPE, save_model
+    from ernie_pipeline.train.checkpoint import SAVE_DTYPE, save_model
 
     net = ErnieForPretraining(ErnieConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
                                           num_attention_heads=2, intermediate_size=64))
@@ -383,9 +383,9 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
     """A window of 3000 micro-batches of float16 loss 1.0: summed in float16 it would stall at 2048."""
     import paddle
 
-    from ernie_pipeline.train.loop import _new_window, add_to_window
+    from ernie_pipeline.train.train_log import add_to_window, new_window
 
-    window = _new_window()
+    window = new_window()
     one = paddle.to_tensor(1.0, dtype="float16")
     for _ in range(3000):
         add_to_window(window, 1, loss=one, lm_loss=one, sop_loss=None)
@@ -398,7 +398,7 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
 
 
 def test_a_resumed_log_keeps_the_rows_up_to_its_checkpoint(tmp_path):
-    from ernie_pipeline.train.loop import drop_log_rows_after
+    from ernie_pipeline.train.train_log import drop_log_rows_after
 
     log = tmp_path / "train_log.jsonl"
     rows = [json.dumps({"step": step, "loss": 10.0 - step}) + "\n" for step in (1, 2, 3, 4, 5)]
@@ -418,7 +418,7 @@ def test_continue_training_refuses_a_pdparams_that_carries_code(tmp_path):
     import pickle
 
     from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_paddle_state
-    from ernie_pipeline.train.loop import _pretrained_weights
+    from ernie_pipeline.train.checkpoint import pretrained_weights
 
     marker = tmp_path / "ran"
 
@@ -432,7 +432,7 @@ def test_continue_training_refuses_a_pdparams_that_carries_code(tmp_path):
         pickle.dump({"ernie.embeddings.word_embeddings.weight": Payload()}, handle, protocol=4)
     with pytest.raises(UnsafePickleError, match=r"config train.continue_training: .*model_state.pdparams: refusing "
                                                 r"to load global '(posix|os)\.system'"):
-        _pretrained_weights(folder, None)
+        pretrained_weights(folder, None)
     assert not marker.exists()
 
     # what paddle.save writes loads as the same arrays

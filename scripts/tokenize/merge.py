@@ -8,7 +8,7 @@ def main(snakemake):
     from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.data.token_files import prefix_of
     from ernie_pipeline.corpus.corpus_jsonl import write_corpus_stats
-    from ernie_pipeline.tokenize.token_ids import merge_shards
+    from ernie_pipeline.tokenize.merge import merge_shards
 
     logs.to_file(snakemake.log[0])
     p = snakemake.params

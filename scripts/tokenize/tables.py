@@ -5,7 +5,7 @@ import sys
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
     from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
-    from ernie_pipeline.tokenize.token_ids import build_tables
+    from ernie_pipeline.tokenize.tables import build_tables
 
     logs.to_file(snakemake.log[0])
     print(build_tables(snakemake.params.tokenizer, snakemake.output.tables))

@@ -11,7 +11,7 @@ left to paddlenlp: Python's final-sigma lower-casing, and combining marks that N
 reordering could move past a neighbour. A document holding such a character, the literal text of a
 special token (paddlenlp splits those out before anything else; in the whole-word path also where the
 segmenter cut it, ``[ SEP ]``, as the words are joined) or a lone surrogate is tokenised by
-paddlenlp itself (``token_ids.DocumentEncoder``), so the ids are the same in every case.
+paddlenlp itself (:class:`~ernie_pipeline.tokenize.encoder.DocumentEncoder`), so the ids are the same in every case.
 
 The tables and vocabulary are saved once per tokenizer (:class:`TokenizerTables`, the
 ``tokenizer_tables`` rule), so that a shard's job does not import paddlenlp.
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ernie_pipeline.io.atomic import atomic_path
+from ernie_pipeline.tokenize.tokenizer import load_tokenizer, vocab_fingerprint
 from ernie_pipeline.data.token_files import write_npz
 
 # What a code point becomes: the values of the C++ enum Kind in _wordpiece.cpp.
@@ -191,3 +192,12 @@ def _paddlenlp_version() -> str:
     from importlib.metadata import version
 
     return version("paddlenlp")
+
+
+def build_tables(tokenizer_source: str | Path, out_path: str | Path) -> dict:
+    """The compiled tokenizer's tables for ``tokenizer_source``, saved (the ``tokenizer_tables`` rule)."""
+    tokenizer = load_tokenizer(tokenizer_source)
+    tables = TokenizerTables.from_tokenizer(tokenizer, vocab_fingerprint(tokenizer))
+    tables.save(out_path)
+    return {"vocab_size": tables.vocab_size, "added": len(tables.added_vocab), "mapped": len(tables.mapped),
+            "context_dependent": int((tables.kinds == COMPLEX).sum()), "vocab_sha256": tables.fingerprint}
