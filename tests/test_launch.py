@@ -1,7 +1,10 @@
 """The data-parallel launch plan from config and environment (SLURM or not), and its commands."""
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +140,14 @@ def test_node_command_starts_the_workers_through_paddle_launch():
     assert command[-5:] == [sys.executable, "-m", "ernie_pipeline.train.launch", "worker", "out/launch_spec.json"]
     single = node_command(LaunchPlan(1, 2), "s.json", "logs")
     assert "--master" not in single and "--rank" not in single
+
+
+def test_worker_processes_import_the_workflow_without_shadowing_the_standard_library():
+    # the launcher's processes start outside the workflow's checkout; the path handed to them must hold the
+    # package, and must not be the package folder itself, whose io/ and tokenize/ would hide the stdlib modules
+    env = launch._child_env({"device": "cpu"}, LaunchPlan(1, 2), {"PATH": os.environ["PATH"]})
+    probe = ("import tokenize, io, ernie_pipeline.train.launch as m; "
+             "assert hasattr(tokenize, 'open') and hasattr(io, 'BytesIO'); print(m.__file__)")
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd="/", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).resolve() == Path(launch.__file__).resolve()

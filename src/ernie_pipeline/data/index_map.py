@@ -49,16 +49,14 @@ def split_documents(split: str, num_docs: int) -> list[int]:
 
 
 def num_samples(train: dict) -> dict[str, int]:
-    """Samples each split must provide for a training run (upstream ``run_pretrain.py`` formulas)."""
-    micro, global_batch = train["micro_batch_size"], train["global_batch_size"]
-    world = train.get("data_parallel_degree", 1)
-    accumulate = global_batch // (micro * world)
-    eval_iters = train["eval_iters"] * accumulate
-    test_iters = train["test_iters"] * accumulate
+    """Samples each split must provide for a training run (upstream ``run_pretrain.py`` formulas: every
+    evaluation reads ``eval_iters`` global batches; the product does not depend on the number of processes, as
+    the micro-batches a step accumulates shrink when the ranks grow)."""
+    global_batch = train["global_batch_size"]
     return {
         "train": global_batch * train["max_steps"],
-        "valid": micro * (train["max_steps"] // train["eval_freq"] + 1) * eval_iters * world,
-        "test": micro * test_iters * world,
+        "valid": global_batch * (train["max_steps"] // train["eval_freq"] + 1) * train["eval_iters"],
+        "test": global_batch * train["test_iters"],
     }
 
 

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import ernie_pipeline
 from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.train.gpu import check_gpu_runtime, gpu_count
 
@@ -200,7 +201,9 @@ def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
 
 def _child_env(cfg: dict, plan: LaunchPlan, env=None) -> dict:
     env = dict(os.environ if env is None else env)
-    src = str(Path(__file__).resolve().parents[1])  # the workflow's package, importable in every process
+    # the folder holding the ernie_pipeline package (not the package itself, whose io/ and tokenize/ would
+    # shadow the standard library's), so that every process imports the workflow's code
+    src = str(Path(ernie_pipeline.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     if cfg.get("device", "cpu") == "cpu":
         # paddle's launcher takes CUDA_VISIBLE_DEVICES to mean GPU workers; CPU training must use gloo

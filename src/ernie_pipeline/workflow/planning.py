@@ -1,0 +1,94 @@
+"""What the workflow plans from the config, as plain functions (rules/common.smk wires them into the rules):
+the shards of each dataset, settings that cross keys, the training blend and its sample counts, and which
+vocabulary and tokenizer the token ids use. Errors are ValueErrors naming the config key; common.smk turns
+them into Snakemake's WorkflowError, so a dry run refuses a bad config."""
+
+from __future__ import annotations
+
+import os
+
+from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
+from ernie_pipeline.data.blend import dataset_samples, parse_blend
+from ernie_pipeline.data.index_map import num_samples, parse_split
+from ernie_pipeline.train.models import check_train_settings
+
+# vocab.scheme -> the folder (below results_dir) of that scheme's vocabulary
+VOCAB_DIRS = {1: "vocab", 2: "vocab/scheme2"}
+
+
+def sample_wudao_dir(config: dict) -> str:
+    return f"{config['sample']['dir']}/wudao"
+
+
+def uses_sample_corpus(config: dict, dataset: str) -> bool:
+    """True when the dataset's input_dir is the folder the sample rule writes."""
+    return os.path.normpath(config["datasets"][dataset]["input_dir"]) == os.path.normpath(sample_wudao_dir(config))
+
+
+def sample_shard_names(config: dict) -> list[str]:
+    return [f"part-{i:04d}.json" for i in range(config["sample"]["num_shards"])]
+
+
+def raw_shard_names(config: dict, dataset: str) -> list[str]:
+    """Shards of a dataset: each raw file below its input_dir (its path relative to that folder, so no two
+    inputs share an output), or the sample's fixed shard names."""
+    if uses_sample_corpus(config, dataset):
+        return sample_shard_names(config)
+    input_dir, fmt = config["datasets"][dataset]["input_dir"], config["datasets"][dataset]["format"]
+    key = f"config datasets.{dataset}.input_dir"
+    if not os.path.isdir(input_dir):
+        raise ValueError(f"{key}: {input_dir} is not a folder")
+    endings = tuple(s + c for s in SUFFIXES[fmt] for c in ("", *COMPRESSED_SUFFIXES))
+    names = sorted(
+        os.path.relpath(os.path.join(root, name), input_dir)
+        for root, _dirs, files in os.walk(input_dir)
+        for name in files
+        if name.endswith(endings) and not name.startswith(".")
+    )
+    if not names:
+        raise ValueError(f"{key}: no {'/'.join(endings)} files in {input_dir}")
+    return names
+
+
+def all_shards(config: dict) -> list[tuple[str, str]]:
+    """(dataset, shard) of every shard of every dataset, datasets sorted by name, so that reordering the
+    datasets in config.yaml changes nothing."""
+    return [(name, shard) for name in sorted(config["datasets"]) for shard in raw_shard_names(config, name)]
+
+
+def check_settings(config: dict) -> None:
+    """Settings that cross keys, refused at parse time (a dry run), not when a job runs."""
+    check_train_settings(config["train"])
+    parse_split(config["index"]["split"])
+
+
+def train_blend(config: dict) -> list[tuple[str, float]]:
+    """train.dataset as [(dataset, normalised weight)]: one dataset, or a weighted blend."""
+    return parse_blend(config["train"]["dataset"], list(config["datasets"]))
+
+
+def split_samples(config: dict, blend: list[tuple[str, float]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Samples per split, and the samples each dataset's map holds per split: all of them, or its share of a
+    blend (+0.5 %)."""
+    total = num_samples(config["train"])
+    return total, {split: dataset_samples(count, blend) for split, count in total.items()}
+
+
+def vocab_txt(config: dict) -> str:
+    """The vocab.txt that token ids and training use (vocab.scheme)."""
+    return f"{config['results_dir']}/{VOCAB_DIRS[config['vocab']['scheme']]}/tokenizer/vocab.txt"
+
+
+def reported_vocab_dirs(config: dict) -> list[str]:
+    """The vocabularies the default target builds and reports: the one in use, or both with compare_schemes."""
+    return list(VOCAB_DIRS.values()) if config["vocab"]["compare_schemes"] else [VOCAB_DIRS[config["vocab"]["scheme"]]]
+
+
+def tokenizer_source(config: dict) -> tuple[str, list[str]]:
+    """What token ids and training are tokenised with: tokenize.tokenizer (a folder, or a paddlenlp built-in
+    name), or the vocab stage's folder; and the files of it the workflow tracks (none for a built-in name)."""
+    own = os.path.dirname(vocab_txt(config))
+    tokenizer = config["tokenize"]["tokenizer"] or own
+    if config["tokenize"]["tokenizer"] and not os.path.isdir(tokenizer) and "/" in tokenizer:
+        raise ValueError(f"config tokenize.tokenizer: {tokenizer} is not a folder (nor a paddlenlp built-in name)")
+    return tokenizer, [f"{tokenizer}/vocab.txt"] if os.path.isdir(tokenizer) or tokenizer == own else []

@@ -1,0 +1,89 @@
+"""The workflow's plan from the config (ernie_pipeline.workflow.planning), without Snakemake."""
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import TINY_CONFIG
+from ernie_pipeline.workflow import planning
+
+
+@pytest.fixture
+def config(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["vocab"]["scheme"] = 1
+    config["tokenize"]["tokenizer"] = None
+    config["train"]["dataset"] = None
+    return config
+
+
+def _corpus(tmp_path, names):
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x\n")
+    return str(tmp_path)
+
+
+def test_a_datasets_shards_are_its_raw_files_by_relative_path(config, tmp_path):
+    raw = _corpus(tmp_path / "raw", ["b.txt", "a/x.txt.gz", "a/y.txt.zst", ".hidden.txt", "notes.md", "c.json"])
+    config["datasets"]["news"] = {"input_dir": raw, "format": "clue", "input_key": None, "on_error": "fail"}
+    assert planning.raw_shard_names(config, "news") == ["a/x.txt.gz", "a/y.txt.zst", "b.txt"]
+    assert planning.raw_shard_names(config, "tiny") == ["part-0000.json", "part-0001.json"]  # the sample's
+    # datasets sorted by name: reordering them in config.yaml changes nothing
+    assert planning.all_shards(config)[:3] == [("news", "a/x.txt.gz"), ("news", "a/y.txt.zst"), ("news", "b.txt")]
+    reordered = copy.deepcopy(config)
+    reordered["datasets"] = dict(reversed(list(config["datasets"].items())))
+    assert planning.all_shards(reordered) == planning.all_shards(config)
+
+
+def test_a_missing_or_empty_input_dir_names_the_config_key(config, tmp_path):
+    config["datasets"]["news"] = {"input_dir": str(tmp_path / "nowhere"), "format": "clue"}
+    with pytest.raises(ValueError, match=r"config datasets\.news\.input_dir: .*nowhere is not a folder"):
+        planning.raw_shard_names(config, "news")
+    config["datasets"]["news"]["input_dir"] = _corpus(tmp_path / "raw", ["only.json"])
+    with pytest.raises(ValueError, match=r"config datasets\.news\.input_dir: no \.txt/\.txt\.gz/\.txt\.zst files in"):
+        planning.raw_shard_names(config, "news")
+
+
+def test_the_tokenizer_is_the_vocab_stages_folder_a_folder_or_a_built_in_name(config, tmp_path):
+    assert planning.tokenizer_source(config) == ("results/vocab/tokenizer", ["results/vocab/tokenizer/vocab.txt"])
+    config["vocab"]["scheme"] = 2
+    assert planning.vocab_txt(config) == "results/vocab/scheme2/tokenizer/vocab.txt"
+    assert planning.tokenizer_source(config)[0] == "results/vocab/scheme2/tokenizer"
+    config["tokenize"]["tokenizer"] = "ernie-1.0-base-zh"
+    assert planning.tokenizer_source(config) == ("ernie-1.0-base-zh", [])  # a built-in: no file to track
+    config["tokenize"]["tokenizer"] = str(tmp_path)
+    assert planning.tokenizer_source(config) == (str(tmp_path), [f"{tmp_path}/vocab.txt"])
+    config["tokenize"]["tokenizer"] = str(tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"config tokenize\.tokenizer: .*missing is not a folder"):
+        planning.tokenizer_source(config)
+
+
+def test_reported_vocabularies(config):
+    config["vocab"]["compare_schemes"] = False
+    assert planning.reported_vocab_dirs(config) == ["vocab"]
+    config["vocab"]["compare_schemes"] = True
+    assert planning.reported_vocab_dirs(config) == ["vocab", "vocab/scheme2"]
+
+
+def test_a_blend_gets_each_datasets_share_of_every_split(config):
+    config["datasets"]["news"] = dict(config["datasets"]["tiny"])
+    assert planning.train_blend(config) == [("tiny", 1.0)]  # null: the first dataset
+    config["train"]["dataset"] = {"tiny": 3, "news": 1}
+    blend = planning.train_blend(config)
+    assert blend == [("tiny", 0.75), ("news", 0.25)]
+    total, per_dataset = planning.split_samples(config, blend)
+    assert total["train"] == 6 * 8  # max_steps x global batch
+    for split, count in total.items():
+        assert per_dataset[split]["tiny"] >= 0.75 * count and per_dataset[split]["news"] >= 0.25 * count
+    config["train"]["dataset"] = {"elsewhere": 1}
+    with pytest.raises(ValueError, match="elsewhere"):
+        planning.train_blend(config)
+
+
+def test_settings_across_keys_are_refused(config):
+    planning.check_settings(config)
+    config["index"]["split"] = "0,0,0"
+    with pytest.raises(ValueError):
+        planning.check_settings(config)
