@@ -39,10 +39,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+from ernie_pipeline.settings import load_config  # noqa: E402
 MODELS = {"tiny": ("ernie-tiny-cpu", 128, 32), "base": ("ernie-1.0-base-zh-cw", 512, 16)}  # name, seq, micro
 PRECISIONS = {"fp32": (None, False), "O1": ("O1", False), "O2": ("O2", False), "O2+recompute": ("O2", True)}
 # dense float16 tensor-core peak (TFLOP/s, float32 accumulation) by a substring of the device name
@@ -56,7 +56,7 @@ def train_settings(model: str, precision: str, steps: int, device: str, micro: i
     name, seq, default_micro = MODELS[model]
     amp, recompute = PRECISIONS[precision]
     micro = micro or default_micro
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = load_config(REPO / "config.yaml")
     return dict(config["train"], dataset=[["inews", 1.0]], model=name, device=device, amp=amp, recompute=recompute,
                 max_seq_len=seq, micro_batch_size=micro, global_batch_size=2 * micro, max_steps=steps,
                 max_lr=1e-4 if model == "base" else 1e-3, warmup_rate=0.1, logging_freq=1,
@@ -81,15 +81,17 @@ def _child_run(spec: dict) -> dict:
 
     from ernie_pipeline.data.index_map import build_index_map, num_samples
     from ernie_pipeline.train.loop import pretrain
+    from ernie_pipeline.train.settings import TrainSettings
 
-    cfg, index_cfg, out = spec["cfg"], spec["index"], Path(spec["out"])
+    cfg, out = spec["cfg"], Path(spec["out"])
+    train = TrainSettings.from_config(cfg)
+    sample_map = train.sample_map(spec["index"])
     maps = {}
-    for split, samples in num_samples(cfg).items():
+    for split, samples in num_samples(train).items():
         maps[split] = [str(out.parent / f"{out.name}-{split}.npy")]
         if not Path(maps[split][0]).exists():
-            build_index_map(spec["prefix"], split, maps[split][0], index_cfg["split"], cfg["max_seq_len"],
-                            index_cfg["short_seq_prob"], cfg["seed"], samples, cfg["binary_head"])
-    pretrain([spec["prefix"]], spec["tokenizer"], maps, str(out), cfg, index_cfg, str(out / "summary.json"))
+            build_index_map(spec["prefix"], split, maps[split][0], sample_map, samples)
+    pretrain([spec["prefix"]], spec["tokenizer"], maps, str(out), train, sample_map, str(out / "summary.json"))
     result = {"log": [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]}
     if cfg["device"] == "gpu":
         result["peak_bytes"] = paddle.device.cuda.max_memory_allocated()
@@ -221,7 +223,7 @@ def main() -> int:
             check_gpu_runtime(processes=1)
         except (RuntimeError, ValueError) as error:
             sys.exit(f"FAILED before training: {error}")
-    index_cfg = yaml.safe_load((REPO / "config.yaml").read_text())["index"]
+    index_cfg = load_config(REPO / "config.yaml")["index"]
     precisions = list(PRECISIONS) if args.device == "gpu" else ["fp32"]
     rows, failures, results = [], [], {}
     work = Path(tempfile.mkdtemp(prefix="gpu-smoke-"))

@@ -60,12 +60,13 @@ class _PeakAnon:
 def _child_index_map(prefix: str, samples: int) -> dict:
     """Peak anonymous memory of building the train and the valid sample map (``samples`` rows each)."""
     import ernie_pipeline  # noqa: F401
-    from ernie_pipeline.data.index_map import build_index_map
+    from ernie_pipeline.data.index_map import SampleMapSettings, build_index_map
 
+    settings = SampleMapSettings(split="949,50,1", short_seq_prob=0.1, max_seq_len=128, seed=1234, binary_head=True)
     peaks = {}
     for split in ("train", "valid"):
         with tempfile.TemporaryDirectory() as work, _PeakAnon() as peak:
-            record = build_index_map(prefix, split, f"{work}/map.npy", "949,50,1", 128, 0.1, 1234, samples, True)
+            record = build_index_map(prefix, split, f"{work}/map.npy", settings, samples)
         peaks[f"index_map_{split}"] = peak.peak
         peaks[f"index_map_{split}_map_bytes"] = record["rows"] * 3 * 8
     return peaks
@@ -91,9 +92,11 @@ def _child_reader(prefix: str, samples: int) -> dict:
 
     from ernie_pipeline.data.dataset import ErnieDataset
     from ernie_pipeline.data.token_files import IdsDataset
-    from ernie_pipeline.data.masking import Vocab
+    from ernie_pipeline.data.masking import MaskingSettings, Vocab
     from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
+    masking = MaskingSettings(max_seq_len=128, binary_head=True, masked_lm_prob=0.15, max_ngrams=3,
+                              favor_longer_ngram=False, geometric_dist=False)
     vocab = Vocab.from_tokenizer(load_tokenizer(str(REPO / "results/vocab/tokenizer")))
     import time
 
@@ -106,7 +109,7 @@ def _child_reader(prefix: str, samples: int) -> dict:
     # a sample map over the whole corpus: runs of 4 sentences at evenly spread places
     starts = np.linspace(0, len(data) - 8, samples).astype(np.int64)
     index_map = np.stack([starts, starts + 4, np.full(samples, 120)], axis=1).astype(np.int64)
-    dataset = ErnieDataset(data, index_map, vocab, 128, seed=5)
+    dataset = ErnieDataset(data, index_map, vocab, masking, seed=5)
     for i in range(samples):
         dataset[i]
     sampled = _status()

@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.data.dataset import ErnieDataset
 from ernie_pipeline.data.token_files import IdsDataset
 from ernie_pipeline.data.masking import Vocab, masked_lm_predictions
+from ernie_pipeline.settings import load_config
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
+from ernie_pipeline.workflow import planning
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,12 +32,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--out", default="bench/results/sample-stats.md")
     args = parser.parse_args()
-    train = yaml.safe_load((REPO / "config.yaml").read_text())["train"]
+    train = planning.train_settings(load_config(REPO / "config.yaml"))
     data = IdsDataset(REPO / "results/token_ids/inews")
     vocab = Vocab.from_tokenizer(load_tokenizer(REPO / "results/vocab/tokenizer"))
     index_map = np.load(REPO / "results/index/inews_train_indexmap.npy", mmap_mode="r")
-    dataset = ErnieDataset(data, index_map, vocab, train["max_seq_len"], train["seed"], train["binary_head"],
-                           train["masked_lm_prob"], train["max_ngrams"])
+    dataset = ErnieDataset(data, index_map, vocab, train.masking, train.seed)
     n = min(args.samples, len(dataset))
     masked = tokens = swapped = 0
     start = time.perf_counter()
@@ -53,18 +53,18 @@ def main() -> None:
         for i in range(n):
             first = i * 126 % (data.ids.size - 126)
             stretch = [vocab.cls_id] + np.asarray(data.ids[first : first + 126]).tolist() + [vocab.sep_id]
-            masked_lm_predictions(stretch, vocab, train["masked_lm_prob"], train["masked_lm_prob"] * 128,
-                                  np.random.RandomState(i), train["max_ngrams"], ngram_sizes=sizes, **options)
-        drawn = np.bincount([d for d, _ in sizes], minlength=train["max_ngrams"] + 1)[1:] / len(sizes)
-        used = np.bincount([u for _, u in sizes], minlength=train["max_ngrams"] + 1)[1:] / len(sizes)
+            masked_lm_predictions(stretch, vocab, train.masked_lm_prob, train.masked_lm_prob * 128,
+                                  np.random.RandomState(i), train.max_ngrams, ngram_sizes=sizes, **options)
+        drawn = np.bincount([d for d, _ in sizes], minlength=train.max_ngrams + 1)[1:] / len(sizes)
+        used = np.bincount([u for _, u in sizes], minlength=train.max_ngrams + 1)[1:] / len(sizes)
         rows.append(f"| {name} | {' / '.join(f'{x:.3f}' for x in drawn)} | {' / '.join(f'{x:.3f}' for x in used)} |")
     lines = [
         "# ERNIE training samples: masking and SOP statistics",
         "",
         f"`bench/sample_stats.py`, {time.strftime('%Y-%m-%d')}: the first {n:,} samples of "
-        f"`results/index/inews_train_indexmap.npy` (max_seq_len {train['max_seq_len']}, seed {train['seed']}).",
+        f"`results/index/inews_train_indexmap.npy` (max_seq_len {train.max_seq_len}, seed {train.seed}).",
         "",
-        f"- tokens masked: {masked:,} of {tokens:,} = **{masked / tokens:.4f}** (masked_lm_prob {train['masked_lm_prob']})",
+        f"- tokens masked: {masked:,} of {tokens:,} = **{masked / tokens:.4f}** (masked_lm_prob {train.masked_lm_prob})",
         f"- SOP pairs swapped: {swapped:,} of {n:,} = **{swapped / n:.4f}**",
         f"- {per_sample_ms:.2f} ms per sample (one process)",
         "",

@@ -34,7 +34,6 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN_SHARDS = REPO / "results/token_ids/inews"
@@ -93,17 +92,18 @@ def run_measured(command: list[str]) -> dict:
 
 def _config() -> dict:
     sys.path.insert(0, str(REPO / "src"))
-    from snakemake.utils import validate
+    from ernie_pipeline.settings import load_config
 
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    validate(config, str(REPO / "schemas/config.schema.yaml"))
-    return config
+    return load_config(REPO / "config.yaml")
 
 
-def _train_settings(config: dict, steps: int, workers: int) -> dict:
+def _train_settings(config: dict, steps: int, workers: int):
+    from ernie_pipeline.train.settings import TrainSettings
+
     # checkpoints only at the end; one evaluation
-    return dict(config["train"], dataset=[["inews", 1.0]], max_steps=steps, save_steps=steps, checkpoint_steps=steps,
-                eval_freq=steps, logging_freq=steps, num_workers=workers)
+    return TrainSettings.from_config(dict(config["train"], max_steps=steps, save_steps=steps, checkpoint_steps=steps,
+                                          eval_freq=steps, logging_freq=steps, num_workers=workers),
+                                     blend=[["inews", 1.0]])
 
 
 def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_mb: float) -> dict:
@@ -135,16 +135,15 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
         splits = ["train"] if stage.endswith("train") else ["valid", "test"]  # the test map rides along
         rows = 0
         for split in splits:
-            rows += build_index_map(prefix, split, maps[split][0], config["index"]["split"], train["max_seq_len"],
-                                    config["index"]["short_seq_prob"], train["seed"], num_samples(train)[split],
-                                    train["binary_head"])["rows"]
+            rows += build_index_map(prefix, split, maps[split][0], train.sample_map(config["index"]),
+                                    num_samples(train)[split])["rows"]
         return {"rows": rows}
     if stage == "pretrain":
         from ernie_pipeline.train.loop import pretrain
 
         out = work / "pretrain"
-        summary = pretrain([prefix], str(REPO / "results/vocab/tokenizer"), maps, str(out), train, config["index"],
-                           str(out / "summary.json"))
+        summary = pretrain([prefix], str(REPO / "results/vocab/tokenizer"), maps, str(out), train,
+                           train.sample_map(config["index"]), str(out / "summary.json"))
         shutil.rmtree(out)
         return {"steps": steps, **{k: v for k, v in summary.items() if "loss" in k and not isinstance(v, (list, dict))}}
     if stage == "scheme2_text":

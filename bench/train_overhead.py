@@ -28,41 +28,43 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 LOG_EVERY = 10
 
 
-def _settings(work: Path, steps: int, threads: int, workers: int) -> tuple[dict, dict, dict]:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+def _settings(work: Path, steps: int, threads: int, workers: int):
+    """(TrainSettings, SampleMapSettings, paths) of config.yaml, with the bench's changes."""
+    from ernie_pipeline.settings import load_config
+    from ernie_pipeline.train.settings import TrainSettings
+
+    config = load_config(REPO / "config.yaml")
     # checkpoints only at the end; evaluation (its cadence sizes the valid map) is left out of the figure
-    cfg = dict(config["train"], dataset=[["inews", 1.0]], logging_freq=LOG_EVERY, max_steps=steps,
-               save_steps=steps, checkpoint_steps=steps, threads=threads, num_workers=workers)
+    train = TrainSettings.from_config(dict(config["train"], logging_freq=LOG_EVERY, max_steps=steps, save_steps=steps,
+                                         checkpoint_steps=steps, threads=threads, num_workers=workers),
+                                    blend=[["inews", 1.0]])
     paths = {"prefix": str(REPO / "results/token_ids/inews"), "tokenizer": str(REPO / "results/vocab/tokenizer"),
              "maps": {s: [str(work / f"{s}.npy")] for s in ("train", "valid", "test")}}
-    return cfg, config["index"], paths
+    return train, train.sample_map(config["index"]), paths
 
 
 def build_maps(work: Path, steps: int) -> None:
     from ernie_pipeline.data.index_map import build_index_map, num_samples
 
-    cfg, index_cfg, paths = _settings(work, steps, 1, 0)
-    for split, samples in num_samples(cfg).items():
-        build_index_map(paths["prefix"], split, paths["maps"][split][0], index_cfg["split"], cfg["max_seq_len"],
-                        index_cfg["short_seq_prob"], cfg["seed"], samples, cfg["binary_head"])
+    train, sample_map, paths = _settings(work, steps, 1, 0)
+    for split, samples in num_samples(train).items():
+        build_index_map(paths["prefix"], split, paths["maps"][split][0], sample_map, samples)
 
 
 def run_trainer(work: Path, steps: int, threads: int, workers: int) -> list[float]:
     from ernie_pipeline.train.loop import pretrain
 
-    cfg, index_cfg, paths = _settings(work, steps, threads, workers)
+    train, sample_map, paths = _settings(work, steps, threads, workers)
     out = work / f"out-{os.getpid()}"
-    pretrain([paths["prefix"]], paths["tokenizer"], paths["maps"], str(out), cfg, index_cfg, str(out / "summary.json"))
+    pretrain([paths["prefix"]], paths["tokenizer"], paths["maps"], str(out), train, sample_map, str(out / "summary.json"))
     records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     # windows that follow an evaluation include it
     return [1 / r["steps_per_second"] for r in records[1:]
-            if r["step"] % LOG_EVERY == 0 and (r["step"] - LOG_EVERY) % cfg["eval_freq"]]
+            if r["step"] % LOG_EVERY == 0 and (r["step"] - LOG_EVERY) % train.eval_freq]
 
 
 def run_bare(work: Path, steps: int, threads: int) -> list[float]:
@@ -78,28 +80,27 @@ def run_bare(work: Path, steps: int, threads: int) -> list[float]:
     from ernie_pipeline.tokenize.tokenizer import load_tokenizer
     from ernie_pipeline.train.build import FIELDS
 
-    cfg, _, paths = _settings(work, steps, threads, 0)
+    train, _, paths = _settings(work, steps, threads, 0)
     paddle.set_device("cpu")
     paddle.base.core.set_num_threads(threads)
-    paddle.seed(cfg["seed"])
+    paddle.seed(train.seed)
     vocab = Vocab.from_tokenizer(load_tokenizer(paths["tokenizer"]))
     dataset = ErnieDataset(IdsDataset(paths["prefix"]), np.load(paths["maps"]["train"][0], mmap_mode="r"), vocab,
-                           cfg["max_seq_len"], cfg["seed"], cfg["binary_head"], cfg["masked_lm_prob"],
-                           cfg["max_ngrams"], cfg["favor_longer_ngram"], cfg["geometric_dist"])
-    micro = cfg["micro_batch_size"]
-    accumulate = cfg["global_batch_size"] // micro
+                           train.masking, train.seed)
+    micro = train.micro_batch_size
+    accumulate = train.global_batch_size // micro
     batches = []
     for b in range(steps * accumulate):
         batch = collate([dataset[i] for i in range(b * micro, (b + 1) * micro)])
         batches.append([paddle.to_tensor(np.asarray(batch[f])) for f in FIELDS])
-    model = ErnieForPretraining(ErnieConfig(**model_config(cfg["model"], vocab.size, cfg.get("model_overrides"),
-                                                           cfg["hidden_dropout_prob"],
-                                                           cfg["attention_probs_dropout_prob"])))
-    criterion = ErniePretrainingCriterion(with_nsp_loss=cfg["binary_head"])
-    lr = LinearAnnealingWithWarmupDecay(cfg["max_lr"], cfg["min_lr"], int(cfg["warmup_rate"] * steps), steps)
+    model = ErnieForPretraining(ErnieConfig(**model_config(train.model, vocab.size, train.model_overrides,
+                                                           train.hidden_dropout_prob,
+                                                           train.attention_probs_dropout_prob)))
+    criterion = ErniePretrainingCriterion(with_nsp_loss=train.binary_head)
+    lr = LinearAnnealingWithWarmupDecay(train.max_lr, train.min_lr, int(train.warmup_rate * steps), steps)
     optimizer = paddle.optimizer.AdamW(learning_rate=lr, parameters=model.parameters(),
-                                       weight_decay=cfg["weight_decay"],
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(cfg["grad_clip"]))
+                                       weight_decay=train.weight_decay,
+                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(train.grad_clip))
     model.train()
     times, start = [], time.perf_counter()
     for step in range(steps):
@@ -149,13 +150,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         build_maps(work, args.steps)
-        cfg, _, _ = _settings(work, args.steps, 1, args.workers)
+        train, _, _ = _settings(work, args.steps, 1, args.workers)
         lines = [
             "# Trainer overhead vs a bare Paddle loop (CPU)", "",
             f"`python bench/train_overhead.py --steps {args.steps} --repeats {args.repeats} --threads "
             f"{' '.join(map(str, args.threads))} --workers {args.workers}`, {os.cpu_count()} cores; config.yaml "
-            f"train settings: model {cfg['model']}, micro-batch {cfg['micro_batch_size']}, global batch "
-            f"{cfg['global_batch_size']}, max_seq_len {cfg['max_seq_len']}; the trainer with num_workers "
+            f"train settings: model {train.model}, micro-batch {train.micro_batch_size}, global batch "
+            f"{train.global_batch_size}, max_seq_len {train.max_seq_len}; the trainer with num_workers "
             f"{args.workers}; windows of {LOG_EVERY} steps, the first of each run left out.", "",
             "| compute threads | loop | median step time (ms) | windows | min / max (ms) | trainer overhead |",
             "|---|---|---|---|---|---|",

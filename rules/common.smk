@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES
 from ernie_pipeline.data.index_map import SPLIT_NAMES, parse_split
+from ernie_pipeline.settings import as_section
 from ernie_pipeline.workflow import job_resources, planning
 
 
@@ -26,7 +27,9 @@ SAMPLE_DIR = config["sample"]["dir"]
 SAMPLE_WUDAO_DIR = planning.sample_wudao_dir(config)
 CPU_ENV = "../envs/ernie-cpu.yaml"
 TRAIN_ENV = "../envs/ernie-gpu.yaml" if config["train"]["device"] == "gpu" else CPU_ENV
-planned(planning.check_settings)
+# the stages' settings objects, as the plain dicts a job's params carry (scripts rebuild the objects)
+TRAIN = as_section(planned(planning.train_settings))
+SAMPLE_MAP = as_section(planned(planning.sample_map_settings))
 
 
 def dataset_setting(key):
@@ -95,7 +98,7 @@ def tokenizer_source(wildcards, input):
 
 TRAIN_BLEND = planned(planning.train_blend)
 TRAIN_DATASETS = [name for name, _ in TRAIN_BLEND]
-TOTAL_SAMPLES, SAMPLES = planning.split_samples(config, TRAIN_BLEND)
+TOTAL_SAMPLES, SAMPLES = planning.split_samples(config)
 
 
 def dataset_split_samples(wildcards):

@@ -21,11 +21,7 @@ rule index_map:
     resources:
         mem_mb=index_map_mem_mb,
     params:
-        split=config["index"]["split"],
-        short_seq_prob=config["index"]["short_seq_prob"],
-        max_seq_len=config["train"]["max_seq_len"],
-        seed=config["train"]["seed"],
-        binary_head=config["train"]["binary_head"],
+        settings=SAMPLE_MAP,
         num_samples=dataset_split_samples,
     script:
         "../scripts/index/index_map.py"

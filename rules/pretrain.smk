@@ -29,7 +29,7 @@ rule pretrain:
         mem_mb=8000,
     params:
         tokenizer=tokenizer_source,
-        train={**config["train"], "dataset": TRAIN_BLEND},  # null resolved: naming it reruns nothing
-        index=config["index"],
+        train=TRAIN,  # train.dataset: null resolved, so naming the dataset it stands for reruns nothing
+        sample_map=SAMPLE_MAP,  # what the index maps must have been built for
     script:
         "../scripts/train/pretrain.py"

@@ -12,6 +12,8 @@ import ernie_pipeline  # noqa: F401  (first: the system zlib ahead of Paddle's c
 import pytest
 import yaml
 
+from ernie_pipeline.settings import load_config, validated  # noqa: F401  (validated: for the tests)
+
 REPO = Path(__file__).resolve().parents[1]
 DOWNLOADS = REPO / "data" / "downloads"
 TINY_CONFIG = REPO / "tests" / "config.tiny.yaml"
@@ -46,6 +48,14 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     if check and result.returncode:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     return result
+
+
+def train_settings(**changes):
+    """The tiny config's TrainSettings (its one dataset) with ``changes``."""
+    from ernie_pipeline.train.settings import TrainSettings
+
+    train = {**load_config(TINY_CONFIG)["train"], "dataset": [("tiny", 1.0)], **changes}
+    return TrainSettings.from_config(train)
 
 
 def tiny_config(workdir: Path) -> dict:

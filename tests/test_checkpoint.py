@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from conftest import train_settings
 from ernie_pipeline.train.checkpoint import (RESUME_NEUTRAL_KEYS, STATE_FILE, changed_settings, resume_state,
                                              run_fingerprint)
 
-TRAIN = {"seed": 1234, "max_lr": 1e-3, "micro_batch_size": 4, "dataset": [("tiny", 1.0)], "logging_freq": 1,
-         "threads": 2, "recompute": False}
+TRAIN = train_settings()
 RECORDS = [{"prefix": "results/token_ids/tiny", "split": "train", "samples": 48, "checksum": "ab12"}]
 
 
@@ -22,7 +22,8 @@ def _checkpoint(tmp_path, run, step=3):
 
 def test_the_fingerprint_leaves_out_what_does_not_change_the_trajectory():
     run = run_fingerprint(TRAIN, RECORDS)
-    assert set(run["train"]) == {"seed", "max_lr", "micro_batch_size", "dataset"}
+    assert {"seed", "max_lr", "micro_batch_size", "dataset", "model", "masked_lm_prob"} <= set(run["train"])
+    assert run["train"]["max_lr"] == TRAIN.max_lr
     assert run["train"]["dataset"] == [["tiny", 1.0]]  # as read back from JSON
     assert not set(run["train"]) & set(RESUME_NEUTRAL_KEYS)
     assert run["data"] == RECORDS
@@ -37,7 +38,7 @@ def test_no_checkpoint_starts_at_step_zero(tmp_path):
 
 def test_a_checkpoint_of_the_same_run_continues_also_with_other_neutral_settings(tmp_path):
     last, saved = _checkpoint(tmp_path, run_fingerprint(TRAIN, RECORDS))
-    neutral = dict(TRAIN, logging_freq=50, threads=16, recompute=True)
+    neutral = train_settings(logging_freq=50, threads=16, recompute=True, num_workers=4, nproc_per_node=2)
     state, resumed = resume_state(last, run_fingerprint(neutral, RECORDS), 8)
     assert resumed and state == saved
 
@@ -51,14 +52,16 @@ def test_a_checkpoint_of_other_settings_is_refused_naming_them(tmp_path, change,
     last, _ = _checkpoint(tmp_path, run_fingerprint(TRAIN, RECORDS))
     with pytest.raises(ValueError, match=rf"{last} was trained with other settings \(changed: {named}\); "
                                          rf"move or delete {tmp_path} to train anew"):
-        resume_state(last, run_fingerprint(dict(TRAIN, **change), RECORDS), 8)
+        resume_state(last, run_fingerprint(train_settings(**change), RECORDS), 8)
 
 
 def test_other_train_data_and_a_checkpoint_without_a_fingerprint_are_named(tmp_path):
     run = run_fingerprint(TRAIN, RECORDS)
     other_data = run_fingerprint(TRAIN, [dict(RECORDS[0], checksum="cd34")])
     assert changed_settings(run, other_data) == ["the train data"]
-    assert changed_settings(None, run) == ["dataset", "max_lr", "micro_batch_size", "seed", "the train data"]
+    # a checkpoint from before fingerprints: every setting that is not null differs
+    everything = sorted(k for k, v in run["train"].items() if v is not None) + ["the train data"]
+    assert changed_settings(None, run) == everything
     last, _ = _checkpoint(tmp_path, None)
-    with pytest.raises(ValueError, match=r"changed: dataset, max_lr, micro_batch_size, seed, the train data"):
+    with pytest.raises(ValueError, match=rf"changed: {', '.join(everything)}\)"):
         resume_state(last, run, 8)

@@ -3,8 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from ernie_pipeline.data.index_map import build_index_map, describe, load_index_map, num_samples, split_documents
+from conftest import train_settings
+from ernie_pipeline.data.index_map import (SampleMapSettings, build_index_map, describe, load_index_map, num_samples,
+                                           split_documents)
 from ernie_pipeline.data.token_files import IdsDataset
+
+
+def _settings(split, max_seq_len=512, seed=1234):
+    return SampleMapSettings(split=split, short_seq_prob=0.1, max_seq_len=max_seq_len, seed=seed, binary_head=True)
 
 
 def test_split_documents():
@@ -14,7 +20,8 @@ def test_split_documents():
 
 
 def test_num_samples_upstream_formulas():
-    train = dict(micro_batch_size=4, global_batch_size=8, max_steps=100, eval_freq=30, eval_iters=2, test_iters=5)
+    train = train_settings(micro_batch_size=4, global_batch_size=8, max_steps=100, eval_freq=30, eval_iters=2,
+                           test_iters=5)
     assert num_samples(train) == {"train": 800, "valid": 4 * 4 * 4, "test": 4 * 10}
 
 
@@ -33,17 +40,17 @@ def test_maps_cover_their_split_only(artifacts):
 
 def test_empty_split_is_a_clear_error(artifacts, tmp_path):
     with pytest.raises(ValueError, match=r"leaves the test split .* empty \(\d+ documents: train=\d+, valid=\d+, test=0\)"):
-        build_index_map(artifacts["prefix"], "test", tmp_path / "t.npy", split="90,10,0", samples=10)
+        build_index_map(artifacts["prefix"], "test", tmp_path / "t.npy", _settings("90,10,0"), samples=10)
     assert not list(tmp_path.iterdir())
 
 
 def test_stale_map_is_refused(artifacts, tmp_path):
     path = tmp_path / "valid.npy"
-    build_index_map(artifacts["prefix"], "valid", path, split="8,1,1", max_seq_len=64, seed=1, samples=20)
-    expected = describe(artifacts["prefix"], "valid", "8,1,1", 64, 0.1, 1, 20, True)
+    settings = _settings("8,1,1", max_seq_len=64, seed=1)
+    build_index_map(artifacts["prefix"], "valid", path, settings, samples=20)
+    expected = describe(artifacts["prefix"], "valid", settings, 20)
     assert load_index_map(path, expected).shape[1] == 3
     with pytest.raises(ValueError, match="built for other settings.*seed"):
         load_index_map(path, {**expected, "seed": 2})
-    rebuilt = build_index_map(artifacts["prefix"], "valid", tmp_path / "again.npy", split="8,1,1",
-                              max_seq_len=64, seed=1, samples=20)
+    rebuilt = build_index_map(artifacts["prefix"], "valid", tmp_path / "again.npy", settings, samples=20)
     assert np.array_equal(np.load(path), np.load(tmp_path / "again.npy")) and rebuilt["rows"] > 0

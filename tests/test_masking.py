@@ -3,22 +3,25 @@
 import numpy as np
 import pytest
 
+from conftest import train_settings
 from ernie_pipeline.data.dataset import ErnieDataset
-from ernie_pipeline.data.index_map import build_index_map
+from ernie_pipeline.data.index_map import SampleMapSettings, build_index_map
 from ernie_pipeline.data.token_files import IdsDataset
 from ernie_pipeline.data.masking import Vocab, collate
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
 MAX_SEQ_LEN = 128
+MASKING = train_settings(max_seq_len=MAX_SEQ_LEN).masking  # upstream's masking defaults
 
 
 @pytest.fixture(scope="module")
 def dataset(artifacts, tmp_path_factory):
     path = tmp_path_factory.mktemp("maps") / "train.npy"
-    build_index_map(artifacts["prefix"], "train", path, split="1", max_seq_len=MAX_SEQ_LEN, seed=5, samples=10_000)
+    settings = SampleMapSettings(split="1", short_seq_prob=0.1, max_seq_len=MAX_SEQ_LEN, seed=5, binary_head=True)
+    build_index_map(artifacts["prefix"], "train", path, settings, samples=10_000)
     tokenizer = load_tokenizer(artifacts["vocab_dir"])
     vocab = Vocab.from_tokenizer(tokenizer)
-    return ErnieDataset(IdsDataset(artifacts["prefix"]), np.load(path), vocab, MAX_SEQ_LEN, seed=5)
+    return ErnieDataset(IdsDataset(artifacts["prefix"]), np.load(path), vocab, MASKING, seed=5)
 
 
 def test_masking_statistics(dataset):
@@ -132,9 +135,10 @@ def test_samples_are_the_same_in_another_process_and_with_workers(dataset, artif
         code = (
             "import sys, numpy as np; import ernie_pipeline\n"
             "from ernie_pipeline.data.dataset import ErnieDataset\nfrom ernie_pipeline.data.token_files import IdsDataset\n"
-            "from ernie_pipeline.data.masking import Vocab\nfrom ernie_pipeline.tokenize.tokenizer import load_tokenizer\n"
+            "from ernie_pipeline.data.masking import MaskingSettings, Vocab\n"
+            "from ernie_pipeline.tokenize.tokenizer import load_tokenizer\n"
             "vocab = Vocab.from_tokenizer(load_tokenizer(sys.argv[2]))\n"
-            f"ds = ErnieDataset(IdsDataset(sys.argv[1]), np.load(sys.argv[3]), vocab, {MAX_SEQ_LEN}, seed=5)\n"
+            f"ds = ErnieDataset(IdsDataset(sys.argv[1]), np.load(sys.argv[3]), vocab, {MASKING!r}, seed=5)\n"
             "np.savez(sys.argv[4], *[ds[i]['input_ids'] for i in (0, 17, 3999, 9999)])\n")
         subprocess.run([sys.executable, "-c", code, str(artifacts["prefix"]), str(artifacts["vocab_dir"]),
                         f"{tmp}/map.npy", f"{tmp}/out.npz"], check=True, capture_output=True)

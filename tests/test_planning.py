@@ -5,13 +5,13 @@ import copy
 import pytest
 import yaml
 
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, validated
 from ernie_pipeline.workflow import planning
 
 
 @pytest.fixture
 def config(tmp_path):
-    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config = validated(yaml.safe_load(TINY_CONFIG.read_text()))
     config["vocab"]["scheme"] = 1
     config["tokenize"]["tokenizer"] = None
     config["train"]["dataset"] = None
@@ -73,7 +73,8 @@ def test_a_blend_gets_each_datasets_share_of_every_split(config):
     config["train"]["dataset"] = {"tiny": 3, "news": 1}
     blend = planning.train_blend(config)
     assert blend == [("tiny", 0.75), ("news", 0.25)]
-    total, per_dataset = planning.split_samples(config, blend)
+    assert planning.train_settings(config).dataset == (("tiny", 0.75), ("news", 0.25))
+    total, per_dataset = planning.split_samples(config)
     assert total["train"] == 6 * 8  # max_steps x global batch
     for split, count in total.items():
         assert per_dataset[split]["tiny"] >= 0.75 * count and per_dataset[split]["news"] >= 0.25 * count
@@ -82,8 +83,16 @@ def test_a_blend_gets_each_datasets_share_of_every_split(config):
         planning.train_blend(config)
 
 
-def test_settings_across_keys_are_refused(config):
-    planning.check_settings(config)
-    config["index"]["split"] = "0,0,0"
-    with pytest.raises(ValueError):
-        planning.check_settings(config)
+def test_settings_across_keys_are_refused_naming_the_key(config):
+    planning.sample_map_settings(config)
+    for section, key, value, message in [
+        ("index", "split", "0,0,0", r"config index\.split: '0,0,0' needs 1-3 non-negative weights"),
+        ("train", "max_seq_len", 4096, r"config train\.max_seq_len: 4096 exceeds the model's max_position"),
+        ("train", "global_batch_size", 6, r"config train\.global_batch_size: 6 is not a multiple of "
+                                          r"train\.micro_batch_size 4"),
+        ("train", "model_overrides", {"num_attention_heads": 5}, r"config train\.model_overrides: hidden_size"),
+    ]:
+        changed = copy.deepcopy(config)
+        changed[section][key] = value
+        with pytest.raises(ValueError, match=message):
+            planning.sample_map_settings(changed)

@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from conftest import train_settings
+
 
 def test_checkpoints_load_with_paddlenlp_classes(artifacts):
     from paddlenlp.transformers import ErnieForPretraining, ErnieTokenizer
@@ -49,11 +51,14 @@ def test_visualdl_log_and_summary(artifacts):
 _DRIVER = """
 import json, sys
 import ernie_pipeline
+from ernie_pipeline.data.index_map import SampleMapSettings
 from ernie_pipeline.train.launch import LaunchPlan, launch
 from ernie_pipeline.train.loop import pretrain
+from ernie_pipeline.train.settings import TrainSettings
 a = json.load(open(sys.argv[1]))
 spec = dict(data_prefixes=[a["prefix"]], tokenizer_source=a["vocab_dir"], index_maps=a["maps"], output_dir=sys.argv[2],
-            cfg=a["train"], index_cfg=a["index"], summary_path=sys.argv[2] + "/summary.json")
+            train=TrainSettings.from_config(a["train"]), sample_map=SampleMapSettings(**a["sample_map"]),
+            summary_path=sys.argv[2] + "/summary.json")
 if a["processes"] == 1:
     pretrain(**spec)
 else:  # as the pretrain rule starts several processes: paddle.distributed.launch
@@ -61,23 +66,23 @@ else:  # as the pretrain rule starts several processes: paddle.distributed.launc
 """
 
 
-def _driver_command(artifacts, tmp_path, processes=1, **train_settings) -> list[str]:
+def _driver_command(artifacts, tmp_path, processes=1, **changes) -> list[str]:
     """A command running pretrain() (in ``processes`` gloo processes) on the tiny run's data with its train
     settings changed as given (sample maps built for them under tmp_path); append the output folder."""
     import sys
 
     from ernie_pipeline.data.index_map import build_index_map, num_samples
+    from ernie_pipeline.settings import as_section
 
-    config = artifacts["config"]
-    train = dict(config["train"], dataset=[["tiny", 1.0]], **train_settings)
+    train = train_settings(**changes)
+    sample_map = train.sample_map(artifacts["config"]["index"])
     maps = {}
     for split, samples in num_samples(train).items():
         maps[split] = [str(tmp_path / f"{split}.npy")]
-        build_index_map(artifacts["prefix"], split, maps[split][0], config["index"]["split"], train["max_seq_len"],
-                        config["index"]["short_seq_prob"], train["seed"], samples, train["binary_head"])
+        build_index_map(artifacts["prefix"], split, maps[split][0], sample_map, samples)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"prefix": str(artifacts["prefix"]), "vocab_dir": str(artifacts["vocab_dir"]),
-                                "maps": maps, "train": train, "index": config["index"],
+                                "maps": maps, "train": as_section(train), "sample_map": as_section(sample_map),
                                 "processes": processes}))
     return [sys.executable, "-c", _DRIVER, str(spec)]
 
@@ -336,16 +341,6 @@ def test_recompute_wrapper_gives_the_same_loss_and_gradients():
         model(ids)
 
 
-def test_gpu_only_settings_are_refused_on_cpu_with_a_clear_message():
-    from ernie_pipeline.train.loop import check_device_settings
-
-    with pytest.raises(ValueError, match="config train.amp=O2: AMP .* runs on GPUs only; set train.amp: null"):
-        check_device_settings({"device": "cpu", "amp": "O2"})
-    with pytest.raises(ValueError, match="config train.recompute: .* on GPUs only; set train.recompute: false"):
-        check_device_settings({"device": "cpu", "recompute": True})
-    check_device_settings({"device": "gpu", "amp": "O1", "recompute": True})
-    with pytest.raises(ValueError, match="config train.amp: expected null, O1 or O2, got 'O3'"):
-        check_device_settings({"device": "gpu", "amp": "O3"})
 
 
 def test_a_disabled_loss_scaler_logs_no_scale():

@@ -7,7 +7,16 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_snakemake, validated
+
+
+def _split_samples(config: dict) -> dict[str, int]:
+    """The samples per split that training on ``config`` needs (as the workflow plans them)."""
+    import copy
+
+    from ernie_pipeline.workflow import planning
+
+    return planning.split_samples(validated(copy.deepcopy(config)))[0]
 
 
 def _planned_jobs(output: str) -> dict[str, int]:
@@ -84,7 +93,7 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
 def test_each_index_map_key_rebuilds_exactly_the_affected_maps(section, key, value, artifacts):
     """Every setting that determines a sample map (data, split, lengths, probability, seed, sample count,
     binary_head) rebuilds the maps it changes, and only those; a masking setting rebuilds none."""
-    from ernie_pipeline.data.index_map import SPLIT_NAMES, num_samples
+    from ernie_pipeline.data.index_map import SPLIT_NAMES
 
     workdir = artifacts["workdir"]
     config = yaml.safe_load((workdir / "config.yaml").read_text())
@@ -92,7 +101,7 @@ def test_each_index_map_key_rebuilds_exactly_the_affected_maps(section, key, val
     (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
     out = run_snakemake(workdir, "-n", "pretrain", "--configfile", str(workdir / "changed.yaml")).stdout
     if key == "global_batch_size":  # only the splits whose sample count changes
-        before, after = num_samples(config["train"]), num_samples(changed["train"])
+        before, after = _split_samples(config), _split_samples(changed)
         maps = sum(before[s] != after[s] for s in SPLIT_NAMES)
         assert 0 < maps
     else:
@@ -347,7 +356,6 @@ def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifact
     import shutil
 
     from conftest import tiny_config
-    from ernie_pipeline.data.index_map import num_samples
 
     config = tiny_config(tmp_path)
     shutil.copytree(artifacts["vocab_dir"], tmp_path / "released")
@@ -363,7 +371,7 @@ def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifact
     _write_config(tmp_path, config)
     run_snakemake(tmp_path, "pretrain")
     results = tmp_path / "results"
-    totals = num_samples(config["train"])
+    totals = _split_samples(config)
     for split, total in totals.items():
         blend = json.loads((results / f"index/blend_{split}.npz.json").read_text())
         assert blend["datasets"] == ["tiny", "other"] and blend["weights"] == [0.25, 0.75]

@@ -4,14 +4,14 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
-    from ernie_pipeline.data.index_map import build_index_map
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.data.index_map import SampleMapSettings, build_index_map
     from ernie_pipeline.data.token_files import prefix_of
 
     logs.to_file(snakemake.log[0])
     p = snakemake.params
-    record = build_index_map(prefix_of(snakemake.input.ids), snakemake.wildcards.split, snakemake.output.index_map, p.split, p.max_seq_len,
-                             p.short_seq_prob, p.seed, p.num_samples, p.binary_head)
+    record = build_index_map(prefix_of(snakemake.input.ids), snakemake.wildcards.split, snakemake.output.index_map,
+                             SampleMapSettings(**p.settings), p.num_samples)
     print(record)
 
 

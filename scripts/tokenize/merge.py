@@ -5,7 +5,7 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.data.token_files import prefix_of
     from ernie_pipeline.corpus.corpus_jsonl import write_corpus_stats
     from ernie_pipeline.tokenize.merge import merge_shards

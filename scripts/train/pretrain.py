@@ -4,14 +4,15 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     import os
     import socket
     from pathlib import Path
-    from ernie_pipeline.data.index_map import SPLIT_NAMES
+    from ernie_pipeline.data.index_map import SPLIT_NAMES, SampleMapSettings
     from ernie_pipeline.data.token_files import prefix_of
     from ernie_pipeline.train.launch import launch, plan_launch
-    from ernie_pipeline.train.loop import check_device_settings, pretrain
+    from ernie_pipeline.train.loop import pretrain
+    from ernie_pipeline.train.settings import TrainSettings
 
     logs.to_file(snakemake.log[0])
     p = snakemake.params
@@ -19,11 +20,12 @@ def main(snakemake):
     # index maps come dataset by dataset, each with its train, valid and test map
     maps = {split: list(snakemake.input.index_maps)[k::len(SPLIT_NAMES)] for k, split in enumerate(SPLIT_NAMES)}
     blends = dict(zip(SPLIT_NAMES, snakemake.input.blends)) or None
+    train = TrainSettings.from_config(p.train)
+    train.check_device()  # before starting any process
     spec = dict(data_prefixes=prefixes, tokenizer_source=p.tokenizer, index_maps=maps,
-                output_dir=str(Path(snakemake.output.summary).parent), cfg=dict(p.train), index_cfg=dict(p.index),
-                summary_path=snakemake.output.summary, blends=blends)
-    check_device_settings(spec["cfg"])  # before starting any process
-    plan = plan_launch(spec["cfg"])
+                output_dir=str(Path(snakemake.output.summary).parent), train=train,
+                sample_map=SampleMapSettings(**p.sample_map), summary_path=snakemake.output.summary, blends=blends)
+    plan = plan_launch(train)
     if "SLURM_JOB_ID" in os.environ:
         print(f"SLURM job {os.environ['SLURM_JOB_ID']} on {socket.gethostname()}: "
               f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')}, {plan}", flush=True)

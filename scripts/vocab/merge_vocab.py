@@ -4,7 +4,7 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.vocab.chars import load_char_dict
     from ernie_pipeline.vocab.sentencepiece_bpe import read_pieces
     from ernie_pipeline.vocab.merge import build_vocab, extended_size, write_vocab

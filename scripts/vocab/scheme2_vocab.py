@@ -4,7 +4,7 @@ import sys
 
 def main(snakemake):
     sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs# first: puts the system zlib ahead of Paddle's copy
+    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.vocab.sentencepiece_bpe import read_pieces
     from ernie_pipeline.vocab.merge import extended_size, write_vocab
     from ernie_pipeline.vocab.scheme2 import train_scheme2, vocab_from_pieces

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,26 @@ from ernie_pipeline.data.token_files import IdsDataset, paths_for
 SPLIT_NAMES = ("train", "valid", "test")
 NUM_EPOCHS = np.iinfo(np.int32).max - 1  # build_mapping stops by sample count, not epochs
 SPECIAL_TOKENS_PER_SAMPLE = 3  # [CLS] A [SEP] B [SEP]
+
+
+@dataclass(frozen=True)
+class SampleMapSettings:
+    """What determines a dataset's sample maps: config ``index`` and the ``train`` keys they depend on."""
+
+    split: str  # index.split: document weights of train, valid, test ("949,50,1")
+    short_seq_prob: float  # index.short_seq_prob
+    max_seq_len: int  # train.max_seq_len
+    seed: int  # train.seed
+    binary_head: bool  # train.binary_head: samples need 2 sentences
+
+    def __post_init__(self):
+        parse_split(self.split)  # a clear error naming index.split
+
+    @classmethod
+    def from_config(cls, index: Mapping, train) -> SampleMapSettings:
+        """From the validated ``index`` section and the run's TrainSettings."""
+        return cls(split=str(index["split"]), short_seq_prob=index["short_seq_prob"],
+                   max_seq_len=train.max_seq_len, seed=train.seed, binary_head=train.binary_head)
 
 
 def parse_split(split: str) -> list[float]:
@@ -48,15 +70,15 @@ def split_documents(split: str, num_docs: int) -> list[int]:
     return [0] + [b - shift for b in bounds[1:]]
 
 
-def num_samples(train: dict) -> dict[str, int]:
-    """Samples each split must provide for a training run (upstream ``run_pretrain.py`` formulas: every
-    evaluation reads ``eval_iters`` global batches; the product does not depend on the number of processes, as
-    the micro-batches a step accumulates shrink when the ranks grow)."""
-    global_batch = train["global_batch_size"]
+def num_samples(train) -> dict[str, int]:
+    """Samples each split must provide for a training run (``train``: TrainSettings; upstream
+    ``run_pretrain.py`` formulas: every evaluation reads ``eval_iters`` global batches; the product does not
+    depend on the number of processes, as the micro-batches a step accumulates shrink when the ranks grow)."""
+    global_batch = train.global_batch_size
     return {
-        "train": global_batch * train["max_steps"],
-        "valid": global_batch * (train["max_steps"] // train["eval_freq"] + 1) * train["eval_iters"],
-        "test": global_batch * train["test_iters"],
+        "train": global_batch * train.max_steps,
+        "valid": global_batch * (train.max_steps // train.eval_freq + 1) * train.eval_iters,
+        "test": global_batch * train.test_iters,
     }
 
 
@@ -71,30 +93,30 @@ def data_checksum(prefix: str | Path) -> str:
     return digest.hexdigest()
 
 
-def describe(prefix, split_name, split, max_seq_len, short_seq_prob, seed, samples, binary_head,
+def describe(prefix, split_name: str, settings: SampleMapSettings, samples: int,
              checksum: str | None = None) -> dict:
-    """Everything that determines a split's sample map (``checksum`` = :func:`data_checksum`, computed
-    here when not given)."""
+    """Everything that determines a split's sample map of ``samples`` samples (``checksum`` =
+    :func:`data_checksum`, computed here when not given)."""
     return {
         "data_checksum": checksum or data_checksum(prefix),
         "split_name": split_name,
-        "split": str(split),
-        "max_seq_length": max_seq_len - SPECIAL_TOKENS_PER_SAMPLE,
-        "short_seq_prob": short_seq_prob,
-        "seed": seed,
+        "split": settings.split,
+        "max_seq_length": settings.max_seq_len - SPECIAL_TOKENS_PER_SAMPLE,
+        "short_seq_prob": settings.short_seq_prob,
+        "seed": settings.seed,
         "num_samples": samples,
-        "min_num_sent": 2 if binary_head else 1,
+        "min_num_sent": 2 if settings.binary_head else 1,
     }
 
 
-def build_index_map(prefix, split_name, out_path, split="949,50,1", max_seq_len=512,
-                    short_seq_prob=0.1, seed=1234, samples=1, binary_head=True) -> dict:
+def build_index_map(prefix, split_name: str, out_path, settings: SampleMapSettings, samples: int) -> dict:
     """Build one split's sample map into ``out_path`` (+ ``out_path``.json); return its record."""
     from tool_helpers import helpers
 
     if split_name not in SPLIT_NAMES:
         raise ValueError(f"split name must be one of {SPLIT_NAMES}, not {split_name!r}")
     data = IdsDataset(prefix)
+    split = settings.split
     bounds = split_documents(split, data.num_docs)
     part = SPLIT_NAMES.index(split_name)
     start, end = bounds[part], bounds[part + 1]
@@ -104,12 +126,13 @@ def build_index_map(prefix, split_name, out_path, split="949,50,1", max_seq_len=
             f"config index.split={split!r} leaves the {split_name} split of {prefix} empty "
             f"({data.num_docs} documents: {sizes}); give it a larger weight"
         )
-    record = describe(prefix, split_name, split, max_seq_len, short_seq_prob, seed, samples, binary_head)
+    record = describe(prefix, split_name, settings, samples)
     record.update(first_doc=int(start), end_doc=int(end))
     doc_idx = np.ascontiguousarray(data.docs[start : end + 1], dtype=np.int64)
     try:
         mapping = helpers.build_mapping(
-            doc_idx, data.lens, NUM_EPOCHS, samples, record["max_seq_length"], short_seq_prob, seed,
+            doc_idx, data.lens, NUM_EPOCHS, samples, record["max_seq_length"], settings.short_seq_prob,
+            settings.seed,
             False, record["min_num_sent"],
         )
     except Exception as err:  # tool_helpers raises a bare std::invalid_argument

@@ -151,11 +151,23 @@ def masked_lm_predictions(tokens: list[int], vocab: Vocab, masked_lm_prob: float
     return output, [m[0] for m in masked], [m[1] for m in masked]
 
 
-def build_sample(sentences: list[np.ndarray], target_len: int, max_seq_len: int, vocab: Vocab,
-                 rng: np.random.RandomState, binary_head: bool, masked_lm_prob: float = 0.15,
-                 max_ngrams: int = 3, favor_longer_ngram: bool = False, geometric_dist: bool = False) -> dict:
+@dataclass(frozen=True)
+class MaskingSettings:
+    """How a sample is made from a sample-map row (config ``train``: its sample and masking keys)."""
+
+    max_seq_len: int
+    binary_head: bool  # sentence-order pairs (A, B) and the SOP label; else one segment
+    masked_lm_prob: float
+    max_ngrams: int
+    favor_longer_ngram: bool
+    geometric_dist: bool
+
+
+def build_sample(sentences: list[np.ndarray], target_len: int, vocab: Vocab, rng: np.random.RandomState,
+                 settings: MaskingSettings) -> dict:
     """One padded training sample from a document's sentences (see module docstring)."""
-    if binary_head:
+    max_seq_len, masked_lm_prob = settings.max_seq_len, settings.masked_lm_prob
+    if settings.binary_head:
         tokens_a, tokens_b, swapped = a_and_b_segments(sentences, rng)
     else:
         tokens_a, tokens_b, swapped = [t for s in sentences for t in s.tolist()], [], False
@@ -166,8 +178,8 @@ def build_sample(sentences: list[np.ndarray], target_len: int, max_seq_len: int,
         tokens += tokens_b + [vocab.sep_id]
         token_types += [1] * (len(tokens_b) + 1)
     input_ids, positions, labels = masked_lm_predictions(
-        tokens, vocab, masked_lm_prob, masked_lm_prob * target_len, rng, max_ngrams, favor_longer_ngram,
-        geometric_dist)
+        tokens, vocab, masked_lm_prob, masked_lm_prob * target_len, rng, settings.max_ngrams,
+        settings.favor_longer_ngram, settings.geometric_dist)
     length = len(input_ids)
     if length > max_seq_len:
         raise ValueError(f"sample of {length} tokens exceeds max_seq_len={max_seq_len}")

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from ernie_pipeline.data.blend import BlendedDataset, dataset_samples
 from ernie_pipeline.data.dataset import ErnieDataset
-from ernie_pipeline.data.index_map import SPLIT_NAMES, data_checksum, describe, load_index_map, num_samples
+from ernie_pipeline.data.index_map import (SPLIT_NAMES, SampleMapSettings, data_checksum, describe,
+                                           load_index_map, num_samples)
 from ernie_pipeline.data.masking import Vocab, collate
 from ernie_pipeline.data.token_files import IdsDataset
 from ernie_pipeline.tokenize.tokenizer import check_same_vocabulary
 from ernie_pipeline.train.checkpoint import SAVE_DTYPE, pretrained_weights
 from ernie_pipeline.train.models import enable_recompute, model_config
+from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.signals import end_workers_at_exit, ignore_stop_signals
 
 FIELDS = ("input_ids", "token_type_ids", "attention_mask", "masked_positions", "masked_labels", "sop_labels")
@@ -42,13 +44,14 @@ def micro_batches(dataset, micro_batch_size, consumed, num_workers):
 
 
 def build_datasets(data_prefixes: list[str], index_maps: dict[str, list[str]], blends: dict[str, str] | None,
-                   cfg: dict, index_cfg: dict, tokenizer, vocab: Vocab) -> tuple[dict, list[dict]]:
+                   train: TrainSettings, sample_map: SampleMapSettings, tokenizer,
+                   vocab: Vocab) -> tuple[dict, list[dict]]:
     """The train/valid/test datasets (one dataset, or a blend) and the records of the train maps. Each map is
     checked against the record of what it must hold (data checksum, split, lengths, seed, samples)."""
-    blend = [tuple(pair) for pair in cfg["dataset"]]
+    blend = train.dataset
     if len(blend) != len(data_prefixes) or (len(blend) > 1) != bool(blends):
         raise ValueError(f"{len(data_prefixes)} token files and blend indices {blends} for train.dataset {blend}")
-    wanted = {split: dataset_samples(total, blend) for split, total in num_samples(cfg).items()}
+    wanted = {split: dataset_samples(total, blend) for split, total in num_samples(train).items()}
     checksums, token_files = {}, {}
     for prefix in data_prefixes:
         check_same_vocabulary(prefix, tokenizer)
@@ -58,62 +61,58 @@ def build_datasets(data_prefixes: list[str], index_maps: dict[str, list[str]], b
     for split in SPLIT_NAMES:
         parts, records[split] = [], []
         for k, (prefix, (name, _)) in enumerate(zip(data_prefixes, blend)):
-            expected = describe(prefix, split, index_cfg["split"], cfg["max_seq_len"], index_cfg["short_seq_prob"],
-                                cfg["seed"], wanted[split][name], cfg["binary_head"], checksums[prefix])
+            expected = describe(prefix, split, sample_map, wanted[split][name], checksums[prefix])
             records[split].append(expected)
             # each dataset of a blend draws its masking from its own seed
-            parts.append(ErnieDataset(
-                token_files[prefix], load_index_map(index_maps[split][k], expected), vocab, cfg["max_seq_len"],
-                cfg["seed"] + k * BLEND_SEED_STRIDE, cfg["binary_head"], cfg["masked_lm_prob"], cfg["max_ngrams"],
-                cfg["favor_longer_ngram"], cfg["geometric_dist"]))
+            parts.append(ErnieDataset(token_files[prefix], load_index_map(index_maps[split][k], expected), vocab,
+                                      train.masking, train.seed + k * BLEND_SEED_STRIDE))
         datasets[split] = BlendedDataset(parts, blends[split]) if len(parts) > 1 else parts[0]
     return datasets, records["train"]
 
 
-def build_model(cfg: dict, vocab_size: int):
+def build_model(train: TrainSettings, vocab_size: int):
     """paddlenlp's ErnieForPretraining from ``train.model`` (+ overrides), its config and loss; the initial
     weights are drawn from Paddle's generator (seeded before) or come from ``train.continue_training``."""
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining, ErniePretrainingCriterion
 
-    config = ErnieConfig(**model_config(cfg["model"], vocab_size, cfg.get("model_overrides"),
-                                        cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]))
+    config = ErnieConfig(**model_config(train.model, vocab_size, train.model_overrides, train.hidden_dropout_prob,
+                                        train.attention_probs_dropout_prob))
     net = ErnieForPretraining(config)
-    if cfg.get("continue_training"):  # upstream --continue_training: start from a pretrained folder's weights
-        net.set_state_dict(pretrained_weights(Path(cfg["continue_training"]), net))
-    if not cfg["binary_head"]:
+    if train.continue_training:  # upstream --continue_training: start from a pretrained folder's weights
+        net.set_state_dict(pretrained_weights(Path(train.continue_training), net))
+    if not train.binary_head:
         # no SOP loss: its head and the pooler before it get no gradient, which DataParallel refuses
         # (find_unused_parameters); frozen, they are left out of its gradient sync and of the optimizer
         for param in net.ernie.pooler.parameters() + net.cls.seq_relationship.parameters():
             param.stop_gradient = True
-    if cfg.get("recompute"):
+    if train.recompute:
         enable_recompute(net)
-    return net, config, ErniePretrainingCriterion(with_nsp_loss=cfg["binary_head"])
+    return net, config, ErniePretrainingCriterion(with_nsp_loss=train.binary_head)
 
 
-def build_optimizer(cfg: dict, net, start_step: int):
+def build_optimizer(train: TrainSettings, net, start_step: int):
     """(schedule, optimizer, loss scaler or None, model): AdamW without decay on bias and norm weights, global
     norm clipping, linear warmup then linear decay to min_lr (positioned at ``start_step``); under AMP a dynamic
     loss scaler, and under O2 the float16 model with float32 master weights."""
     import paddle
     from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
 
-    warmup_steps = int(cfg["warmup_rate"] * cfg["max_steps"])
-    decay_steps = cfg.get("decay_steps") or cfg["max_steps"]
-    lr = LinearAnnealingWithWarmupDecay(cfg["max_lr"], cfg["min_lr"], warmup_steps, decay_steps,
-                                        last_epoch=start_step)
+    warmup_steps = int(train.warmup_rate * train.max_steps)
+    decay_steps = train.decay_steps or train.max_steps
+    lr = LinearAnnealingWithWarmupDecay(train.max_lr, train.min_lr, warmup_steps, decay_steps, last_epoch=start_step)
     no_decay = ("bias", "norm")
     decay_names = {p.name for n, p in net.named_parameters() if not any(k in n for k in no_decay)}
     optimizer = paddle.optimizer.AdamW(
-        learning_rate=lr, beta1=cfg["adam_beta1"], beta2=cfg["adam_beta2"], epsilon=cfg["adam_epsilon"],
-        parameters=net.parameters(), weight_decay=cfg["weight_decay"],
-        grad_clip=paddle.nn.ClipGradByGlobalNorm(cfg["grad_clip"]) if cfg["grad_clip"] > 0 else None,
-        apply_decay_param_fun=lambda name: name in decay_names, multi_precision=bool(cfg.get("amp")))
+        learning_rate=lr, beta1=train.adam_beta1, beta2=train.adam_beta2, epsilon=train.adam_epsilon,
+        parameters=net.parameters(), weight_decay=train.weight_decay,
+        grad_clip=paddle.nn.ClipGradByGlobalNorm(train.grad_clip) if train.grad_clip > 0 else None,
+        apply_decay_param_fun=lambda name: name in decay_names, multi_precision=bool(train.amp))
     scaler = None
-    if cfg.get("amp"):
-        scaler = paddle.amp.GradScaler(init_loss_scaling=cfg["scale_loss"])
-        if cfg["amp"] == "O2":  # float16 weights, float32 master weights in the optimizer; saved as float32
+    if train.amp:
+        scaler = paddle.amp.GradScaler(init_loss_scaling=train.scale_loss)
+        if train.amp == "O2":  # float16 weights, float32 master weights in the optimizer; saved as float32
             # master_grad: each micro-batch's float16 gradients are added into float32 ones (a float16 sum
             # over many micro-batches loses the small ones), then unscaled, clipped and applied in float32
             net, optimizer = paddle.amp.decorate(models=net, optimizers=optimizer, level="O2", save_dtype=SAVE_DTYPE,
-                                                 master_grad=cfg["amp_master_grad"])
+                                                 master_grad=train.amp_master_grad)
     return lr, optimizer, scaler, net

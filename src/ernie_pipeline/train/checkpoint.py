@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ernie_pipeline.io.atomic import atomic_path
 from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_paddle_state
+from ernie_pipeline.settings import as_section
 
 STATE_FILE = "trainer_state.json"
 
@@ -72,10 +73,12 @@ def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
-def run_fingerprint(train: dict, train_records: list[dict]) -> dict:
-    """What a checkpoint must share with this run to be continued: the ``train`` settings the trajectory depends
-    on and the train data (the records of the train maps), as read back from a state file (tuples as lists)."""
-    run = {"train": {k: v for k, v in train.items() if k not in RESUME_NEUTRAL_KEYS}, "data": train_records}
+def run_fingerprint(train, train_records: list[dict]) -> dict:
+    """What a checkpoint must share with this run (``train``: TrainSettings) to be continued: the settings the
+    trajectory depends on and the train data (the records of the train maps), as read back from a state file
+    (tuples as lists)."""
+    settings = {k: v for k, v in as_section(train).items() if k not in RESUME_NEUTRAL_KEYS}
+    run = {"train": settings, "data": train_records}
     return json.loads(json.dumps(run))
 
 

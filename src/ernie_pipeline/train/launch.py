@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ernie_pipeline
+from ernie_pipeline.data.index_map import SampleMapSettings
 from ernie_pipeline.io.atomic import atomic_write
+from ernie_pipeline.settings import as_section
 from ernie_pipeline.train.gpu import check_gpu_runtime, gpu_count
+from ernie_pipeline.train.settings import TrainSettings
 
 SPEC_FILE = "launch_spec.json"
 LOG_DIR = "launch_logs"
@@ -55,8 +58,8 @@ def _visible_gpus(env) -> list[str]:
     return [d for d in visible.split(",") if d.strip()] if visible not in ("", "all", "NoDevFiles") else []
 
 
-def _count(cfg: dict, key: str, auto: int) -> int:
-    value = cfg.get(key, "auto")
+def _count(train: TrainSettings, key: str, auto: int) -> int:
+    value = getattr(train, key)
     if value == "auto":
         return auto
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -64,36 +67,36 @@ def _count(cfg: dict, key: str, auto: int) -> int:
     return value
 
 
-def plan_launch(cfg: dict, env=None, count_gpus=None) -> LaunchPlan:
-    """The launch ``cfg`` (config.yaml ``train``) asks for in the environment ``env`` (default os.environ).
+def plan_launch(train: TrainSettings, env=None, count_gpus=None) -> LaunchPlan:
+    """The launch ``train`` asks for in the environment ``env`` (default os.environ).
 
     ``count_gpus`` (default :func:`ernie_pipeline.train.gpu.gpu_count`) counts the GPUs Paddle can use; it is asked
     on GPU runs even where ``CUDA_VISIBLE_DEVICES`` is set, so that a CPU-only Paddle fails here, before any
     process starts. Once the number of processes is known, :func:`ernie_pipeline.train.gpu.check_gpu_runtime`
     checks this node's CUDA libraries (NCCL for several processes) and GPUs.
     """
-    plan = _plan(cfg, os.environ if env is None else env, count_gpus or gpu_count)
-    if cfg.get("device", "cpu") == "gpu":
+    plan = _plan(train, os.environ if env is None else env, count_gpus or gpu_count)
+    if train.device == "gpu":
         check_gpu_runtime(plan.world_size)
     return plan
 
 
-def _plan(cfg: dict, env, count_gpus) -> LaunchPlan:
+def _plan(train: TrainSettings, env, count_gpus) -> LaunchPlan:
     under_slurm = "SLURM_JOB_ID" in env
-    if cfg.get("device", "cpu") == "gpu":
+    if train.device == "gpu":
         paddle_gpus = count_gpus()
         gpus = len(_visible_gpus(env)) or paddle_gpus
         visible = f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
         if not gpus or not paddle_gpus:
             raise ValueError(f"config train.device: gpu, but Paddle sees no GPU ({visible}); ask SLURM for GPUs "
                              "(--gpus / --gres) or check the driver with nvidia-smi")
-        nproc = _count(cfg, "nproc_per_node", gpus)
+        nproc = _count(train, "nproc_per_node", gpus)
         if nproc > gpus:
             raise ValueError(f"config train.nproc_per_node={nproc} but only {gpus} GPUs are visible ({visible})")
     else:
-        nproc = _count(cfg, "nproc_per_node", 1)
+        nproc = _count(train, "nproc_per_node", 1)
     job_nodes = _slurm_job_nodes(env) if under_slurm else []
-    nnodes = _count(cfg, "nnodes", len(job_nodes) or 1)
+    nnodes = _count(train, "nnodes", len(job_nodes) or 1)
     if nnodes == 1:
         return LaunchPlan(1, nproc)
     if not under_slurm:
@@ -148,7 +151,7 @@ def rendezvous_file(output: Path, env) -> Path:
     return Path(output) / f"rendezvous-{step}.json"
 
 
-def rendezvous(plan: LaunchPlan, cfg: dict, output: Path, env=None, clock=time.monotonic) -> LaunchPlan:
+def rendezvous(plan: LaunchPlan, train: TrainSettings, output: Path, env=None, clock=time.monotonic) -> LaunchPlan:
     """``plan`` with this node's rendezvous (several nodes, under srun, one call per node).
 
     Paddle's launcher starts its store on the node whose own address equals the master's, and gives the
@@ -161,11 +164,10 @@ def rendezvous(plan: LaunchPlan, cfg: dict, output: Path, env=None, clock=time.m
     """
     env = os.environ if env is None else env
     path = rendezvous_file(output, env)
-    timeout = cfg.get("rendezvous_timeout", 600)
+    timeout = train.rendezvous_timeout
     if plan.node_rank == 0:
         host = _route_address(_address(plan.nodes[1]))
-        port = cfg.get("master_port", "auto")
-        port = _free_port() if port == "auto" else port
+        port = _free_port() if train.master_port == "auto" else train.master_port
         with atomic_write(path) as handle:
             json.dump({"address": host, "port": port, "node": plan.nodes[0]}, handle)
         return dataclasses.replace(plan, master=f"{host}:{port}", host=host)
@@ -199,13 +201,13 @@ def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
     return command + [sys.executable, "-m", "ernie_pipeline.train.launch", "worker", spec_path]
 
 
-def _child_env(cfg: dict, plan: LaunchPlan, env=None) -> dict:
+def _child_env(train: TrainSettings, plan: LaunchPlan, env=None) -> dict:
     env = dict(os.environ if env is None else env)
     # the folder holding the ernie_pipeline package (not the package itself, whose io/ and tokenize/ would
     # shadow the standard library's), so that every process imports the workflow's code
     src = str(Path(ernie_pipeline.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
-    if cfg.get("device", "cpu") == "cpu":
+    if train.device == "cpu":
         # paddle's launcher takes CUDA_VISIBLE_DEVICES to mean GPU workers; CPU training must use gloo
         env.pop("CUDA_VISIBLE_DEVICES", None)
     elif not _visible_gpus(env):
@@ -241,14 +243,25 @@ def run_forwarding_stop_signal(command: list[str], env: dict) -> int:
         signal.signal(signal.SIGUSR1, previous)
 
 
+def write_spec(spec: dict, path: Path) -> None:
+    """``pretrain``'s arguments as JSON, its settings objects as their config sections."""
+    settings = {"train": as_section(spec["train"]), "sample_map": as_section(spec["sample_map"])}
+    with atomic_write(path) as handle:
+        json.dump({**spec, **settings}, handle, indent=1, sort_keys=True)
+
+
+def read_spec(path: Path) -> dict:
+    spec = json.loads(Path(path).read_text())
+    return {**spec, "train": TrainSettings.from_config(spec["train"]),
+            "sample_map": SampleMapSettings(**spec["sample_map"])}
+
+
 def launch(spec: dict, plan: LaunchPlan) -> None:
     """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
     output = Path(spec["output_dir"])  # the spec and the launcher logs go beside the checkpoints
     output.mkdir(parents=True, exist_ok=True)
     spec_path = output / SPEC_FILE
-    with atomic_write(spec_path) as handle:
-        json.dump(spec, handle, indent=1, sort_keys=True)
-    cfg = spec["cfg"]
+    write_spec(spec, spec_path)
     log_dir = output / LOG_DIR
     if plan.nnodes == 1:
         command = node_command(plan, str(spec_path), str(log_dir))
@@ -256,19 +269,20 @@ def launch(spec: dict, plan: LaunchPlan) -> None:
         command = ["srun", f"--nodes={plan.nnodes}", f"--ntasks={plan.nnodes}", "--ntasks-per-node=1",
                    sys.executable, "-m", "ernie_pipeline.train.launch", "node", str(spec_path)]
     print("launching:", " ".join(command), flush=True)
-    returncode = run_forwarding_stop_signal(command, _child_env(cfg, plan))
+    returncode = run_forwarding_stop_signal(command, _child_env(spec["train"], plan))
     if returncode:
         raise RuntimeError(f"distributed training failed (exit {returncode}); worker logs: {log_dir}/node*/")
 
 
 def main(argv=None) -> None:
     role, spec_path = (argv or sys.argv[1:])[:2]
-    spec = json.loads(Path(spec_path).read_text())
+    spec = read_spec(Path(spec_path))
+    train = spec["train"]
     if role == "node":  # under srun: this node's launcher
-        plan = rendezvous(plan_launch(spec["cfg"]), spec["cfg"], Path(spec_path).parent)
+        plan = rendezvous(plan_launch(train), train, Path(spec_path).parent)
         print(f"node {plan.node_rank} of {plan.nnodes}: address {plan.host}, rendezvous {plan.master}", flush=True)
         log_dir = Path(spec_path).parent / LOG_DIR
-        sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(spec["cfg"], plan)))
+        sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(train, plan)))
     elif role == "worker":  # one training process
         from ernie_pipeline.io import logs
         from ernie_pipeline.train.loop import pretrain

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
+from ernie_pipeline.data.index_map import SampleMapSettings
 from ernie_pipeline.data.masking import Vocab
 from ernie_pipeline.io.atomic import atomic_write, recover_directory
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
@@ -49,6 +50,7 @@ from ernie_pipeline.train.build import build_datasets, build_model, build_optimi
 from ernie_pipeline.train.checkpoint import (resume_state, restore_optimizer, restore_weights, run_fingerprint,
                                              save_checkpoint)
 from ernie_pipeline.train.models import check_train_settings
+from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.signals import StopRequest, TrainingStopped
 from ernie_pipeline.train.train_log import TRAIN_LOG, add_to_window, drop_log_rows_after, log_train_record, new_window
 
@@ -69,12 +71,12 @@ def _losses(model, criterion, batch, binary_head):
     return lm_loss, lm_loss, None
 
 
-def _autocast(cfg: dict, training: bool):
+def _autocast(amp: str | None, training: bool):
     """upstream's AMP context (a no-op without ``train.amp``)."""
     import paddle
 
     white = AMP_WHITE_LIST + (("dropout",) if training else ())
-    return paddle.amp.auto_cast(enable=bool(cfg.get("amp")), level=cfg.get("amp") or "O1",
+    return paddle.amp.auto_cast(enable=bool(amp), level=amp or "O1",
                                 custom_white_list=list(white), custom_black_list=list(AMP_BLACK_LIST))
 
 
@@ -89,7 +91,7 @@ def _mean_over_ranks(values: list, world: int) -> list[float]:
     return stacked.tolist()
 
 
-def _evaluate(model, criterion, batches, iters, cfg, world) -> dict:
+def _evaluate(model, criterion, batches, iters: int, train: TrainSettings, world: int) -> dict:
     import paddle
 
     model.eval()
@@ -100,8 +102,8 @@ def _evaluate(model, criterion, batches, iters, cfg, world) -> dict:
             batch = next(batches, None)
             if batch is None:
                 break
-            with _autocast(cfg, training=False):
-                loss, lm, sop = _losses(model, criterion, batch, cfg["binary_head"])
+            with _autocast(train.amp, training=False):
+                loss, lm, sop = _losses(model, criterion, batch, train.binary_head)
             for k, value in enumerate((loss, lm, sop if sop is not None else 0.0)):
                 totals[k] += float(value)
             done += 1
@@ -109,20 +111,6 @@ def _evaluate(model, criterion, batches, iters, cfg, world) -> dict:
     if not done:
         return {}
     return dict(zip(("loss", "lm_loss", "sop_loss"), _mean_over_ranks([t / done for t in totals], world)))
-
-
-def check_device_settings(cfg: dict) -> None:
-    """Clear errors for settings the chosen device cannot run (instead of a failure deep inside Paddle)."""
-    if cfg.get("device", "cpu") == "gpu":
-        if cfg.get("amp") not in (None, "O1", "O2"):
-            raise ValueError(f"config train.amp: expected null, O1 or O2, got {cfg['amp']!r}")
-        return
-    if cfg.get("amp"):
-        raise ValueError(f"config train.amp={cfg['amp']}: AMP (float16 with loss scaling) runs on GPUs only; "
-                         "set train.amp: null to train on CPU in float32, or train.device: gpu")
-    if cfg.get("recompute"):
-        raise ValueError("config train.recompute: Paddle recomputes with the dropout random state preserved on "
-                         "GPUs only; set train.recompute: false on CPU (CPU memory is rarely the limit)")
 
 
 def loss_scale(scaler) -> float | None:
@@ -139,61 +127,61 @@ def step_seed(seed: int, step: int, micro_batch: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _start_process(cfg: dict) -> tuple[int, int]:
+def _start_process(train: TrainSettings) -> tuple[int, int]:
     """Device, CPU threads, the data-parallel group and the seeds of this process; (world size, rank)."""
     import paddle
 
-    check_device_settings(cfg)
-    paddle.set_device(cfg.get("device", "cpu"))
+    train.check_device()
+    paddle.set_device(train.device)
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    if cfg.get("device", "cpu") == "cpu":  # Paddle's CPU kernels use one thread unless told otherwise
+    if train.device == "cpu":  # Paddle's CPU kernels use one thread unless told otherwise
         local_processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
-        paddle.base.core.set_num_threads(max(1, cfg.get("threads", 1) // local_processes))
+        paddle.base.core.set_num_threads(max(1, train.threads // local_processes))
     if world > 1:
         # pure data parallel, what upstream's fleet.distributed_model amounts to (fleet's DistributedStrategy
         # does not load with this stack's protobuf)
         paddle.distributed.init_parallel_env()
-    random.seed(cfg["seed"])
-    np.random.seed(cfg["seed"])
-    paddle.seed(cfg["seed"])  # the same initial weights on every rank
+    random.seed(train.seed)
+    np.random.seed(train.seed)
+    paddle.seed(train.seed)  # the same initial weights on every rank
     return world, rank
 
 
 def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[str, list[str]], output_dir: str,
-             cfg: dict, index_cfg: dict, summary_path: str, blends: dict[str, str] | None = None) -> dict:
-    """Train per ``cfg`` (config.yaml ``train``; ``cfg["dataset"]`` the resolved blend, a list of
-    (dataset, weight) in the order of ``data_prefixes``); write checkpoints, VisualDL logs and a
-    summary. ``index_maps`` gives each split's maps in the same order; ``blends`` each split's
-    blending index when there are several datasets."""
+             train: TrainSettings, sample_map: SampleMapSettings, summary_path: str,
+             blends: dict[str, str] | None = None) -> dict:
+    """Train per ``train`` (its ``dataset``: the blend, in the order of ``data_prefixes``) on sample maps built
+    per ``sample_map``; write checkpoints, VisualDL logs and a summary. ``index_maps`` gives each split's maps
+    in the same order; ``blends`` each split's blending index when there are several datasets."""
     import paddle
     from tqdm import tqdm
     from visualdl import LogWriter
 
     output, last = Path(output_dir), Path(output_dir) / "model_last"
-    world, rank = _start_process(cfg)
-    check_train_settings(cfg, world)
-    seed, max_steps, binary_head = cfg["seed"], cfg["max_steps"], cfg["binary_head"]
-    micro, global_batch = cfg["micro_batch_size"], cfg["global_batch_size"]
+    world, rank = _start_process(train)
+    check_train_settings(train, world)
+    seed, max_steps, binary_head = train.seed, train.max_steps, train.binary_head
+    micro, global_batch = train.micro_batch_size, train.global_batch_size
     accumulate = global_batch // (micro * world)
 
     tokenizer = load_tokenizer(tokenizer_source)
     vocab = Vocab.from_tokenizer(tokenizer)
-    datasets, train_records = build_datasets(data_prefixes, index_maps, blends, cfg, index_cfg, tokenizer, vocab)
-    net, config, criterion = build_model(cfg, vocab.size)
+    datasets, train_records = build_datasets(data_prefixes, index_maps, blends, train, sample_map, tokenizer, vocab)
+    net, config, criterion = build_model(train, vocab.size)
     if rank == 0 and recover_directory(last):  # a crash fell between the renames of a checkpoint replace
         log.warning("recovered %s from the previous checkpoint", last)
     _barrier(world)
-    state, resumed = resume_state(last, run_fingerprint(cfg, train_records), global_batch)
+    state, resumed = resume_state(last, run_fingerprint(train, train_records), global_batch)
     if resumed:
         restore_weights(last, net)
         log.info("resuming from %s at step %d", last, state["global_step"])
-    lr, optimizer, scaler, net = build_optimizer(cfg, net, state["global_step"])
+    lr, optimizer, scaler, net = build_optimizer(train, net, state["global_step"])
     restore_optimizer(last, optimizer, scaler)
     model = paddle.DataParallel(net) if world > 1 else net
 
     # every evaluation reads eval_iters global batches of the valid split; resume continues after the last one
-    eval_consumed = global_batch * cfg["eval_iters"] * (state["global_step"] // cfg["eval_freq"])
-    train_batches = micro_batches(datasets["train"], micro, state["consumed_samples"], cfg["num_workers"])
+    eval_consumed = global_batch * train.eval_iters * (state["global_step"] // train.eval_freq)
+    train_batches = micro_batches(datasets["train"], micro, state["consumed_samples"], train.num_workers)
     valid_batches = micro_batches(datasets["valid"], micro, eval_consumed, 0)
     writer = None
     if rank == 0:
@@ -220,7 +208,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
         paddle.seed(step_seed(seed, state["global_step"], (micro_step % accumulate) * world + rank))
         micro_step += 1
         boundary = micro_step % accumulate == 0
-        with _autocast(cfg, training=True):
+        with _autocast(train.amp, training=True):
             loss, lm, sop = _losses(model, criterion, batch, binary_head)
         scaled = (loss / accumulate) if scaler is None else scaler.scale(loss / accumulate)
         if world > 1 and not boundary:
@@ -245,7 +233,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
         window["steps"] += 1
         progress.update(1)
 
-        if step % cfg["logging_freq"] == 0 or step == max_steps:
+        if step % train.logging_freq == 0 or step == max_steps:
             loss_v, lm_v, sop_v, tokens = _mean_over_ranks(
                 [window[k] / window["steps"] for k in ("loss", "lm_loss", "sop_loss")] + [window["tokens"]], world)
             tokens *= world  # all ranks' tokens
@@ -263,16 +251,16 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
                 log_train_record(writer, output, record, binary_head)
             window = new_window()
             window_start = time.perf_counter()
-        if step % cfg["eval_freq"] == 0 or step == max_steps:
-            scores = _evaluate(model, criterion, valid_batches, cfg["eval_iters"] * accumulate, cfg, world)
+        if step % train.eval_freq == 0 or step == max_steps:
+            scores = _evaluate(model, criterion, valid_batches, train.eval_iters * accumulate, train, world)
             if rank == 0:
                 for key, value in scores.items():
                     writer.add_scalar(f"valid/{key}", value, step)
                 log.info("step %d valid %s", step, scores)
             state["valid"] = scores
         stopping = stop.agreed(world) and step < max_steps
-        for due, path in ((step % cfg["save_steps"] == 0, output / f"model_{step}"),
-                          (step % cfg["checkpoint_steps"] == 0 or stopping, last)):
+        for due, path in ((step % train.save_steps == 0, output / f"model_{step}"),
+                          (step % train.checkpoint_steps == 0 or stopping, last)):
             if due or step == max_steps:
                 if rank == 0:
                     save_checkpoint(path, net, tokenizer, optimizer, scaler, state)
@@ -287,7 +275,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
         raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {max_steps}")
 
     test_batches = micro_batches(datasets["test"], micro, 0, 0)
-    test = _evaluate(model, criterion, test_batches, cfg["test_iters"] * accumulate, cfg, world)
+    test = _evaluate(model, criterion, test_batches, train.test_iters * accumulate, train, world)
     seconds = time.perf_counter() - start_time
     summary = {
         "steps": max_steps,

@@ -36,20 +36,21 @@ def model_config(name: str, vocab_size: int, overrides: dict | None = None, hidd
     return config
 
 
-def check_train_settings(train: dict, world: int = 1) -> None:
-    """Settings the schema cannot check alone (config ``train``), refused before any job runs (and again by
-    training, where ``world`` data-parallel processes share each global batch), naming the keys."""
-    model = model_config(train["model"], 1, train.get("model_overrides"))
+def check_train_settings(train, world: int = 1) -> None:
+    """Settings the schema cannot check alone (``train``: TrainSettings), refused when they are built (at parse
+    time) and again by training, where ``world`` data-parallel processes share each global batch."""
+    model = model_config(train.model, 1, train.model_overrides)
     if model["hidden_size"] % model["num_attention_heads"]:
         raise ValueError(f"config train.model_overrides: hidden_size {model['hidden_size']} is not a multiple of "
-                         f"num_attention_heads {model['num_attention_heads']} (model {train['model']})")
-    if train["max_seq_len"] > model["max_position_embeddings"]:
-        raise ValueError(f"config train.max_seq_len: {train['max_seq_len']} exceeds the model's "
-                         f"max_position_embeddings {model['max_position_embeddings']} (train.model {train['model']}"
-                         f"{', train.model_overrides' if 'max_position_embeddings' in (train.get('model_overrides') or {}) else ''})")
-    if train["global_batch_size"] % (train["micro_batch_size"] * world):
-        raise ValueError(f"config train.global_batch_size: {train['global_batch_size']} is not a multiple of "
-                         f"train.micro_batch_size {train['micro_batch_size']}"
+                         f"num_attention_heads {model['num_attention_heads']} (model {train.model})")
+    if train.max_seq_len > model["max_position_embeddings"]:
+        overridden = ", train.model_overrides" if "max_position_embeddings" in train.model_overrides else ""
+        raise ValueError(f"config train.max_seq_len: {train.max_seq_len} exceeds the model's "
+                         f"max_position_embeddings {model['max_position_embeddings']} (train.model {train.model}"
+                         f"{overridden})")
+    if train.global_batch_size % (train.micro_batch_size * world):
+        raise ValueError(f"config train.global_batch_size: {train.global_batch_size} is not a multiple of "
+                         f"train.micro_batch_size {train.micro_batch_size}"
                          f"{f' x {world} data-parallel processes' if world > 1 else ''}")
 
 

@@ -9,8 +9,8 @@ import os
 
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
 from ernie_pipeline.data.blend import dataset_samples, parse_blend
-from ernie_pipeline.data.index_map import num_samples, parse_split
-from ernie_pipeline.train.models import check_train_settings
+from ernie_pipeline.data.index_map import SampleMapSettings, num_samples
+from ernie_pipeline.train.settings import TrainSettings
 
 # vocab.scheme -> the folder (below results_dir) of that scheme's vocabulary
 VOCAB_DIRS = {1: "vocab", 2: "vocab/scheme2"}
@@ -56,22 +56,27 @@ def all_shards(config: dict) -> list[tuple[str, str]]:
     return [(name, shard) for name in sorted(config["datasets"]) for shard in raw_shard_names(config, name)]
 
 
-def check_settings(config: dict) -> None:
-    """Settings that cross keys, refused at parse time (a dry run), not when a job runs."""
-    check_train_settings(config["train"])
-    parse_split(config["index"]["split"])
-
-
 def train_blend(config: dict) -> list[tuple[str, float]]:
     """train.dataset as [(dataset, normalised weight)]: one dataset, or a weighted blend."""
     return parse_blend(config["train"]["dataset"], list(config["datasets"]))
 
 
-def split_samples(config: dict, blend: list[tuple[str, float]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+def train_settings(config: dict) -> TrainSettings:
+    """The pretraining stage's settings, ``train.dataset`` resolved; settings that cross keys are refused here,
+    at parse time (a dry run), not when a job runs."""
+    return TrainSettings.from_config(config["train"], train_blend(config))
+
+
+def sample_map_settings(config: dict) -> SampleMapSettings:
+    return train_settings(config).sample_map(config["index"])
+
+
+def split_samples(config: dict) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Samples per split, and the samples each dataset's map holds per split: all of them, or its share of a
     blend (+0.5 %)."""
-    total = num_samples(config["train"])
-    return total, {split: dataset_samples(count, blend) for split, count in total.items()}
+    train = train_settings(config)
+    total = num_samples(train)
+    return total, {split: dataset_samples(count, train.dataset) for split, count in total.items()}
 
 
 def vocab_txt(config: dict) -> str:
