@@ -378,14 +378,18 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
     """A window of 3000 micro-batches of float16 loss 1.0: summed in float16 it would stall at 2048."""
     import paddle
 
-    from ernie_pipeline.train.train_log import add_to_window, new_window
+    from ernie_pipeline.train.train_log import LogWindow
 
-    window = new_window()
+    window = LogWindow(accumulate=1)
     one = paddle.to_tensor(1.0, dtype="float16")
     for _ in range(3000):
-        add_to_window(window, 1, loss=one, lm_loss=one, sop_loss=None)
-    assert float(window["loss"]) == float(window["lm_loss"]) == 3000.0 and window["sop_loss"] == 0.0
-    assert window["loss"].dtype == paddle.float32
+        window.add(2, loss=one, lm_loss=one, sop_loss=None)
+    assert float(window.sums["loss"]) == float(window.sums["lm_loss"]) == 3000.0 and window.sums["sop_loss"] == 0.0
+    assert window.sums["loss"].dtype == paddle.float32 and window.tokens == 6000
+    window.steps = 3000
+    record, tokens = window.record(7, lambda values, world: [float(v) for v in values], world=2)
+    assert (record["step"], record["loss"], record["lm_loss"], record["sop_loss"], tokens) == (7, 1.0, 1.0, 0.0, 12000)
+    assert window.steps == 0 and window.tokens == 0  # a new window
     stalled = np.float16(0)
     for _ in range(3000):
         stalled += np.float16(1)  # what the float16 sum did (Paddle has no float16 add on CPU)

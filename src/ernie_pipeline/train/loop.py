@@ -37,6 +37,7 @@ import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ from ernie_pipeline.train.checkpoint import (resume_state, restore_optimizer, re
 from ernie_pipeline.train.models import check_train_settings
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.signals import StopRequest, TrainingStopped
-from ernie_pipeline.train.train_log import TRAIN_LOG, add_to_window, drop_log_rows_after, log_train_record, new_window
+from ernie_pipeline.train.train_log import TRAIN_LOG, LogWindow, drop_log_rows_after, log_train_record
 
 log = logging.getLogger(__name__)
 # upstream's AMP lists (run_pretrain.py v2.5); evaluation leaves dropout out of the white list
@@ -154,131 +155,41 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     per ``sample_map``; write checkpoints, VisualDL logs and a summary. ``index_maps`` gives each split's maps
     in the same order; ``blends`` each split's blending index when there are several datasets."""
     import paddle
-    from tqdm import tqdm
     from visualdl import LogWriter
 
     output, last = Path(output_dir), Path(output_dir) / "model_last"
     world, rank = _start_process(train)
     check_train_settings(train, world)
-    seed, max_steps, binary_head = train.seed, train.max_steps, train.binary_head
-    micro, global_batch = train.micro_batch_size, train.global_batch_size
-    accumulate = global_batch // (micro * world)
+    accumulate = train.global_batch_size // (train.micro_batch_size * world)
 
     tokenizer = load_tokenizer(tokenizer_source)
-    vocab = Vocab.from_tokenizer(tokenizer)
-    datasets, train_records = build_datasets(data_prefixes, index_maps, blends, train, sample_map, tokenizer, vocab)
-    net, config, criterion = build_model(train, vocab.size)
-    if rank == 0 and recover_directory(last):  # a crash fell between the renames of a checkpoint replace
-        log.warning("recovered %s from the previous checkpoint", last)
-    _barrier(world)
-    state, resumed = resume_state(last, run_fingerprint(train, train_records), global_batch)
-    if resumed:
-        restore_weights(last, net)
-        log.info("resuming from %s at step %d", last, state["global_step"])
+    datasets, train_records = build_datasets(data_prefixes, index_maps, blends, train, sample_map, tokenizer,
+                                             Vocab.from_tokenizer(tokenizer))
+    net, config, criterion = build_model(train, len(tokenizer.vocab))
+    state = _resume(last, net, run_fingerprint(train, train_records), train.global_batch_size, rank, world)
     lr, optimizer, scaler, net = build_optimizer(train, net, state["global_step"])
     restore_optimizer(last, optimizer, scaler)
     model = paddle.DataParallel(net) if world > 1 else net
-
     # every evaluation reads eval_iters global batches of the valid split; resume continues after the last one
-    eval_consumed = global_batch * train.eval_iters * (state["global_step"] // train.eval_freq)
-    train_batches = micro_batches(datasets["train"], micro, state["consumed_samples"], train.num_workers)
-    valid_batches = micro_batches(datasets["valid"], micro, eval_consumed, 0)
+    eval_consumed = train.global_batch_size * train.eval_iters * (state["global_step"] // train.eval_freq)
+    batches = {"train": micro_batches(datasets["train"], train.micro_batch_size, state["consumed_samples"],
+                                      train.num_workers),
+               "valid": micro_batches(datasets["valid"], train.micro_batch_size, eval_consumed, 0)}
     writer = None
     if rank == 0:
         drop_log_rows_after(output / TRAIN_LOG, state["global_step"])
         writer = LogWriter(logdir=str(output / "visualdl"))
         writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
 
-    progress = tqdm(total=max_steps, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5,
-                    disable=rank != 0)
-    history = []
-    start_time = window_start = time.perf_counter()
-    trained_tokens = 0
-    window = new_window()
-    micro_step = 0
-    stop = StopRequest()  # SLURM's time limit or preemption: checkpoint at the end of the current step
-    model.train()
-    for batch in train_batches:
-        if state["global_step"] >= max_steps:
-            break
-        # dropout draws from a stream seeded by (seed, step, micro-batch of the global batch): a resumed run
-        # draws the masks an uninterrupted one does, and any number of ranks those of one accumulating rank
-        # (Paddle's generator state does not survive pickling: only its seed does)
-        # (global batch chunk c of micro-batches holds rank r's micro-batch at position c * world + r)
-        paddle.seed(step_seed(seed, state["global_step"], (micro_step % accumulate) * world + rank))
-        micro_step += 1
-        boundary = micro_step % accumulate == 0
-        with _autocast(train.amp, training=True):
-            loss, lm, sop = _losses(model, criterion, batch, binary_head)
-        scaled = (loss / accumulate) if scaler is None else scaler.scale(loss / accumulate)
-        if world > 1 and not boundary:
-            with model.no_sync():  # gradients are all-reduced once per step, at its last micro-batch
-                scaled.backward()
-        else:
-            scaled.backward()
-        add_to_window(window, accumulate, loss=loss, lm_loss=lm, sop_loss=sop)
-        window["tokens"] += (batch[0] != tokenizer.pad_token_id).sum()
-        if not boundary:
-            continue
-        if scaler is None:
-            optimizer.step()
-        else:
-            scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-            scaler.update()
-        lr.step()
-        optimizer.clear_grad()
-        state["global_step"] += 1
-        state["consumed_samples"] += global_batch
-        step = state["global_step"]
-        window["steps"] += 1
-        progress.update(1)
+    start_time = time.perf_counter()
+    run = _Run(train, model, net, criterion, tokenizer, optimizer, lr, scaler, writer, output, world, rank, accumulate)
+    history, trained_tokens = run.train_steps(batches, state, stop_at=train.max_steps)
 
-        if step % train.logging_freq == 0 or step == max_steps:
-            loss_v, lm_v, sop_v, tokens = _mean_over_ranks(
-                [window[k] / window["steps"] for k in ("loss", "lm_loss", "sop_loss")] + [window["tokens"]], world)
-            tokens *= world  # all ranks' tokens
-            trained_tokens += tokens
-            elapsed = time.perf_counter() - window_start
-            record = {"loss": loss_v, "lm_loss": lm_v, "sop_loss": sop_v, "step": step,
-                      "learning_rate": optimizer.get_lr(), "tokens_per_second": tokens / elapsed,
-                      "steps_per_second": window["steps"] / elapsed}
-            if loss_scale(scaler) is not None:
-                record["loss_scale"] = loss_scale(scaler)
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
-            history.append(record)
-            if rank == 0:
-                log_train_record(writer, output, record, binary_head)
-            window = new_window()
-            window_start = time.perf_counter()
-        if step % train.eval_freq == 0 or step == max_steps:
-            scores = _evaluate(model, criterion, valid_batches, train.eval_iters * accumulate, train, world)
-            if rank == 0:
-                for key, value in scores.items():
-                    writer.add_scalar(f"valid/{key}", value, step)
-                log.info("step %d valid %s", step, scores)
-            state["valid"] = scores
-        stopping = stop.agreed(world) and step < max_steps
-        for due, path in ((step % train.save_steps == 0, output / f"model_{step}"),
-                          (step % train.checkpoint_steps == 0 or stopping, last)):
-            if due or step == max_steps:
-                if rank == 0:
-                    save_checkpoint(path, net, tokenizer, optimizer, scaler, state)
-                _barrier(world)
-        if stopping:
-            stop.restore()
-            raise TrainingStopped(f"stopped by signal {stop.signal_name} after step {step} of {max_steps}; "
-                                  f"{last} holds step {step}: a rerun continues from it")
-    progress.close()
-    stop.restore()
-    if state["global_step"] < max_steps:
-        raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {max_steps}")
-
-    test_batches = micro_batches(datasets["test"], micro, 0, 0)
+    test_batches = micro_batches(datasets["test"], train.micro_batch_size, 0, 0)
     test = _evaluate(model, criterion, test_batches, train.test_iters * accumulate, train, world)
     seconds = time.perf_counter() - start_time
     summary = {
-        "steps": max_steps,
+        "steps": train.max_steps,
         "final_train": history[-1] if history else None,
         "valid": state.get("valid"),
         "test": test,
@@ -289,7 +200,7 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     }
     if rank == 0:
         for key, value in test.items():
-            writer.add_scalar(f"test/{key}", value, max_steps)
+            writer.add_scalar(f"test/{key}", value, train.max_steps)
         writer.close()
         with atomic_write(summary_path) as handle:
             json.dump(summary, handle, indent=1, sort_keys=True)
@@ -297,10 +208,140 @@ def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[s
     return summary
 
 
+def _resume(last: Path, net, fingerprint: dict, global_batch: int, rank: int, world: int) -> dict:
+    """The trainer state to start from: ``last``'s (its weights loaded into ``net``) or step 0's."""
+    if rank == 0 and recover_directory(last):  # a crash fell between the renames of a checkpoint replace
+        log.warning("recovered %s from the previous checkpoint", last)
+    _barrier(world)
+    state, resumed = resume_state(last, fingerprint, global_batch)
+    if resumed:
+        restore_weights(last, net)
+        log.info("resuming from %s at step %d", last, state["global_step"])
+    return state
+
+
+@dataclass
+class _Run:
+    """What the training loop works with: the model (``model``: DataParallel over ``net`` on several ranks),
+    its optimizer, schedule and loss scaler, the VisualDL writer (rank 0) and the process layout."""
+
+    settings: TrainSettings
+    model: object
+    net: object
+    criterion: object
+    tokenizer: object
+    optimizer: object
+    lr: object
+    scaler: object
+    writer: object
+    output: Path
+    world: int
+    rank: int
+    accumulate: int
+
+    def train_steps(self, batches: dict, state: dict, stop_at: int) -> tuple[list[dict], float]:
+        """Train from ``state`` (updated in place) to step ``stop_at``; the logged records and trained tokens."""
+        import paddle
+        from tqdm import tqdm
+
+        train, model, world, accumulate = self.settings, self.model, self.world, self.accumulate
+        progress = tqdm(total=stop_at, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5,
+                        disable=self.rank != 0)
+        history, trained_tokens = [], 0.0
+        window = LogWindow(accumulate)
+        micro_step = 0
+        stop = StopRequest()  # SLURM's time limit or preemption: checkpoint at the end of the current step
+        model.train()
+        for batch in batches["train"]:
+            if state["global_step"] >= stop_at:
+                break
+            # dropout draws from a stream seeded by (seed, step, micro-batch of the global batch): a resumed run
+            # draws the masks an uninterrupted one does, and any number of ranks those of one accumulating rank
+            # (Paddle's generator state does not survive pickling: only its seed does)
+            # (global batch chunk c of micro-batches holds rank r's micro-batch at position c * world + r)
+            paddle.seed(step_seed(train.seed, state["global_step"], (micro_step % accumulate) * world + self.rank))
+            micro_step += 1
+            boundary = micro_step % accumulate == 0
+            with _autocast(train.amp, training=True):
+                loss, lm, sop = _losses(model, self.criterion, batch, train.binary_head)
+            scaled = loss / accumulate if self.scaler is None else self.scaler.scale(loss / accumulate)
+            if world > 1 and not boundary:
+                with model.no_sync():  # gradients are all-reduced once per step, at its last micro-batch
+                    scaled.backward()
+            else:
+                scaled.backward()
+            window.add((batch[0] != self.tokenizer.pad_token_id).sum(), loss=loss, lm_loss=lm, sop_loss=sop)
+            if not boundary:
+                continue
+            self._apply_gradients()
+            state["global_step"] += 1
+            state["consumed_samples"] += train.global_batch_size
+            step = state["global_step"]
+            window.steps += 1
+            progress.update(1)
+
+            if step % train.logging_freq == 0 or step == stop_at:
+                record, tokens = window.record(step, _mean_over_ranks, world)
+                trained_tokens += tokens
+                history.append(self._log(record))
+            if step % train.eval_freq == 0 or step == train.max_steps:
+                state["valid"] = self._validate(batches["valid"], step)
+            stopping = stop.agreed(world) and step < stop_at
+            self._save_due(step, state, stopping)
+            if stopping:
+                stop.restore()
+                raise TrainingStopped(f"stopped by signal {stop.signal_name} after step {step} of {stop_at}; "
+                                      f"{self.output / 'model_last'} holds step {step}: a rerun continues from it")
+        progress.close()
+        stop.restore()
+        if state["global_step"] < stop_at:
+            raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {stop_at}")
+        return history, trained_tokens
+
+    def _apply_gradients(self) -> None:
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
+            self.scaler.update()
+        self.lr.step()
+        self.optimizer.clear_grad()
+
+    def _log(self, record: dict) -> dict:
+        """A logged step's record with the learning rate and loss scale; train_log.jsonl and VisualDL (rank 0)."""
+        step = record["step"]
+        record["learning_rate"] = self.optimizer.get_lr()
+        if loss_scale(self.scaler) is not None:
+            record["loss_scale"] = loss_scale(self.scaler)
+        if not math.isfinite(record["loss"]):
+            raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
+        if self.rank == 0:
+            log_train_record(self.writer, self.output, record, self.settings.binary_head)
+        return record
+
+    def _validate(self, valid_batches, step: int) -> dict:
+        train = self.settings
+        scores = _evaluate(self.model, self.criterion, valid_batches, train.eval_iters * self.accumulate, train,
+                           self.world)
+        if self.rank == 0:
+            for key, value in scores.items():
+                self.writer.add_scalar(f"valid/{key}", value, step)
+            log.info("step %d valid %s", step, scores)
+        return scores
+
+    def _save_due(self, step: int, state: dict, stopping: bool) -> None:
+        """model_<step> every save_steps, model_last every checkpoint_steps or when stopping, both at the end."""
+        train = self.settings
+        for due, path in ((step % train.save_steps == 0, self.output / f"model_{step}"),
+                          (step % train.checkpoint_steps == 0 or stopping, self.output / "model_last")):
+            if due or step == train.max_steps:
+                if self.rank == 0:
+                    save_checkpoint(path, self.net, self.tokenizer, self.optimizer, self.scaler, state)
+                _barrier(self.world)
+
+
 def _barrier(world: int) -> None:
     if world > 1:
         import paddle
 
         paddle.distributed.barrier()
-
-

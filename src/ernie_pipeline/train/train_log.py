@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from ernie_pipeline.io.atomic import atomic_write
@@ -15,17 +16,39 @@ log = logging.getLogger(__name__)
 TRAIN_LOG = "train_log.jsonl"  # every logged step's losses, learning rate and throughput (each step once)
 
 
-def new_window() -> dict:
-    return {"loss": 0.0, "lm_loss": 0.0, "sop_loss": 0.0, "tokens": 0, "steps": 0}
+class LogWindow:
+    """The micro-batch losses and tokens since the last logged step, turned into that step's record."""
 
+    KEYS = ("loss", "lm_loss", "sop_loss")
 
-def add_to_window(window: dict, accumulate: int, **losses) -> None:
-    """Add a micro-batch's losses (tensors, or None) to the logging window. Summed as tensors (a float() per
-    micro-batch would wait for the device every time), in float32: O2's float16 losses summed over a window of
-    thousands of micro-batches would stall (float16 has 11 significant bits: 2048 + 1 == 2048)."""
-    for key, value in losses.items():
-        if value is not None:
-            window[key] += value.detach().astype("float32") / accumulate
+    def __init__(self, accumulate: int):
+        self.accumulate = accumulate
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = dict.fromkeys(self.KEYS, 0.0)
+        self.tokens, self.steps, self.start = 0, 0, time.perf_counter()
+
+    def add(self, tokens, **losses) -> None:
+        """Add a micro-batch's losses (tensors, or None) and its count of non-padding tokens. Summed as tensors
+        (a float() per micro-batch would wait for the device every time), in float32: O2's float16 losses
+        summed over a window of thousands of micro-batches would stall (float16 has 11 significant bits:
+        2048 + 1 == 2048)."""
+        for key, value in losses.items():
+            if value is not None:
+                self.sums[key] += value.detach().astype("float32") / self.accumulate
+        self.tokens += tokens
+
+    def record(self, step: int, mean_over_ranks, world: int) -> tuple[dict, float]:
+        """The logged step's record (losses averaged over its steps and the ranks, all ranks' tokens per
+        second) and all ranks' tokens; the window starts anew."""
+        *means, tokens = mean_over_ranks([self.sums[k] / self.steps for k in self.KEYS] + [self.tokens], world)
+        tokens *= world
+        elapsed = time.perf_counter() - self.start
+        record = {**dict(zip(self.KEYS, means)), "step": step, "tokens_per_second": tokens / elapsed,
+                  "steps_per_second": self.steps / elapsed}
+        self.reset()
+        return record, tokens
 
 
 def drop_log_rows_after(path: Path, step: int) -> None:

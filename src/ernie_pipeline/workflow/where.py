@@ -9,11 +9,19 @@ import subprocess
 import sys
 
 
+def read_summary(text: str) -> list[dict[str, str]]:
+    """The rows of ``snakemake --summary`` / ``--detailed-summary`` (tab-separated, a header line first:
+    output_file, date, rule, log-file(s), [input-file(s), shellcmd,] status, plan); lines before the header
+    (snakemake's own messages) are skipped."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("output_file\t")), len(lines))
+    return list(csv.DictReader(io.StringIO("\n".join(lines[start:])), delimiter="\t"))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    summary = subprocess.run([sys.executable, "-m", "snakemake", "--summary", *argv],
-                             check=True, capture_output=True, text=True).stdout
-    rows = list(csv.DictReader(io.StringIO(summary), delimiter="\t"))
+    rows = read_summary(subprocess.run([sys.executable, "-m", "snakemake", "--summary", *argv],
+                                       check=True, capture_output=True, text=True).stdout)
     if not rows:
         print("no artifacts: run the workflow first")
         return 1
