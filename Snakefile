@@ -7,7 +7,8 @@
 #              (both schemes with vocab.compare_schemes)
 #   token_ids  jsonl -> <prefix>_ids.npy + <prefix>_idx.npz with whole-word ## markers
 #   index      train/valid/test sample index maps (tool_helpers build_mapping)
-#   pretrain   ErnieForPretraining -> summary.json, beside it model_last/, model_<step>/, VisualDL logs
+#   pretrain   ErnieForPretraining as a chain of checkpoints: model_0 -> model_<save point> ... -> model_<max_steps>
+#              -> summary.json + training curve (model_last/, VisualDL logs beside them)
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

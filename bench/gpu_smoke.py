@@ -3,13 +3,13 @@
     python bench/gpu_smoke.py [--out bench/results/gpu_smoke.md] [--prefix P --tokenizer T] [--peak-tflops F]
 
 Reads the default workflow's token files and vocabulary (``snakemake results/token_ids/inews_ids.npy``, or
-``--prefix`` / ``--tokenizer``) and config.yaml's train settings, and runs ``train.pretrain`` as the pretrain
-rule does, each run in a fresh process (its own peak memory, no AMP state left over), for the tiny model
+``--prefix`` / ``--tokenizer``) and config.yaml's train settings, and runs ``train.pretrain`` (the chain's
+jobs in one process: model_0, the links, the summary's test loss), each run in a fresh process (its own peak memory, no AMP state left over), for the tiny model
 (``ernie-tiny-cpu``, sequence 128) and the base model (``ernie-1.0-base-zh-cw``, sequence 512) in float32,
 O1, O2 and O2 + recompute, two micro-batches per step (gradient accumulation). Checks, each a FAIL row:
 
 * training: every logged loss finite, the last below the first; O1/O2 log a loss scale;
-* checkpoint: ``model_last`` holds float32 weights, its ``config.json`` says ``"dtype": "float32"``, and
+* checkpoint: the last one (``model_<max_steps>``) holds float32 weights, its ``config.json`` says ``"dtype": "float32"``, and
   ``ErnieForPretraining.from_pretrained`` rebuilds a float32 model (LayerNorm included);
 * O2 master gradients: after two micro-batches (no optimizer step), every trained parameter's gradient is
   float32 and finite;
@@ -79,7 +79,8 @@ def _child_run(spec: dict) -> dict:
     import paddle
     from paddlenlp.transformers import ErnieForPretraining
 
-    from ernie_pipeline.data.index_map import build_index_map, num_samples
+    from ernie_pipeline.data.index_map import build_index_map, map_samples
+    from ernie_pipeline.train.build import TrainData
     from ernie_pipeline.train.loop import pretrain
     from ernie_pipeline.train.settings import TrainSettings
 
@@ -87,16 +88,17 @@ def _child_run(spec: dict) -> dict:
     train = TrainSettings.from_config(cfg)
     sample_map = train.sample_map(spec["index"])
     maps = {}
-    for split, samples in num_samples(train).items():
+    for split, samples in map_samples(train).items():
         maps[split] = [str(out.parent / f"{out.name}-{split}.npy")]
         if not Path(maps[split][0]).exists():
             build_index_map(spec["prefix"], split, maps[split][0], sample_map, samples)
-    pretrain([spec["prefix"]], spec["tokenizer"], maps, str(out), train, sample_map, str(out / "summary.json"))
+    pretrain(TrainData([spec["prefix"]], spec["tokenizer"], maps, sample_map), train, str(out),
+             str(out / "summary.json"))
     result = {"log": [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]}
     if cfg["device"] == "gpu":
         result["peak_bytes"] = paddle.device.cuda.max_memory_allocated()
         result["device_name"] = paddle.device.cuda.get_device_name()
-    last = out / "model_last"
+    last = out / f"model_{train.max_steps}"
     result["config_dtype"] = json.loads((last / "config.json").read_text()).get("dtype")
     result["saved_dtypes"] = sorted({str(v.dtype) for v in paddle.load(str(last / "model_state.pdparams")).values()})
     reloaded = ErnieForPretraining.from_pretrained(str(last))
@@ -282,7 +284,7 @@ def main() -> int:
             if precision != "fp32" and "loss_scale" not in resumed.get(stopped_at + 1, {}):
                 problems.append("no loss scale after resuming")
             if second["state"]["global_step"] != steps:
-                problems.append(f"model_last at step {second['state']['global_step']}")
+                problems.append(f"the last checkpoint at step {second['state']['global_step']}")
         checks.append([f"resume (tiny {precision}, SIGTERM at step {stopped_at} of {steps})",
                        "; ".join(problems[:3]) or "ok"])
         failures += [f"resume: {p}" for p in problems]

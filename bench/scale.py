@@ -130,20 +130,21 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
         sentences = sum(json.loads(p.read_text())["sentences"] for p in SEGMENTED.glob("*.stats.json")) * factor
         return {"sentences": sentences, **counts}
     if stage.startswith("index_map"):
-        from ernie_pipeline.data.index_map import build_index_map, num_samples
+        from ernie_pipeline.data.index_map import build_index_map, map_samples
 
         splits = ["train"] if stage.endswith("train") else ["valid", "test"]  # the test map rides along
         rows = 0
         for split in splits:
             rows += build_index_map(prefix, split, maps[split][0], train.sample_map(config["index"]),
-                                    num_samples(train)[split])["rows"]
+                                    map_samples(train)[split])["rows"]
         return {"rows": rows}
     if stage == "pretrain":
+        from ernie_pipeline.train.build import TrainData
         from ernie_pipeline.train.loop import pretrain
 
         out = work / "pretrain"
-        summary = pretrain([prefix], str(REPO / "results/vocab/tokenizer"), maps, str(out), train,
-                           train.sample_map(config["index"]), str(out / "summary.json"))
+        data = TrainData([prefix], str(REPO / "results/vocab/tokenizer"), maps, train.sample_map(config["index"]))
+        summary = pretrain(data, train, str(out), str(out / "summary.json"))
         shutil.rmtree(out)
         return {"steps": steps, **{k: v for k, v in summary.items() if "loss" in k and not isinstance(v, (list, dict))}}
     if stage == "scheme2_text":

@@ -48,19 +48,21 @@ def _settings(work: Path, steps: int, threads: int, workers: int):
 
 
 def build_maps(work: Path, steps: int) -> None:
-    from ernie_pipeline.data.index_map import build_index_map, num_samples
+    from ernie_pipeline.data.index_map import build_index_map, map_samples
 
     train, sample_map, paths = _settings(work, steps, 1, 0)
-    for split, samples in num_samples(train).items():
+    for split, samples in map_samples(train).items():
         build_index_map(paths["prefix"], split, paths["maps"][split][0], sample_map, samples)
 
 
 def run_trainer(work: Path, steps: int, threads: int, workers: int) -> list[float]:
+    from ernie_pipeline.train.build import TrainData
     from ernie_pipeline.train.loop import pretrain
 
     train, sample_map, paths = _settings(work, steps, threads, workers)
     out = work / f"out-{os.getpid()}"
-    pretrain([paths["prefix"]], paths["tokenizer"], paths["maps"], str(out), train, sample_map, str(out / "summary.json"))
+    pretrain(TrainData([paths["prefix"]], paths["tokenizer"], paths["maps"], sample_map), train, str(out),
+             str(out / "summary.json"))
     records = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     # windows that follow an evaluation include it
     return [1 / r["steps_per_second"] for r in records[1:]

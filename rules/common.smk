@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES
 from ernie_pipeline.data.index_map import SPLIT_NAMES, parse_split
 from ernie_pipeline.settings import as_section
+from ernie_pipeline.train import chain as training_chain
 from ernie_pipeline.workflow import job_resources, planning
 
 
@@ -28,7 +29,6 @@ SAMPLE_WUDAO_DIR = planning.sample_wudao_dir(config)
 CPU_ENV = "../envs/ernie-cpu.yaml"
 TRAIN_ENV = "../envs/ernie-gpu.yaml" if config["train"]["device"] == "gpu" else CPU_ENV
 # the stages' settings objects, as the plain dicts a job's params carry (scripts rebuild the objects)
-TRAIN = as_section(planned(planning.train_settings))
 SAMPLE_MAP = as_section(planned(planning.sample_map_settings))
 
 
@@ -102,8 +102,16 @@ TOTAL_SAMPLES, SAMPLES = planning.split_samples(config)
 
 
 def dataset_split_samples(wildcards):
-    """Param function: samples of the job's dataset and split (a dataset training does not read: as if alone)."""
+    """Param function: samples of the job's dataset and split (a dataset training does not read: as if alone;
+    None: one pass)."""
     return SAMPLES[wildcards.split].get(wildcards.dataset, TOTAL_SAMPLES[wildcards.split])
+
+
+def one_pass_maps(wildcards):
+    """Input function: the maps a valid or test blend is sized from (one pass over each dataset)."""
+    if TOTAL_SAMPLES[wildcards.split] is not None:
+        return []
+    return expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=wildcards.split)
 
 
 # Resource callables: what the heavy jobs ask SLURM for, from their inputs' sizes (ernie_pipeline.workflow.job_resources)
@@ -131,3 +139,30 @@ def index_map_mem_mb(wildcards, input):
 
 def scheme2_vocab_mem_mb(wildcards, input):
     return job_resources.scheme2_vocab_mem_mb(input.size_mb)
+
+
+# The training chain (ernie_pipeline.train.chain): model_0, then a checkpoint per save point.
+PRETRAIN = f"{RESULTS}/pretrain"
+TRAIN_SETTINGS = planned(planning.train_settings)
+TRAJECTORY = training_chain.trajectory(TRAIN_SETTINGS)  # the params of every checkpoint: what its weights depend on
+SAVE_POINTS = training_chain.save_points(TRAIN_SETTINGS)
+
+
+def train_inputs(wildcards):
+    """What the training jobs read (the sample maps do not grow with max_steps up to the run's horizon, nor
+    with the evaluation cadence: see ernie_pipeline.data.index_map)."""
+    return {
+        "ids": expand(rules.merge_token_ids.output.ids, dataset=TRAIN_DATASETS),
+        "idx": expand(rules.merge_token_ids.output.idx, dataset=TRAIN_DATASETS),
+        "tokenizer": TOKENIZER_FILES,
+        "index_maps": expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=SPLIT_NAMES),
+        "blends": expand(rules.blend_index.output.blend, split=SPLIT_NAMES) if len(TRAIN_BLEND) > 1 else [],
+    }
+
+
+def previous_checkpoint(wildcards):
+    return f"{PRETRAIN}/model_{training_chain.previous_save_point(TRAIN_SETTINGS, int(wildcards.step))}"
+
+
+def train_job_group(wildcards):
+    return training_chain.job_group(TRAIN_SETTINGS, int(wildcards.step))

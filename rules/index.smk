@@ -28,6 +28,8 @@ rule index_map:
 
 
 rule blend_index:
+    input:
+        maps=one_pass_maps,
     output:
         blend=f"{RESULTS}/index/blend_{{split}}.npz",
         record=f"{RESULTS}/index/blend_{{split}}.npz.json",

@@ -1,27 +1,49 @@
-# Stage 5: ERNIE pretraining on train.dataset: one dataset or a weighted blend.
-# On SLURM, profiles/slurm gives this rule a GPU.
+# Stage 5: ERNIE pretraining on train.dataset (one dataset or a weighted blend), as a chain of checkpoint
+# targets: model_0 (the initial weights) -> model_<save point> -> ... -> model_<max_steps>, then the summary.
+# Each link is a job that trains from the checkpoint before it; only trajectory settings are its params.
+# On SLURM, profiles/slurm gives train_checkpoint (and the summary's test evaluation) a GPU.
 
 
-rule pretrain:
+wildcard_constraints:
+    step="|".join(str(s) for s in SAVE_POINTS),
+
+
+rule init_model:
     input:
-        ids=expand(rules.merge_token_ids.output.ids, dataset=TRAIN_DATASETS),
-        idx=expand(rules.merge_token_ids.output.idx, dataset=TRAIN_DATASETS),
         tokenizer=TOKENIZER_FILES,
         init=(
             [os.path.join(config["train"]["continue_training"], "model_state.pdparams")]
             if config["train"]["continue_training"]
             else []
         ),
-        index_maps=expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=SPLIT_NAMES),
-        blends=expand(rules.blend_index.output.blend, split=SPLIT_NAMES) if len(TRAIN_BLEND) > 1 else [],
-    # Only the summary is a declared output: Snakemake deletes a job's outputs before running it, and a rerun
-    # must find model_last to resume from. Checkpoints, VisualDL logs and train_log.jsonl sit beside it.
     output:
-        summary=f"{RESULTS}/pretrain/summary.json",
+        checkpoint=directory(f"{PRETRAIN}/model_0"),
     log:
-        f"{RESULTS}/logs/pretrain.log",
+        f"{RESULTS}/logs/pretrain/model_0.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=8000,
+    params:
+        tokenizer=tokenizer_source,
+        trajectory=TRAJECTORY,
+    script:
+        "../scripts/train/init_model.py"
+
+
+rule train_checkpoint:
+    input:
+        unpack(train_inputs),
+        previous=previous_checkpoint,
+    output:
+        checkpoint=directory(f"{PRETRAIN}/model_{{step}}"),
+    log:
+        f"{RESULTS}/logs/pretrain/model_{{step}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/pretrain.tsv"
+        f"{RESULTS}/benchmarks/pretrain/model_{{step}}.tsv"
+    group:
+        train_job_group
     conda:
         TRAIN_ENV
     threads: config["train"]["threads"]
@@ -29,7 +51,33 @@ rule pretrain:
         mem_mb=8000,
     params:
         tokenizer=tokenizer_source,
-        train=TRAIN,  # train.dataset: null resolved, so naming the dataset it stands for reruns nothing
-        sample_map=SAMPLE_MAP,  # what the index maps must have been built for
+        trajectory=TRAJECTORY,  # train.dataset: null resolved, so naming the dataset it stands for reruns nothing
+        sample_map=SAMPLE_MAP,  # what the train maps must have been built for
     script:
-        "../scripts/train/pretrain.py"
+        "../scripts/train/link.py"
+
+
+rule pretrain:
+    input:
+        unpack(train_inputs),
+        checkpoints=expand(rules.train_checkpoint.output.checkpoint, step=SAVE_POINTS),
+    output:
+        summary=f"{PRETRAIN}/summary.json",
+        curve=report(
+            f"{PRETRAIN}/training_curve.png",
+            category="Pretraining",
+            caption="../docs/report/training_curve.rst",
+        ),
+    log:
+        f"{RESULTS}/logs/pretrain/summary.log",
+    conda:
+        TRAIN_ENV
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=8000,
+    params:
+        tokenizer=tokenizer_source,
+        trajectory=TRAJECTORY,
+        test_iters=config["train"]["test_iters"],
+    script:
+        "../scripts/train/summary.py"

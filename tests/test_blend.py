@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ernie_pipeline.data.blend import BlendedDataset, build_blend_index, dataset_samples, parse_blend
+from ernie_pipeline.data.blend import BlendedDataset, build_blend_index, dataset_samples, one_pass_sizes, parse_blend
 
 DATASETS = ["wudao", "clue", "news"]
 
@@ -36,6 +36,21 @@ def test_parse_blend_errors_name_the_config_key(value, message):
 def test_each_dataset_gets_its_share_plus_a_margin():
     assert dataset_samples(10_000, [("wudao", 1.0)]) == {"wudao": 10_000}
     assert dataset_samples(10_000, [("wudao", 0.25), ("clue", 0.75)]) == {"wudao": 2513, "clue": 7538}
+    assert dataset_samples(None, [("wudao", 0.25), ("clue", 0.75)]) == {"wudao": None, "clue": None}
+
+
+def test_a_one_pass_blend_fits_every_share_in_its_pass(tmp_path):
+    """valid and test: the longest blend whose shares (with the margin) fit in each dataset's one-pass map;
+    the blending index then asks no dataset for a sample past its map."""
+    import numpy as np
+
+    blend = [("wudao", 0.25), ("clue", 0.75)]
+    sizes = one_pass_sizes(blend, {"wudao": 1000, "clue": 1200})  # clue is the limit: 1200 / 0.75 = 1600
+    assert sizes == {"wudao": 398, "clue": 1194}
+    build_blend_index(blend, sizes, tmp_path / "b.npz")
+    with np.load(tmp_path / "b.npz") as index:
+        for k, rows in enumerate((1000, 1200)):
+            assert index["dataset_sample_index"][index["dataset_index"] == k].max() < rows
 
 
 def test_blend_index_follows_the_weights_and_reads_each_dataset_in_order(tmp_path):

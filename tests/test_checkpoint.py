@@ -1,46 +1,83 @@
-"""When a run may continue from a checkpoint (ernie_pipeline.train.checkpoint), without training anything."""
+"""The training chain's plan (ernie_pipeline.train.chain) and which checkpoint a link starts from
+(ernie_pipeline.train.checkpoint), without training anything."""
 
 import json
 
 import pytest
 
 from conftest import train_settings
-from ernie_pipeline.train.checkpoint import (RESUME_NEUTRAL_KEYS, STATE_FILE, changed_settings, resume_state,
-                                             run_fingerprint)
+from ernie_pipeline.train.chain import (NEUTRAL_KEYS, horizon, job_group, previous_save_point, save_points,
+                                        schedule_steps, trajectory)
+from ernie_pipeline.train.checkpoint import STATE_FILE, changed_settings, initial_state, link_start, run_fingerprint
 
 TRAIN = train_settings()
-RECORDS = [{"prefix": "results/token_ids/tiny", "split": "train", "samples": 48, "checksum": "ab12"}]
+RECORDS = [{"data_checksum": "ab12", "split_name": "train", "num_samples": 48, "rows": 1700, "seed": 1234}]
 
 
-def _checkpoint(tmp_path, run, step=3):
-    last = tmp_path / "model_last"
-    last.mkdir()
+def _checkpoint(folder, run, step):
+    folder.mkdir()
     state = {"global_step": step, "consumed_samples": 8 * step, "global_batch_size": 8, "run": run}
-    (last / STATE_FILE).write_text(json.dumps(state))
-    return last, state
+    (folder / STATE_FILE).write_text(json.dumps(state))
+    return folder, state
 
 
-def test_the_fingerprint_leaves_out_what_does_not_change_the_trajectory():
+def test_the_chain_ends_at_every_save_point_and_max_steps():
+    chain = train_settings(save_steps=3, max_steps=7, steps_per_job=6)
+    assert save_points(chain) == [3, 6, 7]
+    assert [previous_save_point(chain, s) for s in (3, 6, 7)] == [0, 3, 6]
+    assert [job_group(chain, s) for s in (3, 6, 7)] == ["pretrain_steps_1-6", "pretrain_steps_1-6", "pretrain_steps_7-7"]
+    assert job_group(train_settings(save_steps=3, max_steps=7), 6) is None  # a job per link
+    assert save_points(train_settings(save_steps=3, max_steps=6)) == [3, 6]
+    with pytest.raises(ValueError, match=r"step 4 is not a save point of the chain \(train.save_steps 3, "):
+        previous_save_point(chain, 4)
+
+
+def test_the_trajectory_leaves_out_what_does_not_change_the_weights():
+    run = trajectory(TRAIN)
+    assert {"seed", "max_lr", "micro_batch_size", "dataset", "model", "masked_lm_prob", "amp"} <= set(run)
+    assert run["dataset"] == [["tiny", 1.0]]  # as read back from JSON
+    assert not set(run) & set(NEUTRAL_KEYS) and "max_steps" not in run
+    neutral = train_settings(logging_freq=50, threads=16, recompute=True, num_workers=4, nproc_per_node=2,
+                             eval_freq=7, save_steps=2, steps_per_job=10, checkpoint_steps=1)
+    assert trajectory(neutral) == run
+    assert trajectory(train_settings(max_lr=2e-3)) != run
+
+
+def test_max_steps_counts_only_where_the_schedule_follows_from_it():
+    # warmup_rate x max_steps and decay_steps = max_steps by default: more steps, another schedule
+    assert schedule_steps(train_settings(max_steps=6, warmup_rate=0.5)) == (3, 6)
+    assert trajectory(train_settings(max_steps=6)) != trajectory(train_settings(max_steps=9))
+    # given in steps, the schedule (and so every checkpoint) is the same for any max_steps up to the horizon
+    explicit = {"decay_steps": 12, "warmup_steps": 1}
+    assert schedule_steps(train_settings(max_steps=6, **explicit)) == (1, 12)
+    assert trajectory(train_settings(max_steps=6, **explicit)) == trajectory(train_settings(max_steps=9, **explicit))
+    assert horizon(train_settings(max_steps=6, **explicit)) == 12 and horizon(train_settings(max_steps=6)) == 6
+
+
+def test_a_link_starts_from_the_checkpoint_before_it(tmp_path):
     run = run_fingerprint(TRAIN, RECORDS)
-    assert {"seed", "max_lr", "micro_batch_size", "dataset", "model", "masked_lm_prob"} <= set(run["train"])
-    assert run["train"]["max_lr"] == TRAIN.max_lr
-    assert run["train"]["dataset"] == [["tiny", 1.0]]  # as read back from JSON
-    assert not set(run["train"]) & set(RESUME_NEUTRAL_KEYS)
-    assert run["data"] == RECORDS
+    previous, state = _checkpoint(tmp_path / "model_3", run, 3)
+    assert link_start(previous, tmp_path / "model_last", 6, run) == (previous, state)
+    # model_0 holds the trajectory and no data
+    model_0 = tmp_path / "model_0"
+    model_0.mkdir()
+    (model_0 / STATE_FILE).write_text(json.dumps(initial_state(TRAIN)))
+    assert link_start(model_0, tmp_path / "model_last", 3, run)[1]["global_step"] == 0
 
 
-def test_no_checkpoint_starts_at_step_zero(tmp_path):
+def test_a_retried_link_continues_from_model_last_inside_it_with_its_fingerprint(tmp_path):
     run = run_fingerprint(TRAIN, RECORDS)
-    state, resumed = resume_state(tmp_path / "model_last", run, 8)
-    assert not resumed
-    assert state == {"global_step": 0, "consumed_samples": 0, "global_batch_size": 8, "run": run}
-
-
-def test_a_checkpoint_of_the_same_run_continues_also_with_other_neutral_settings(tmp_path):
-    last, saved = _checkpoint(tmp_path, run_fingerprint(TRAIN, RECORDS))
-    neutral = train_settings(logging_freq=50, threads=16, recompute=True, num_workers=4, nproc_per_node=2)
-    state, resumed = resume_state(last, run_fingerprint(neutral, RECORDS), 8)
-    assert resumed and state == saved
+    previous, _ = _checkpoint(tmp_path / "model_3", run, 3)
+    last, saved = _checkpoint(tmp_path / "model_last", run, 5)
+    assert link_start(previous, last, 6, run) == (last, saved)
+    # a neutral setting changed: still the same run
+    assert link_start(previous, last, 6, run_fingerprint(train_settings(logging_freq=9), RECORDS))[0] == last
+    # outside the link (an older or a later step), or of another run: the chain's checkpoint
+    assert link_start(previous, last, 5, run)[0] == previous
+    assert link_start(tmp_path / "model_3", last, 9, run)[0] == last
+    other = run_fingerprint(train_settings(max_lr=2e-3), RECORDS)
+    (last / STATE_FILE).write_text(json.dumps({**saved, "run": other}))
+    assert link_start(previous, last, 6, run)[0] == previous
 
 
 @pytest.mark.parametrize("change, named", [
@@ -48,20 +85,31 @@ def test_a_checkpoint_of_the_same_run_continues_also_with_other_neutral_settings
     ({"seed": 1}, "seed"),
     ({"dataset": [("tiny", 0.5), ("news", 0.5)]}, "dataset"),
 ])
-def test_a_checkpoint_of_other_settings_is_refused_naming_them(tmp_path, change, named):
-    last, _ = _checkpoint(tmp_path, run_fingerprint(TRAIN, RECORDS))
-    with pytest.raises(ValueError, match=rf"{last} was trained with other settings \(changed: {named}\); "
-                                         rf"move or delete {tmp_path} to train anew"):
-        resume_state(last, run_fingerprint(train_settings(**change), RECORDS), 8)
+def test_a_previous_checkpoint_of_other_settings_is_refused_naming_them(tmp_path, change, named):
+    previous, _ = _checkpoint(tmp_path / "model_3", run_fingerprint(TRAIN, RECORDS), 3)
+    with pytest.raises(ValueError, match=rf"{previous} was trained with other settings \(changed: {named}\)$"):
+        link_start(previous, tmp_path / "model_last", 6, run_fingerprint(train_settings(**change), RECORDS))
 
 
-def test_other_train_data_and_a_checkpoint_without_a_fingerprint_are_named(tmp_path):
+def test_a_train_map_of_another_epoch_count_is_named_with_the_way_out(tmp_path):
+    """A larger max_steps past the horizon can need another epoch of the train split: the map's rows change
+    and every sample moves; the sample count alone (same rows) changes nothing."""
     run = run_fingerprint(TRAIN, RECORDS)
-    other_data = run_fingerprint(TRAIN, [dict(RECORDS[0], checksum="cd34")])
-    assert changed_settings(run, other_data) == ["the train data"]
-    # a checkpoint from before fingerprints: every setting that is not null differs
+    assert run_fingerprint(TRAIN, [dict(RECORDS[0], num_samples=72)]) == run
+    more_epochs = run_fingerprint(TRAIN, [dict(RECORDS[0], num_samples=4000, rows=3400)])
+    assert changed_settings(run, more_epochs) == ["the train data"]
+    previous, _ = _checkpoint(tmp_path / "model_3", run, 3)
+    with pytest.raises(ValueError, match=r"changed: the train data\) \(a larger train.max_steps that needs another "
+                                         r"epoch .* `snakemake --forcerun init_model pretrain`"):
+        link_start(previous, tmp_path / "model_last", 6, more_epochs)
+
+
+def test_a_checkpoint_without_a_fingerprint_is_refused_naming_every_setting(tmp_path):
+    run = run_fingerprint(TRAIN, RECORDS)
     everything = sorted(k for k, v in run["train"].items() if v is not None) + ["the train data"]
     assert changed_settings(None, run) == everything
-    last, _ = _checkpoint(tmp_path, None)
+    previous, _ = _checkpoint(tmp_path / "model_3", None, 3)
     with pytest.raises(ValueError, match=rf"changed: {', '.join(everything)}\)"):
-        resume_state(last, run, 8)
+        link_start(previous, tmp_path / "model_last", 6, run)
+    with pytest.raises(FileNotFoundError, match="holds no trainer_state.json"):
+        link_start(tmp_path / "absent", tmp_path / "model_last", 6, run)

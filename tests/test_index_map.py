@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import train_settings
-from ernie_pipeline.data.index_map import (SampleMapSettings, build_index_map, describe, load_index_map, num_samples,
+from ernie_pipeline.data.index_map import (SampleMapSettings, build_index_map, describe, load_index_map, map_samples,
                                            split_documents)
 from ernie_pipeline.data.token_files import IdsDataset
 
@@ -19,10 +19,27 @@ def test_split_documents():
     assert split_documents("1", 5) == [0, 5, 5, 5]
 
 
-def test_num_samples_upstream_formulas():
+def test_map_samples_train_for_the_horizon_valid_and_test_one_pass():
     train = train_settings(micro_batch_size=4, global_batch_size=8, max_steps=100, eval_freq=30, eval_iters=2,
                            test_iters=5)
-    assert num_samples(train) == {"train": 800, "valid": 4 * 4 * 4, "test": 4 * 10}
+    assert map_samples(train) == {"train": 800, "valid": None, "test": None}  # upstream's train formula
+    assert map_samples(train_settings(global_batch_size=8, max_steps=100, decay_steps=150))["train"] == 1200
+    assert map_samples(train_settings(global_batch_size=8, max_steps=100, decay_steps=50))["train"] == 800
+
+
+def test_a_map_holds_whole_epochs_the_same_for_any_count_within_them(artifacts, tmp_path):
+    """build_mapping finishes the epoch it is in and shuffles all rows: one pass (None) is the map of every
+    count the first epoch reaches (upstream's valid and test maps, where their counts fit), and a count past
+    it takes a second epoch."""
+    settings = _settings("8,1,1", max_seq_len=64)
+    one_pass = build_index_map(artifacts["prefix"], "valid", tmp_path / "pass.npy", settings, samples=None)
+    assert one_pass["num_samples"] is None
+    for count in (1, 24, one_pass["rows"]):
+        record = build_index_map(artifacts["prefix"], "valid", tmp_path / f"{count}.npy", settings, samples=count)
+        assert record["rows"] == one_pass["rows"]
+        assert np.array_equal(np.load(tmp_path / f"{count}.npy"), np.load(tmp_path / "pass.npy"))
+    two = build_index_map(artifacts["prefix"], "valid", tmp_path / "two.npy", settings, samples=one_pass["rows"] + 1)
+    assert two["rows"] > one_pass["rows"] + 1
 
 
 def test_maps_cover_their_split_only(artifacts):
@@ -31,7 +48,8 @@ def test_maps_cover_their_split_only(artifacts):
         record = json.loads(path.with_name(path.name + ".json").read_text())
         rows = np.load(path)
         assert rows.dtype == np.uint32 and rows.shape == (record["rows"], 3)
-        assert record["rows"] >= record["num_samples"]
+        assert record["rows"] >= (record["num_samples"] or 1)
+        assert (record["num_samples"] is None) == (split != "train")  # valid, test: one pass
         first, last = data.docs[record["first_doc"]], data.docs[record["end_doc"]]
         assert (rows[:, 0] >= first).all() and (rows[:, 1] <= last).all() and (rows[:, 0] < rows[:, 1]).all()
         assert (rows[:, 1] - rows[:, 0] >= 2).all()  # binary_head: at least two sentences

@@ -75,9 +75,9 @@ def test_a_blend_gets_each_datasets_share_of_every_split(config):
     assert blend == [("tiny", 0.75), ("news", 0.25)]
     assert planning.train_settings(config).dataset == (("tiny", 0.75), ("news", 0.25))
     total, per_dataset = planning.split_samples(config)
-    assert total["train"] == 6 * 8  # max_steps x global batch
-    for split, count in total.items():
-        assert per_dataset[split]["tiny"] >= 0.75 * count and per_dataset[split]["news"] >= 0.25 * count
+    assert total == {"train": 6 * 8, "valid": None, "test": None}  # max_steps x global batch; one pass
+    assert per_dataset["train"]["tiny"] >= 0.75 * 48 and per_dataset["train"]["news"] >= 0.25 * 48
+    assert per_dataset["valid"] == per_dataset["test"] == {"tiny": None, "news": None}
     config["train"]["dataset"] = {"elsewhere": 1}
     with pytest.raises(ValueError, match="elsewhere"):
         planning.train_blend(config)

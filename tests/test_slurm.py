@@ -79,20 +79,25 @@ def test_every_stage_runs_as_slurm_jobs_and_pretrain_gets_a_gpu(slurm_run):
     kinds = set(jobs.values())
     # shards of one stage share a SLURM job (group-components 2); the other rules are their own jobs
     assert {"group_segment_shards", "group_token_ids_shards", "rule_char_counts", "rule_english_bpe",
-            "rule_merge_vocab", "rule_merge_token_ids", "rule_index_map", "rule_pretrain"} <= kinds, kinds
+            "rule_merge_vocab", "rule_merge_token_ids", "rule_index_map", "rule_init_model", "rule_train_checkpoint",
+            "rule_pretrain"} <= kinds, kinds
     shards = len(list((workdir / "results/segmented").rglob("*.jsonl")))
     assert 0 < list(jobs.values()).count("group_segment_shards") == math.ceil(shards / 2)
     assert len(jobs) >= 12
 
-    log = (workdir / "results/logs/pretrain.log").read_text()
-    pretrain_job = next(j for j, kind in jobs.items() if kind == "rule_pretrain")
-    assert re.search(rf"SLURM job {pretrain_job} on \S+: CUDA_VISIBLE_DEVICES=[01],", log), log[-2000:]
+    # the chain of two links (model_3, model_6) ran as two SLURM jobs, each on a GPU
+    links = sorted(j for j, kind in jobs.items() if kind == "rule_train_checkpoint")
+    assert len(links) == 2
+    logs = [(workdir / f"results/logs/pretrain/model_{step}.log").read_text() for step in (3, 6)]
+    for job, log in zip(links, logs):
+        assert re.search(rf"SLURM job {job} on \S+: CUDA_VISIBLE_DEVICES=[01],", log), log[-2000:]
+    assert "training steps 4..6 from results/pretrain/model_3 (step 3)" in logs[1]
 
     results = workdir / "results"
     name = next(iter(config["datasets"]))
     for path in ("vocab/tokenizer/vocab.txt", f"token_ids/{name}_ids.npy", f"token_ids/{name}_idx.npz",
-                 f"index/{name}_train_indexmap.npy", "pretrain/summary.json", "pretrain/model_last/model_state.pdparams",
-                 "pretrain/model_last/trainer_state.json"):
+                 f"index/{name}_train_indexmap.npy", "pretrain/summary.json", "pretrain/model_6/model_state.pdparams",
+                 "pretrain/model_6/trainer_state.json"):
         assert (results / path).is_file(), path
     assert json.loads((results / "pretrain/summary.json").read_text())["steps"] == config["train"]["max_steps"]
 
@@ -107,7 +112,7 @@ def test_two_node_training_through_srun(slurm_run, tmp_path):
     profile = tmp_path / "profile"
     profile.mkdir()
     settings = yaml.safe_load((PROFILE / "config.yaml").read_text())
-    settings["set-resources"]["pretrain"] = {"slurm_partition": "main", "nodes": 2, "tasks": 2, "mpi": "srun",
+    settings["set-resources"]["train_checkpoint"] = {"slurm_partition": "main", "nodes": 2, "tasks": 2, "mpi": "srun",
                                              "cpus_per_task": 1, "mem_mb": 2000,
                                              "slurm_extra": "'--ntasks-per-node=1'"}
     (profile / "config.yaml").write_text(yaml.safe_dump(settings))
@@ -117,8 +122,9 @@ def test_two_node_training_through_srun(slurm_run, tmp_path):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
 
     output = run_profile(workdir, profile, "pretrain")
-    assert list(submitted_jobs(output).values()) == ["rule_pretrain"]
-    log = (workdir / "results/logs/pretrain.log").read_text()
+    assert sorted(submitted_jobs(output).values()) == ["rule_init_model", "rule_pretrain", "rule_train_checkpoint",
+                                                       "rule_train_checkpoint"]
+    log = (workdir / "results/logs/pretrain/model_6.log").read_text()
     assert "data parallel over 2 processes (2 node(s) x 1)" in log
     assert "LaunchPlan(nnodes=2, nproc_per_node=1, node_rank=0, nodes=('n1', 'n2')" in log, log
     # node 0 published its address towards n2 and a free port; node 1 read them from the shared folder
@@ -159,12 +165,12 @@ def test_a_cancelled_training_job_is_retried_and_continues(slurm_run, tmp_path):
             assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "snakemake.log").read_text()
             time.sleep(0.2)
         queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True, timeout=30).stdout
-        job = next(line.split()[0] for line in queue.splitlines() if "rule_pretrain" in line)
+        job = next(line.split()[0] for line in queue.splitlines() if "rule_train_checkpoint" in line)
         subprocess.run(["scancel", job], check=True, timeout=30)
         assert process.wait(timeout=1200) == 0, (tmp_path / "snakemake.log").read_text()[-5000:]
 
-    log = (workdir / "results/logs/pretrain.log").read_text()  # the retry's log
-    resumed_at = int(re.search(r"resuming from results/pretrain/model_last at step (\d+)", log).group(1))
+    log = (workdir / "results/logs/pretrain/model_80.log").read_text()  # the retry's log
+    resumed_at = int(re.search(r"training steps 1..80 from results/pretrain/model_last \(step (\d+)\)", log).group(1))
     assert 5 <= resumed_at < 80
     # every step logged exactly once: nothing redone after the retry, nothing skipped
     assert [json.loads(line)["step"] for line in train_log.read_text().splitlines()] == list(range(1, 81))

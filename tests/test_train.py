@@ -10,29 +10,29 @@ from conftest import train_settings
 
 
 def test_checkpoints_load_with_paddlenlp_classes(artifacts):
+    """The chain's checkpoints (model_0: the initial weights, then one per save point) load with paddlenlp's
+    classes; each holds its step, and every trained one the optimizer and the rows its link logged."""
     from paddlenlp.transformers import ErnieForPretraining, ErnieTokenizer
 
     out = artifacts["pretrain"]
     cfg = artifacts["config"]["train"]
-    assert sorted(p.name for p in out.glob("model_*")) == ["model_3", "model_6", "model_last"]
-    for folder in ("model_last", "model_6"):
+    assert sorted(p.name for p in out.glob("model_*")) == ["model_0", "model_3", "model_6"]
+    for folder, step in (("model_0", 0), ("model_3", 3), ("model_6", 6)):
         model = ErnieForPretraining.from_pretrained(str(out / folder))
         tokenizer = ErnieTokenizer.from_pretrained(str(out / folder))
         assert model.config.num_hidden_layers == cfg["model_overrides"]["num_hidden_layers"]
         assert model.config.vocab_size == len(tokenizer.vocab)
         assert not (out / folder / "added_tokens.json").exists()
         state = json.loads((out / folder / "trainer_state.json").read_text())
-        assert state["global_step"] == 6 and state["consumed_samples"] == 6 * cfg["global_batch_size"]
-        assert (out / folder / "model_state.pdopt").is_file()
-    # model_last and model_6 hold the same weights
-    import paddle
-
-    a = paddle.load(str(out / "model_last" / "model_state.pdparams"))
-    b = paddle.load(str(out / "model_6" / "model_state.pdparams"))
-    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+        assert state["global_step"] == step and state["consumed_samples"] == step * cfg["global_batch_size"]
+        assert (out / folder / "model_state.pdopt").is_file() == (step > 0)
+    assert [r["step"] for r in _logged_rows(out / "model_6")] == [4, 5, 6]
+    assert [json.loads(line)["step"] for line in (out / "model_6/valid_log.jsonl").read_text().splitlines()] == [6]
 
 
-def test_visualdl_log_and_summary(artifacts):
+def test_visualdl_log_curve_and_summary(artifacts):
+    """One VisualDL run over the whole chain (train, valid and the summary's test scalars), the training curve,
+    and a summary made of the links' rows."""
     from visualdl import LogReader
 
     out = artifacts["pretrain"]
@@ -43,48 +43,67 @@ def test_visualdl_log_and_summary(artifacts):
     assert {"train/loss", "train/lm_loss", "train/sop_loss", "train/learning_rate", "valid/loss", "test/loss"} <= tags
     losses = [r.value for r in reader.get_data("scalar", "train/loss")]
     assert len(losses) == 6 and all(math.isfinite(v) for v in losses)
+    assert [r.id for r in reader.get_data("scalar", "valid/loss")] == [3, 6]
     assert 5 < losses[0] < 15  # random init over a ~23k vocabulary: about ln(23000) + ln(2)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 6 and summary["test"]["loss"] > 0 and summary["tokens_per_second"] > 0
+    assert summary["checkpoints"] == ["results/pretrain/model_3", "results/pretrain/model_6"]
+    rows = _logged_rows(out)  # the live log holds the same rows as the checkpoints' slices
+    assert rows == _logged_rows(out / "model_3") + _logged_rows(out / "model_6") and summary["final_train"] == rows[-1]
+    assert summary["valid"] == {k: v for k, v in json.loads((out / "valid_log.jsonl").read_text().splitlines()[-1]).items()
+                                if k != "step"}
+    assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 _DRIVER = """
 import json, sys
 import ernie_pipeline
-from ernie_pipeline.data.index_map import SampleMapSettings
+from ernie_pipeline.train.build import TrainData
 from ernie_pipeline.train.launch import LaunchPlan, launch
-from ernie_pipeline.train.loop import pretrain
+from ernie_pipeline.train.loop import init_checkpoint, pretrain
 from ernie_pipeline.train.settings import TrainSettings
-a = json.load(open(sys.argv[1]))
-spec = dict(data_prefixes=[a["prefix"]], tokenizer_source=a["vocab_dir"], index_maps=a["maps"], output_dir=sys.argv[2],
-            train=TrainSettings.from_config(a["train"]), sample_map=SampleMapSettings(**a["sample_map"]),
-            summary_path=sys.argv[2] + "/summary.json")
-if a["processes"] == 1:
-    pretrain(**spec)
-else:  # as the pretrain rule starts several processes: paddle.distributed.launch
-    launch(spec, LaunchPlan(1, a["processes"]))
+a, out = json.load(open(sys.argv[1])), sys.argv[2]
+data, train = TrainData.from_spec(a["data"]), TrainSettings.from_config(a["train"])
+if a["processes"] == 1:  # the whole chain, as its jobs make it
+    pretrain(data, train, out, out + "/summary.json")
+else:  # one link from model_0 to max_steps, its processes started as the link's job starts them
+    init_checkpoint(data.tokenizer, train, out + "/model_0")
+    launch(dict(data=data, train=train, output_dir=out, previous=out + "/model_0", end=train.max_steps),
+           LaunchPlan(1, a["processes"]))
 """
 
 
 def _driver_command(artifacts, tmp_path, processes=1, **changes) -> list[str]:
-    """A command running pretrain() (in ``processes`` gloo processes) on the tiny run's data with its train
-    settings changed as given (sample maps built for them under tmp_path); append the output folder."""
+    """A command running the training chain (or one link in ``processes`` gloo processes) on the tiny run's
+    data with its train settings changed as given (sample maps built for them under tmp_path); append the
+    output folder."""
     import sys
 
-    from ernie_pipeline.data.index_map import build_index_map, num_samples
+    from ernie_pipeline.data.index_map import build_index_map, map_samples
     from ernie_pipeline.settings import as_section
+    from ernie_pipeline.train.build import TrainData
 
     train = train_settings(**changes)
     sample_map = train.sample_map(artifacts["config"]["index"])
     maps = {}
-    for split, samples in num_samples(train).items():
+    for split, samples in map_samples(train).items():
         maps[split] = [str(tmp_path / f"{split}.npy")]
         build_index_map(artifacts["prefix"], split, maps[split][0], sample_map, samples)
+    data = TrainData([str(artifacts["prefix"])], str(artifacts["vocab_dir"]), maps, sample_map)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"prefix": str(artifacts["prefix"]), "vocab_dir": str(artifacts["vocab_dir"]),
-                                "maps": maps, "train": as_section(train), "sample_map": as_section(sample_map),
-                                "processes": processes}))
+    spec.write_text(json.dumps({"data": data.as_spec(), "train": as_section(train), "processes": processes}))
     return [sys.executable, "-c", _DRIVER, str(spec)]
+
+
+def _weights(folder) -> dict:
+    import paddle
+
+    return {k: v.numpy() for k, v in paddle.load(str(folder / "model_state.pdparams")).items()}
+
+
+def _same_weights(a, b) -> bool:
+    a, b = _weights(a), _weights(b)
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def _logged_losses(out) -> dict[int, float]:
@@ -93,6 +112,7 @@ def _logged_losses(out) -> dict[int, float]:
 
 
 def _logged_rows(out) -> list[dict]:
+    """The rows of train_log.jsonl in ``out``: the run's live log, or a checkpoint's (its link's rows)."""
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
@@ -105,7 +125,6 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     import subprocess
     import time
 
-    import paddle
 
     command = _driver_command(artifacts, tmp_path, max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1,
                               eval_freq=6)
@@ -123,16 +142,16 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "summary.json").exists() and max(_logged_losses(killed)) < 12  # killed mid-run
+    assert not (killed / "model_12").exists()  # no half checkpoint under the link's name
     resumed_from = json.loads(state.read_text())["global_step"]
     assert resumed_from == 3
     subprocess.run(command + [str(killed)], check=True, capture_output=True)
 
     # the rows the killed attempt logged past its checkpoint are gone: each step once, in order
     assert [r["step"] for r in _logged_rows(killed)] == list(range(1, 13))
+    assert _logged_rows(killed / "model_12") == _logged_rows(killed)  # the link's rows, each once
     assert _logged_losses(killed) == _logged_losses(straight) and len(_logged_losses(straight)) == 12
-    a = paddle.load(str(straight / "model_last" / "model_state.pdparams"))
-    b = paddle.load(str(killed / "model_last" / "model_state.pdparams"))
-    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert _same_weights(straight / "model_12", killed / "model_12")
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["test"] == json.loads((straight / "summary.json").read_text())["test"]
 
@@ -157,6 +176,31 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     assert json.loads((stopped / "model_last/trainer_state.json").read_text())["global_step"] == last_step
     subprocess.run(command + [str(stopped)], check=True, capture_output=True)
     assert _logged_losses(stopped) == _logged_losses(straight)
+
+
+def test_a_chain_of_links_equals_one_job_bit_for_bit(artifacts, tmp_path):
+    """Steps 1-6 as a chain of three links (save_steps 2: model_2, model_4, model_6, each a job starting from
+    the one before) and as one link: the same loss at every step and the same final weights, bit for bit
+    on CPU. Data position, optimizer, schedule and dropout streams carry across links."""
+    import subprocess
+
+    settings = dict(max_steps=6, logging_freq=1, eval_freq=2, num_workers=1)
+    chain, single = tmp_path / "chain", tmp_path / "single"
+    subprocess.run(_driver_command(artifacts, tmp_path, save_steps=2, **settings) + [str(chain)], check=True)
+    subprocess.run(_driver_command(artifacts, tmp_path, save_steps=100, **settings) + [str(single)], check=True)
+    assert sorted(p.name for p in chain.glob("model_[0-9]*")) == ["model_0", "model_2", "model_4", "model_6"]
+    assert sorted(p.name for p in single.glob("model_[0-9]*")) == ["model_0", "model_6"]
+    assert _same_weights(chain / "model_0", single / "model_0")
+    assert _logged_losses(chain) == _logged_losses(single) and sorted(_logged_losses(chain)) == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in _logged_rows(chain / "model_4")] == [3, 4]
+    assert _same_weights(chain / "model_6", single / "model_6")
+    optimizer = {name: json.loads((folder / "model_6/trainer_state.json").read_text())
+                 for name, folder in (("chain", chain), ("single", single))}
+    assert optimizer["chain"]["consumed_samples"] == optimizer["single"]["consumed_samples"] == 6 * 8
+    # the evaluations read the same valid batches
+    assert (chain / "valid_log.jsonl").read_text() == (single / "valid_log.jsonl").read_text()
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (chain, single)]
+    assert summaries[0]["test"] == summaries[1]["test"] and summaries[0]["valid"] == summaries[1]["valid"]
 
 
 def test_sigusr1_stops_every_process_under_the_launcher_with_a_checkpoint(artifacts, tmp_path):
@@ -187,31 +231,27 @@ def test_sigusr1_stops_every_process_under_the_launcher_with_a_checkpoint(artifa
         assert f"stopped by signal SIGUSR1 after step {last_step} of 200" in log, log[-4000:]
 
 
-def test_snakemake_rerun_resumes_and_refuses_a_checkpoint_of_other_settings(artifacts, tmp_path):
-    """model_last is not a declared output, so Snakemake keeps it: a rerun of the rule (here: summary.json
-    lost) resumes from it instead of training again; a changed setting of the trajectory is refused, naming it."""
+def test_a_lost_checkpoint_is_retrained_from_the_one_before_and_no_other_is_touched(artifacts, tmp_path):
+    """The chain in the DAG: without model_6, Snakemake plans its link and the summary only; the link starts
+    from model_3 and trains exactly the weights model_6 had; model_0 and model_3 are neither rewritten nor
+    deleted."""
     import shutil
 
-    import yaml
-
     from conftest import run_snakemake
+    from plans import planned_jobs
 
     workdir = tmp_path / "w"
     shutil.copytree(artifacts["workdir"], workdir, symlinks=True)
-    (workdir / "results/pretrain/summary.json").unlink()
+    out = workdir / "results/pretrain"
+    shutil.move(out / "model_6", tmp_path / "model_6")
+    untouched = {p: p.stat().st_mtime_ns for name in ("model_0", "model_3") for p in (out / name).iterdir()}
+    assert planned_jobs(workdir, "pretrain") == {"train_checkpoint": 1, "pretrain": 1}
     run_snakemake(workdir, "pretrain")
-    log = (workdir / "results/logs/pretrain.log").read_text()
-    assert "resuming from results/pretrain/model_last at step 6" in log
-    assert json.loads((workdir / "results/pretrain/summary.json").read_text())["steps"] == 6
-
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    config["train"]["max_lr"] = 0.002
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    result = run_snakemake(workdir, "pretrain", check=False)
-    assert result.returncode != 0
-    log = (workdir / "results/logs/pretrain.log").read_text()
-    assert "results/pretrain/model_last was trained with other settings (changed: max_lr)" in log
-    assert (workdir / "results/pretrain/model_last/model_state.pdparams").is_file()
+    assert "training steps 4..6 from results/pretrain/model_3 (step 3)" in (
+        workdir / "results/logs/pretrain/model_6.log").read_text()
+    assert _same_weights(out / "model_6", tmp_path / "model_6")
+    assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+    assert planned_jobs(workdir, "pretrain") == {}
 
 
 def test_a_crash_between_the_renames_of_a_checkpoint_replace_is_recovered(tmp_path):
@@ -240,7 +280,7 @@ def test_continue_training_starts_from_a_pretrained_folder(artifacts, tmp_path):
                               min_lr=0.0, weight_decay=0.0, continue_training=str(source))
     subprocess.run(command + [str(tmp_path / "out")], check=True, capture_output=True)
     start = paddle.load(str(source / "model_state.pdparams"))
-    end = paddle.load(str(tmp_path / "out" / "model_last" / "model_state.pdparams"))
+    end = paddle.load(str(tmp_path / "out" / "model_2" / "model_state.pdparams"))
     assert all(np.allclose(start[k].numpy(), end[k].numpy(), atol=1e-6) for k in start)
 
     command = _driver_command(artifacts, tmp_path, max_steps=2, eval_freq=2, continue_training=str(source),
@@ -270,7 +310,9 @@ def test_two_process_data_parallel_follows_the_one_process_trajectory(artifacts,
     run_snakemake(workdir, "pretrain")
 
     out = workdir / "results/pretrain"
-    assert "data parallel over 2 processes (1 node(s) x 2)" in (workdir / "results/logs/pretrain.log").read_text()
+    for step in (3, 6):
+        log = (workdir / f"results/logs/pretrain/model_{step}.log").read_text()
+        assert "data parallel over 2 processes (1 node(s) x 2)" in log
     assert sorted(p.name for p in (out / "launch_logs/node0").glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]
     parallel, single = _logged_losses(out), _logged_losses(artifacts["pretrain"])
     assert sorted(parallel) == sorted(single) == list(range(1, 7))
@@ -278,7 +320,7 @@ def test_two_process_data_parallel_follows_the_one_process_trajectory(artifacts,
         assert math.isclose(parallel[step], single[step], rel_tol=1e-5), (step, parallel[step], single[step])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data_parallel"] == 2 and summary["steps"] == 6
-    state = json.loads((out / "model_last/trainer_state.json").read_text())
+    state = json.loads((out / "model_6/trainer_state.json").read_text())
     assert state["consumed_samples"] == 6 * config["train"]["global_batch_size"]
 
 
@@ -301,10 +343,10 @@ def test_two_processes_train_without_the_sop_head(artifacts, tmp_path):
     run_snakemake(workdir, "pretrain")
 
     out = workdir / "results/pretrain"
-    assert "data parallel over 2 processes" in (workdir / "results/logs/pretrain.log").read_text()
+    assert "data parallel over 2 processes" in (workdir / "results/logs/pretrain/model_2.log").read_text()
     losses = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in losses] == [1, 2] and all(math.isfinite(r["loss"]) for r in losses)
-    first, last = (paddle.load(str(out / name / "model_state.pdparams")) for name in ("model_1", "model_last"))
+    first, last = (paddle.load(str(out / name / "model_state.pdparams")) for name in ("model_0", "model_2"))
     frozen = [k for k in last if k.startswith(("ernie.pooler.", "cls.seq_relationship."))]
     assert len(frozen) == 4 and all(np.array_equal(first[k].numpy(), last[k].numpy()) for k in frozen)
     trained = "ernie.encoder.layers.0.linear1.weight"
@@ -387,8 +429,8 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
     assert float(window.sums["loss"]) == float(window.sums["lm_loss"]) == 3000.0 and window.sums["sop_loss"] == 0.0
     assert window.sums["loss"].dtype == paddle.float32 and window.tokens == 6000
     window.steps = 3000
-    record, tokens = window.record(7, lambda values, world: [float(v) for v in values], world=2)
-    assert (record["step"], record["loss"], record["lm_loss"], record["sop_loss"], tokens) == (7, 1.0, 1.0, 0.0, 12000)
+    record = window.record(7, lambda values, world: [float(v) for v in values], world=2)
+    assert [record[k] for k in ("step", "loss", "lm_loss", "sop_loss", "tokens")] == [7, 1.0, 1.0, 0.0, 12000]
     assert window.steps == 0 and window.tokens == 0  # a new window
     stalled = np.float16(0)
     for _ in range(3000):

@@ -35,7 +35,9 @@ def test_every_artifact_exists(artifacts):
         "token_ids/tiny_ids.npy", "token_ids/tiny_idx.npz", "token_ids/tiny.stats.json", "token_ids/tiny.bin",
         "token_ids/tiny.idx",
         *(f"index/tiny_{s}_indexmap.npy{x}" for s in ("train", "valid", "test") for x in ("", ".json")),
-        "pretrain/model_last/model_state.pdparams", "pretrain/model_last/vocab.txt", "pretrain/summary.json",
+        "pretrain/model_0/model_state.pdparams", "pretrain/model_3/trainer_state.json",
+        "pretrain/model_6/model_state.pdparams", "pretrain/model_6/vocab.txt", "pretrain/model_6/train_log.jsonl",
+        "pretrain/summary.json", "pretrain/training_curve.png",
     ]
     missing = [p for p in expected if not (results / p).is_file()]
     assert not missing
@@ -47,32 +49,92 @@ def test_second_run_has_nothing_to_do(artifacts):
     assert planned_jobs(artifacts["workdir"]) == {}  # the default target: training and the coverage report
 
 
+# a changed trajectory: the initial weights, every link of the chain (model_3, model_6) and the summary
+CHAIN = {"init_model": 1, "train_checkpoint": 2, "pretrain": 1}
+
+
+def _plan_with(workdir, config: dict, *targets: str, outputs_of: str | None = None):
+    """The jobs (or, with ``outputs_of``, that rule's planned files) a run with ``config`` would make."""
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    args = (*targets, "--configfile", str(workdir / "changed.yaml"))
+    return planned_outputs(workdir, *args, rule=outputs_of) if outputs_of else planned_jobs(workdir, *args)
+
+
+def _with(config: dict, section: str, **changes) -> dict:
+    return {**config, section: {**config[section], **changes}}
+
+
 def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
     workdir = artifacts["workdir"]
     config = yaml.safe_load((workdir / "config.yaml").read_text())
-    changed = {**config, "vocab": {**config["vocab"], "min_char_count": 6}}
-    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
-    assert planned_jobs(workdir, "pretrain", "--configfile", str(workdir / "changed.yaml")) == {"merge_vocab": 1, "tokenizer_tables": 1, "token_ids_shard": 2, "merge_token_ids": 1,
-                                         "index_map": 3, "pretrain": 1}
-
+    assert _plan_with(workdir, _with(config, "vocab", min_char_count=6), "pretrain") == {
+        "merge_vocab": 1, "tokenizer_tables": 1, "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, **CHAIN}
     # another held-out slice: every shard's counts, then everything built on the vocabulary
-    changed = {**config, "vocab": {**config["vocab"], "heldout_fraction": 0.1}}
-    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
-    assert planned_jobs(workdir, "--configfile", str(workdir / "changed.yaml")) == {"char_counts": 2, "char_dict": 1, "merge_vocab": 1, "scheme2_text": 1,
-                                         "scheme2_vocab": 1, "vocab_coverage": 2, "tokenizer_tables": 1,
-                                         "token_ids_shard": 2,
-                                         "merge_token_ids": 1, "index_map": 3, "pretrain": 1}
+    assert _plan_with(workdir, _with(config, "vocab", heldout_fraction=0.1)) == {
+        "char_counts": 2, "char_dict": 1, "merge_vocab": 1, "scheme2_text": 1, "scheme2_vocab": 1, "vocab_coverage": 2,
+        "tokenizer_tables": 1, "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, **CHAIN}
+    assert _plan_with(workdir, _with(config, "train", max_lr=0.002), "pretrain") == CHAIN
+    # more steps: the schedule follows from max_steps (decay_steps null), so every link; a train map of 9 steps
+    # (valid and test hold one pass whatever the run reads)
+    more = _with(config, "train", max_steps=9)
+    assert _plan_with(workdir, more, "pretrain") == {"index_map": 1, **CHAIN, "train_checkpoint": 3}
+    assert _plan_with(workdir, more, "pretrain", outputs_of="index_map") == [
+        "results/index/tiny_train_indexmap.npy", "results/index/tiny_train_indexmap.npy.json"]
+    # settings that do not change the weights make no checkpoint stale (test_iters: the summary's test loss)
+    neutral = _with(config, "train", logging_freq=2, eval_freq=2, eval_iters=3, threads=1, num_workers=2,
+                    nproc_per_node=2, checkpoint_steps=1, steps_per_job=6, recompute=False)
+    assert _plan_with(workdir, neutral, "pretrain") == {}
+    assert _plan_with(workdir, _with(config, "train", test_iters=2), "pretrain") == {"pretrain": 1}
 
-    changed = {**config, "train": {**config["train"], "max_lr": 0.002}}
-    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
-    assert planned_jobs(workdir, "pretrain", "--configfile", str(workdir / "changed.yaml")) == {"pretrain": 1}
 
-    # more steps need more train and valid samples; the test split's sample count does not change
-    changed = {**config, "train": {**config["train"], "max_steps": 9}}
-    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
-    assert planned_jobs(workdir, "pretrain", "--configfile", str(workdir / "changed.yaml")) == {"index_map": 2, "pretrain": 1}
-    assert planned_outputs(workdir, "pretrain", "--configfile", str(workdir / "changed.yaml"), rule="index_map") == [
-        f"results/index/tiny_{split}_indexmap.npy{suffix}" for split in ("train", "valid") for suffix in ("", ".json")]
+def test_raising_max_steps_with_the_schedule_in_steps_trains_only_the_new_links(artifacts, tmp_path):
+    """decay_steps and warmup_steps given: the chain's checkpoints do not depend on max_steps, so a larger one
+    plans only its new links (and the summary), up to the horizon the train map was built for; past it, a
+    larger train map, and every link again. --summary lists every checkpoint with its state."""
+    import shutil
+
+    from ernie_pipeline.workflow.where import read_summary
+
+    workdir = tmp_path / "w"
+    shutil.copytree(artifacts["workdir"], workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["train"].update(decay_steps=12, warmup_steps=1)
+    _write_config(workdir, config)
+    assert planned_jobs(workdir, "pretrain") == {"index_map": 1, **CHAIN}  # a new schedule and horizon
+    run_snakemake(workdir, "pretrain")
+
+    assert _plan_with(workdir, _with(config, "train", max_steps=9), "pretrain") == {"train_checkpoint": 1, "pretrain": 1}
+    assert _plan_with(workdir, _with(config, "train", max_steps=9), "pretrain", outputs_of="train_checkpoint") == [
+        "results/pretrain/model_9"]
+    assert _plan_with(workdir, _with(config, "train", max_steps=12), "pretrain") == {"train_checkpoint": 2, "pretrain": 1}
+    past_horizon = _plan_with(workdir, _with(config, "train", max_steps=13), "pretrain")
+    assert past_horizon == {"index_map": 1, "train_checkpoint": 5, "pretrain": 1}
+
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(_with(config, "train", max_steps=9), allow_unicode=True))
+    summary = run_snakemake(workdir, "--summary", "pretrain", "--configfile", str(workdir / "changed.yaml")).stdout
+    status = {row["output_file"]: (row["status"], row["plan"]) for row in read_summary(summary)
+              if row["rule"] in ("init_model", "train_checkpoint")}
+    assert status == {"results/pretrain/model_0": ("ok", "no update"), "results/pretrain/model_3": ("ok", "no update"),
+                      "results/pretrain/model_6": ("ok", "no update"),
+                      "results/pretrain/model_9": ("missing", "update pending")}
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(_with(config, "train", seed=7), allow_unicode=True))
+    summary = run_snakemake(workdir, "--summary", "pretrain", "--configfile", str(workdir / "changed.yaml")).stdout
+    stale = {row["output_file"]: row["status"] for row in read_summary(summary) if row["rule"] == "train_checkpoint"}
+    assert stale["results/pretrain/model_3"] == "params changed", stale  # says why it would be rebuilt
+
+
+def test_a_checkpoint_is_a_target_of_its_own(tmp_path):
+    """snakemake results/pretrain/model_3 trains up to step 3 and nothing more; a step that is not a save point
+    has no rule."""
+    from conftest import tiny_config
+
+    tiny_config(tmp_path)
+    jobs = job_dag(tmp_path, "results/pretrain/model_3")
+    assert [job.rule for job in jobs if job.rule in ("init_model", "train_checkpoint", "pretrain")] == [
+        "train_checkpoint", "init_model"]
+    assert next(job for job in jobs if job.rule == "train_checkpoint").wildcards == {"step": "3"}
+    result = run_snakemake(tmp_path, "-n", "results/pretrain/model_4", check=False)
+    assert result.returncode != 0 and "No rule to produce results/pretrain/model_4" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("section, key, value", [
@@ -82,21 +144,19 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
 ])
 def test_each_index_map_key_rebuilds_exactly_the_affected_maps(section, key, value, artifacts):
     """Every setting that determines a sample map (data, split, lengths, probability, seed, sample count,
-    binary_head) rebuilds the maps it changes, and only those; a masking setting rebuilds none."""
-    from ernie_pipeline.data.index_map import SPLIT_NAMES
-
+    binary_head) rebuilds the maps it changes, and only those; a masking setting rebuilds none. The chain is
+    retrained from its initial weights where the setting is one of training's, from model_0 otherwise."""
     workdir = artifacts["workdir"]
     config = yaml.safe_load((workdir / "config.yaml").read_text())
-    changed = {**config, section: {**config[section], key: value}}
-    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed, allow_unicode=True))
-    planned = planned_jobs(workdir, "pretrain", "--configfile", str(workdir / "changed.yaml"))
-    if key == "global_batch_size":  # only the splits whose sample count changes
-        before, after = _split_samples(config), _split_samples(changed)
-        maps = sum(before[s] != after[s] for s in SPLIT_NAMES)
-        assert 0 < maps
+    changed = _with(config, section, **{key: value})
+    planned = _plan_with(workdir, changed, "pretrain")
+    if key == "global_batch_size":  # only the train split's map holds a count of samples
+        maps = 1
     else:
         maps = 0 if key == "masked_lm_prob" else 3
-    expected = {"pretrain": 1, **({"index_map": maps} if maps else {})}
+    expected = {**CHAIN, **({"index_map": maps} if maps else {})}
+    if section != "train":
+        del expected["init_model"]
     if section == "tokenize":
         expected.update(token_ids_shard=2, merge_token_ids=1)
     assert planned == expected
@@ -108,20 +168,34 @@ def test_lint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_slurm_profile_dry_run_asks_a_gpu_for_pretrain(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "-n", "pretrain",
-                             "--directory", str(tmp_path), "--snakefile", str(REPO / "Snakefile"),
-                             "--configfile", str(REPO / "config.yaml")],
-                            cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    plan = result.stdout
-    pretrain = plan[plan.index("rule pretrain:"):]
-    assert re.search(r"resources:.*gpu=1", pretrain) and "slurm_partition=gpu" in pretrain
+def test_slurm_profile_dry_run_asks_a_gpu_for_every_link_of_the_chain(tmp_path):
+    """The default config (300 steps, a checkpoint every 100) as SLURM jobs: each link of the chain and the
+    summary's test evaluation get a GPU; with train.steps_per_job 200 the links of steps 1-200 share a job."""
+    (tmp_path / "longer_jobs.yaml").write_text("train: {steps_per_job: 200}\n")
+    plans = []
+    for extra in ([], [str(tmp_path / "longer_jobs.yaml")]):
+        result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "-n", "pretrain",
+                                 "--directory", str(tmp_path), "--snakefile", str(REPO / "Snakefile"),
+                                 "--configfile", str(REPO / "config.yaml"), *extra],
+                                cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        plans.append(result.stdout)
+    plan = plans[0]
+    links = [block for block in plan.split("\n\n") if "rule train_checkpoint:" in block]
+    assert sorted(re.search(r"output: (\S+)", block).group(1) for block in links) == [
+        "results/pretrain/model_100", "results/pretrain/model_200", "results/pretrain/model_300"]
+    for block in links + [block for block in plan.split("\n\n") if "rule pretrain:" in block]:
+        assert re.search(r"resources:.*gpu=1", block) and "slurm_partition=gpu" in block, block
+    assert "group" not in " ".join(links)
+    init = next(block for block in plan.split("\n\n") if "rule init_model:" in block)
+    assert "slurm_partition=cpu" in init
     segment = plan[plan.index("rule segment_shard:"):]
     assert "slurm_partition=cpu" in segment.split("\n\n")[0]
     # the sample's shards of a stage are one SLURM job (group-components 20 and 50)
     assert plan.count("Group job segment_shards") == 1 and plan.count("Group job token_ids_shards") == 1
     assert plan.count("rule segment_shard:") == plan.count("rule token_ids_shard:") > 1
+    grouped = plans[1]
+    assert grouped.count("Group job pretrain_steps_1-200") == 1 and grouped.count("Group job pretrain_steps_201-300") == 1
 
 
 def test_where_lists_every_artifact(artifacts):
@@ -270,7 +344,7 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
         ("char_counts", "tiny", "part-0000.json"), ("char_counts", "tiny", "part-0001.json")]
     assert planned_jobs(tmp_path, "pretrain") == {"sample_chinese": 1, "segment_shard": 4, "char_counts": 4, "char_dict": 1,
                                   "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "tokenizer_tables": 1,
-                                  "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, "pretrain": 1}
+                                  "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, **CHAIN}
     assert planned_outputs(tmp_path, "pretrain", rule="merge_token_ids")[0] == "results/token_ids/tiny_ids.npy"
 
     run_snakemake(tmp_path, "results/corpus/news.jsonl")
@@ -333,9 +407,10 @@ def test_tokenizer_by_built_in_name_needs_no_vocabulary_stage(tmp_path):
 
 
 def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifacts, tmp_path):
-    """train.dataset "1 tiny 3 other": each dataset's maps hold its share (+0.5 %) of every split's samples,
-    a blending index per split says where each sample comes from, and training runs on the blend. With a
-    fixed tokenizer (tokenize.tokenizer) nothing of the vocabulary stage is needed."""
+    """train.dataset "1 tiny 3 other": each dataset's train map holds its share (+0.5 %) of the train samples,
+    its valid and test maps one pass; a blending index per split says where each sample comes from (valid and
+    test: the longest blend whose every share fits in one pass), and training runs on the blend. With a fixed
+    tokenizer (tokenize.tokenizer) nothing of the vocabulary stage is needed."""
     import json
     import math
     import shutil
@@ -349,20 +424,27 @@ def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifact
     config["tokenize"]["tokenizer"] = "released"
     config["train"]["dataset"] = "1 tiny 3 other"
     _write_config(tmp_path, config)
-    assert planned_jobs(tmp_path, "pretrain") == {"segment_shard": 4, "tokenizer_tables": 1, "token_ids_shard": 4, "merge_token_ids": 2,
-                                  "index_map": 6, "blend_index": 3, "pretrain": 1}
+    assert planned_jobs(tmp_path, "pretrain") == {"segment_shard": 4, "tokenizer_tables": 1, "token_ids_shard": 4,
+                                                  "merge_token_ids": 2, "index_map": 6, "blend_index": 3, **CHAIN}
     config["train"]["dataset"] = {"tiny": 1, "other": 3}  # the same blend as a mapping
     _write_config(tmp_path, config)
     run_snakemake(tmp_path, "pretrain")
     results = tmp_path / "results"
     totals = _split_samples(config)
+    assert totals["valid"] is totals["test"] is None
     for split, total in totals.items():
         blend = json.loads((results / f"index/blend_{split}.npz.json").read_text())
         assert blend["datasets"] == ["tiny", "other"] and blend["weights"] == [0.25, 0.75]
-        assert blend["sizes"] == [math.ceil(total * w * 1.005) for w in (0.25, 0.75)]
-        for name, size in zip(blend["datasets"], blend["sizes"]):
-            record = json.loads((results / f"index/{name}_{split}_indexmap.npy.json").read_text())
-            assert record["num_samples"] == size
+        records = [json.loads((results / f"index/{name}_{split}_indexmap.npy.json").read_text())
+                   for name in blend["datasets"]]
+        if split == "train":
+            assert blend["sizes"] == [math.ceil(total * w * 1.005) for w in (0.25, 0.75)]
+            assert [r["num_samples"] for r in records] == blend["sizes"]
+        else:
+            assert [r["num_samples"] for r in records] == [None, None]
+            longest = min(r["rows"] / w for r, w in zip(records, (0.25, 0.75)))
+            assert blend["sizes"] == [math.floor(longest * w / 1.005) for w in (0.25, 0.75)]
+            assert all(size <= r["rows"] for size, r in zip(blend["sizes"], records))
     summary = json.loads((results / "pretrain/summary.json").read_text())
     assert summary["steps"] == config["train"]["max_steps"] and math.isfinite(summary["test"]["loss"])
     assert planned_jobs(tmp_path, "pretrain") == {}

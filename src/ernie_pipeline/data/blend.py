@@ -59,11 +59,18 @@ def parse_blend(value, datasets: list[str]) -> list[tuple[str, float]]:
     return [(name, weight / total) for name, weight in blend]
 
 
-def dataset_samples(total: int, blend: list[tuple[str, float]]) -> dict[str, int]:
-    """Samples each dataset's map must hold for ``total`` samples of the blend."""
-    if len(blend) == 1:
-        return {blend[0][0]: total}
+def dataset_samples(total: int | None, blend: list[tuple[str, float]]) -> dict[str, int | None]:
+    """Samples each dataset's map must hold for ``total`` samples of the blend (None: one pass over each)."""
+    if len(blend) == 1 or total is None:
+        return {name: total for name, _ in blend}
     return {name: math.ceil(total * weight * MARGIN) for name, weight in blend}
+
+
+def one_pass_sizes(blend: list[tuple[str, float]], rows: dict[str, int]) -> dict[str, int]:
+    """The shares of the longest blend whose every dataset's share fits (with the margin) in one pass over it
+    (``rows``: each dataset's one-pass map): what the valid and test blends read, cyclically."""
+    longest = min(rows[name] / weight for name, weight in blend)
+    return {name: max(1, math.floor(longest * weight / MARGIN)) for name, weight in blend}
 
 
 def build_blend_index(blend: list[tuple[str, float]], sizes: dict[str, int], out_path: str | Path) -> dict:

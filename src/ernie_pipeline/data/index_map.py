@@ -1,11 +1,22 @@
 """Stage 4: train/valid/test sample index maps (upstream ``get_samples_mapping``), built ahead of
 training as file targets.
 
-A map is ``np.save`` of ``[num_samples, 3]`` (uint32, or uint64 past 2**32 sentences) rows
+A map is ``np.save`` of ``[rows, 3]`` (uint32, or uint64 past 2**32 sentences) rows
 ``(first_sentence, end_sentence_exclusive, target_seq_length)`` from tool_helpers' ``build_mapping``
 over the documents of one split. Beside it, ``<map>.json`` records everything that determined it
 (data checksum, split, lengths, probabilities, seed, sample count); training refuses a map whose
 record does not match its own settings, so a stale map is never used silently.
+
+How many samples a map holds (:func:`map_samples`): ``build_mapping`` finishes every epoch it starts
+and shuffles all its rows, so a map holds whole passes over its documents, the same map for every
+sample count within the same number of passes.
+
+* train: ``global_batch_size`` x the run's horizon, ``max(max_steps, decay_steps)`` (upstream: max_steps;
+  the same unless decay_steps is larger). With the schedule given in steps, raising max_steps up to
+  decay_steps leaves the map, and so every checkpoint trained on it, as it is.
+* valid and test: one pass over the split (``num_samples`` null), whatever the evaluation reads: it cycles
+  over the map (upstream sizes them from max_steps, eval_freq, eval_iters and test_iters; one pass is the
+  same map as long as those fit in it). So the evaluation cadence changes no map and no checkpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from ernie_pipeline.data.token_files import IdsDataset, paths_for
 
 SPLIT_NAMES = ("train", "valid", "test")
 NUM_EPOCHS = np.iinfo(np.int32).max - 1  # build_mapping stops by sample count, not epochs
+ONE_PASS_SAMPLES = np.iinfo(np.int64).max - 1  # one epoch, whatever its sample count
 SPECIAL_TOKENS_PER_SAMPLE = 3  # [CLS] A [SEP] B [SEP]
 
 
@@ -70,16 +82,12 @@ def split_documents(split: str, num_docs: int) -> list[int]:
     return [0] + [b - shift for b in bounds[1:]]
 
 
-def num_samples(train) -> dict[str, int]:
-    """Samples each split must provide for a training run (``train``: TrainSettings; upstream
-    ``run_pretrain.py`` formulas: every evaluation reads ``eval_iters`` global batches; the product does not
-    depend on the number of processes, as the micro-batches a step accumulates shrink when the ranks grow)."""
-    global_batch = train.global_batch_size
-    return {
-        "train": global_batch * train.max_steps,
-        "valid": global_batch * (train.max_steps // train.eval_freq + 1) * train.eval_iters,
-        "test": global_batch * train.test_iters,
-    }
+def map_samples(train) -> dict[str, int | None]:
+    """The samples each split's map is built for (``train``: TrainSettings): train, the global batch times the
+    run's horizon; valid and test, None: one pass over the split (see the module's docstring)."""
+    from ernie_pipeline.train.chain import horizon
+
+    return {"train": train.global_batch_size * horizon(train), "valid": None, "test": None}
 
 
 def data_checksum(prefix: str | Path) -> str:
@@ -93,10 +101,10 @@ def data_checksum(prefix: str | Path) -> str:
     return digest.hexdigest()
 
 
-def describe(prefix, split_name: str, settings: SampleMapSettings, samples: int,
+def describe(prefix, split_name: str, settings: SampleMapSettings, samples: int | None,
              checksum: str | None = None) -> dict:
-    """Everything that determines a split's sample map of ``samples`` samples (``checksum`` =
-    :func:`data_checksum`, computed here when not given)."""
+    """Everything that determines a split's sample map of ``samples`` samples (None: one pass over the split;
+    ``checksum`` = :func:`data_checksum`, computed here when not given)."""
     return {
         "data_checksum": checksum or data_checksum(prefix),
         "split_name": split_name,
@@ -109,8 +117,9 @@ def describe(prefix, split_name: str, settings: SampleMapSettings, samples: int,
     }
 
 
-def build_index_map(prefix, split_name: str, out_path, settings: SampleMapSettings, samples: int) -> dict:
-    """Build one split's sample map into ``out_path`` (+ ``out_path``.json); return its record."""
+def build_index_map(prefix, split_name: str, out_path, settings: SampleMapSettings, samples: int | None) -> dict:
+    """Build one split's sample map of ``samples`` samples (None: one pass over the split) into ``out_path``
+    (+ ``out_path``.json); return its record."""
     from tool_helpers import helpers
 
     if split_name not in SPLIT_NAMES:
@@ -130,9 +139,10 @@ def build_index_map(prefix, split_name: str, out_path, settings: SampleMapSettin
     record.update(first_doc=int(start), end_doc=int(end))
     doc_idx = np.ascontiguousarray(data.docs[start : end + 1], dtype=np.int64)
     try:
+        # one pass: one epoch and no sample limit (the same map as any count the first epoch reaches)
+        epochs, limit = (NUM_EPOCHS, samples) if samples is not None else (1, ONE_PASS_SAMPLES)
         mapping = helpers.build_mapping(
-            doc_idx, data.lens, NUM_EPOCHS, samples, record["max_seq_length"], settings.short_seq_prob,
-            settings.seed,
+            doc_idx, data.lens, epochs, limit, record["max_seq_length"], settings.short_seq_prob, settings.seed,
             False, record["min_num_sent"],
         )
     except Exception as err:  # tool_helpers raises a bare std::invalid_argument
@@ -149,9 +159,14 @@ def build_index_map(prefix, split_name: str, out_path, settings: SampleMapSettin
     return record
 
 
+def read_record(path: str | Path) -> dict:
+    """The record beside a sample map: what it was built for (:func:`describe`), its documents and rows."""
+    return json.loads(Path(f"{path}.json").read_text())
+
+
 def load_index_map(path: str | Path, expected: dict) -> np.ndarray:
     """Memory-map a sample map after checking its record matches ``expected`` (see :func:`describe`)."""
-    record = json.loads(Path(f"{path}.json").read_text())
+    record = read_record(path)
     stale = {k: (record.get(k), v) for k, v in expected.items() if record.get(k) != v
              and not (isinstance(v, float) and math.isclose(record.get(k, math.nan), v))}
     if stale:

@@ -3,15 +3,19 @@ the optimizer with its learning-rate schedule and AMP, and the loaders of this r
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from ernie_pipeline.data.blend import BlendedDataset, dataset_samples
 from ernie_pipeline.data.dataset import ErnieDataset
 from ernie_pipeline.data.index_map import (SPLIT_NAMES, SampleMapSettings, data_checksum, describe,
-                                           load_index_map, num_samples)
+                                           load_index_map, map_samples, read_record)
 from ernie_pipeline.data.masking import Vocab, collate
 from ernie_pipeline.data.token_files import IdsDataset
+from ernie_pipeline.settings import as_section
 from ernie_pipeline.tokenize.tokenizer import check_same_vocabulary
+from ernie_pipeline.train.chain import schedule_steps
 from ernie_pipeline.train.checkpoint import SAVE_DTYPE, pretrained_weights
 from ernie_pipeline.train.models import enable_recompute, model_config
 from ernie_pipeline.train.settings import TrainSettings
@@ -43,15 +47,61 @@ def micro_batches(dataset, micro_batch_size, consumed, num_workers):
     return batches
 
 
-def build_datasets(data_prefixes: list[str], index_maps: dict[str, list[str]], blends: dict[str, str] | None,
-                   train: TrainSettings, sample_map: SampleMapSettings, tokenizer,
-                   vocab: Vocab) -> tuple[dict, list[dict]]:
-    """The train/valid/test datasets (one dataset, or a blend) and the records of the train maps. Each map is
-    checked against the record of what it must hold (data checksum, split, lengths, seed, samples)."""
+@dataclass(frozen=True)
+class TrainData:
+    """What training reads: the token files (``prefixes``, in the order of ``train.dataset``'s blend), the
+    tokenizer (a folder or a paddlenlp name), each split's sample maps (in the same order), each split's
+    blending index (several datasets only), and what the maps must have been built for."""
+
+    prefixes: list[str]
+    tokenizer: str
+    index_maps: dict[str, list[str]]
+    sample_map: SampleMapSettings
+    blends: dict[str, str] | None = None
+
+    def as_spec(self) -> dict:
+        return {**dataclasses.asdict(self), "sample_map": as_section(self.sample_map)}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> TrainData:
+        return cls(**{**spec, "sample_map": SampleMapSettings(**spec["sample_map"])})
+
+
+class _Prefix:
+    """The first ``size`` samples of ``dataset``."""
+
+    def __init__(self, dataset, size: int):
+        self.dataset, self.size = dataset, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, idx: int):
+        return self.dataset[idx]
+
+
+def cycled_batches(dataset, split: str, micro_batch_size: int, global_batch_size: int, start: int):
+    """This rank's micro-batches of an evaluation split from global sample ``start`` on, round and round over
+    its whole global batches: the split's map holds one pass, and evaluation reads as much as it reads."""
+    usable = len(dataset) // global_batch_size * global_batch_size
+    if not usable:
+        raise ValueError(f"the {split} split holds {len(dataset)} samples, fewer than one global batch "
+                         f"(train.global_batch_size {global_batch_size}): give it a larger share of index.split")
+    position = start % usable
+    while True:
+        yield from micro_batches(_Prefix(dataset, usable), micro_batch_size, position, 0)
+        position = 0
+
+
+def build_datasets(data: TrainData, train: TrainSettings, tokenizer, vocab: Vocab) -> tuple[dict, list[dict]]:
+    """The train/valid/test datasets (one dataset, or a blend) and the records of the train maps (as built:
+    with their rows). Each map is checked against the record of what it must hold (data checksum, split,
+    lengths, seed, samples)."""
+    data_prefixes, index_maps, blends, sample_map = data.prefixes, data.index_maps, data.blends, data.sample_map
     blend = train.dataset
     if len(blend) != len(data_prefixes) or (len(blend) > 1) != bool(blends):
         raise ValueError(f"{len(data_prefixes)} token files and blend indices {blends} for train.dataset {blend}")
-    wanted = {split: dataset_samples(total, blend) for split, total in num_samples(train).items()}
+    wanted = {split: dataset_samples(total, blend) for split, total in map_samples(train).items()}
     checksums, token_files = {}, {}
     for prefix in data_prefixes:
         check_same_vocabulary(prefix, tokenizer)
@@ -62,7 +112,7 @@ def build_datasets(data_prefixes: list[str], index_maps: dict[str, list[str]], b
         parts, records[split] = [], []
         for k, (prefix, (name, _)) in enumerate(zip(data_prefixes, blend)):
             expected = describe(prefix, split, sample_map, wanted[split][name], checksums[prefix])
-            records[split].append(expected)
+            records[split].append(read_record(index_maps[split][k]))
             # each dataset of a blend draws its masking from its own seed
             parts.append(ErnieDataset(token_files[prefix], load_index_map(index_maps[split][k], expected), vocab,
                                       train.masking, train.seed + k * BLEND_SEED_STRIDE))
@@ -97,8 +147,7 @@ def build_optimizer(train: TrainSettings, net, start_step: int):
     import paddle
     from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
 
-    warmup_steps = int(train.warmup_rate * train.max_steps)
-    decay_steps = train.decay_steps or train.max_steps
+    warmup_steps, decay_steps = schedule_steps(train)
     lr = LinearAnnealingWithWarmupDecay(train.max_lr, train.min_lr, warmup_steps, decay_steps, last_epoch=start_step)
     no_decay = ("bias", "norm")
     decay_names = {p.name for n, p in net.named_parameters() if not any(k in n for k in no_decay)}

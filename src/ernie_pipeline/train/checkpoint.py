@@ -1,10 +1,12 @@
-"""Checkpoints: what one holds, when a run may continue from one, saving and restoring.
+"""Checkpoints: what one holds, which one a link of the chain starts from, saving and restoring.
 
 A checkpoint folder (``model_<step>/``, ``model_last/``) loads with paddlenlp's ``from_pretrained`` and also
-holds the optimizer (``model_state.pdopt``), the loss scaler (``scaler.pdparams``, AMP only) and
-``trainer_state.json``: the step, the samples consumed and the run's fingerprint, every setting the
-trajectory depends on plus the train data's index-map records. A run continues from ``model_last`` only when
-its fingerprint is the same; the settings in :data:`RESUME_NEUTRAL_KEYS` may change between the two.
+holds the optimizer (``model_state.pdopt``; not in ``model_0``), the loss scaler (``scaler.pdparams``, AMP
+only), ``trainer_state.json`` (the step, the samples consumed and the run's fingerprint: the trajectory's
+settings, :func:`ernie_pipeline.train.chain.trajectory`, plus the train data's sample maps) and the rows the
+link logged (``train_log.jsonl``, ``valid_log.jsonl``: the steps since the checkpoint it started from).
+A link continues from ``model_last`` (written every ``checkpoint_steps`` and when SLURM stops a job) only
+when its fingerprint is the link's and its step lies inside the link.
 """
 
 from __future__ import annotations
@@ -14,15 +16,12 @@ from pathlib import Path
 
 from ernie_pipeline.io.atomic import atomic_path
 from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_paddle_state
-from ernie_pipeline.settings import as_section
+from ernie_pipeline.train.chain import trajectory
 
 STATE_FILE = "trainer_state.json"
-
-
-# settings a run may change and still continue from its last checkpoint (they do not touch the trajectory)
-RESUME_NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", "save_steps", "checkpoint_steps",
-                       "num_workers", "threads", "nproc_per_node", "nnodes", "master_port", "rendezvous_timeout",
-                       "recompute")
+# what a train sample map's record holds that does not change its content: the samples asked for (the map
+# holds every epoch it started, so a larger max_steps gives the same map unless it needs another epoch)
+MAP_SIZE_KEYS = ("num_samples",)
 
 
 # checkpoint weights are float32 whatever the training precision (O2 trains float16 copies of them)
@@ -59,7 +58,8 @@ def save_model(model, directory: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict) -> None:
+def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict, logs: dict | None = None) -> None:
+    """Write a checkpoint folder atomically (``optimizer`` None: model_0); ``logs``: file name -> text."""
     import paddle
 
     with atomic_path(path, is_dir=True) as tmp:
@@ -67,19 +67,27 @@ def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict
         tokenizer.save_pretrained(str(tmp))
         # The '##X' Chinese tokens are a data-preparation device, not part of the released vocabulary.
         (tmp / "added_tokens.json").unlink(missing_ok=True)
-        paddle.save(optimizer.state_dict(), str(tmp / "model_state.pdopt"))
+        if optimizer is not None:
+            paddle.save(optimizer.state_dict(), str(tmp / "model_state.pdopt"))
         if scaler is not None:
             paddle.save(scaler.state_dict(), str(tmp / "scaler.pdparams"))
+        for name, text in (logs or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
 def run_fingerprint(train, train_records: list[dict]) -> dict:
-    """What a checkpoint must share with this run (``train``: TrainSettings) to be continued: the settings the
-    trajectory depends on and the train data (the records of the train maps), as read back from a state file
-    (tuples as lists)."""
-    settings = {k: v for k, v in as_section(train).items() if k not in RESUME_NEUTRAL_KEYS}
-    run = {"train": settings, "data": train_records}
-    return json.loads(json.dumps(run))
+    """What a checkpoint must share with a link (``train``: TrainSettings) for the link to continue it: the
+    trajectory's settings and the train data (the records of the train maps, without the sample count), as
+    read back from a state file (tuples as lists)."""
+    data = [{k: v for k, v in record.items() if k not in MAP_SIZE_KEYS} for record in train_records]
+    return json.loads(json.dumps({"train": trajectory(train), "data": data}))
+
+
+def initial_state(train) -> dict:
+    """model_0's trainer state: step 0, the trajectory (no data: the initial weights do not read any)."""
+    return {"global_step": 0, "consumed_samples": 0, "global_batch_size": train.global_batch_size,
+            "run": json.loads(json.dumps({"train": trajectory(train)}))}
 
 
 def changed_settings(saved_run: dict | None, run: dict) -> list[str]:
@@ -87,34 +95,49 @@ def changed_settings(saved_run: dict | None, run: dict) -> list[str]:
     data" when the train maps differ."""
     before = saved_run or {"train": {}, "data": []}
     changed = sorted(k for k in set(run["train"]) | set(before["train"]) if run["train"].get(k) != before["train"].get(k))
-    return changed + (["the train data"] if run["data"] != before["data"] else [])
+    return changed + (["the train data"] if before.get("data") != run["data"] else [])
 
 
-def resume_state(last: Path, run: dict, global_batch: int) -> tuple[dict, bool]:
-    """The trainer state to start from, and whether it comes from ``last``: a new one at step 0, or the one
-    ``last`` holds if its fingerprint is ``run``'s (else ValueError naming the changed settings)."""
-    if not (last / STATE_FILE).is_file():
-        return {"global_step": 0, "consumed_samples": 0, "global_batch_size": global_batch, "run": run}, False
-    state = json.loads((last / STATE_FILE).read_text())
-    if state.get("run") != run:
-        changed = changed_settings(state.get("run"), run)
-        raise ValueError(f"{last} was trained with other settings (changed: {', '.join(changed) or 'unknown'}); "
-                         f"move or delete {last.parent} to train anew")
-    return state, True
+def read_state(folder: Path) -> dict | None:
+    path = Path(folder) / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
-def restore_weights(last: Path, model) -> None:
-    """The model weights of our own checkpoint ``last`` (written by this run's settings: paddle.load)."""
+def link_start(previous: Path, last: Path, end: int, run: dict) -> tuple[Path, dict]:
+    """The checkpoint a link to step ``end`` starts from, and its state: ``last`` (model_last) where a
+    retried job left it inside the link with this run's fingerprint, else ``previous`` (the chain's checkpoint
+    before the link, which must be of this run: ValueError naming what changed)."""
+    state = read_state(previous)
+    if state is None:
+        raise FileNotFoundError(f"{previous} holds no {STATE_FILE}: not a checkpoint of this workflow")
+    saved = state.get("run") or {}
+    if saved.get("train") != run["train"] or state["global_step"] and saved.get("data") != run["data"]:
+        # model_0 reads no data: only its settings count
+        changed = ", ".join(changed_settings(saved, run if state["global_step"] else {**run, "data": saved.get("data")}))
+        hint = (" (a larger train.max_steps that needs another epoch of the train split reorders every sample: "
+                "retrain the chain with `snakemake --forcerun init_model pretrain`)" if "the train data" in changed
+                else "")
+        raise ValueError(f"{previous} was trained with other settings (changed: {changed}){hint}")
+    if state["global_step"] >= end:
+        raise ValueError(f"{previous} holds step {state['global_step']}, not before the link's end {end}")
+    resumed = read_state(last)
+    if resumed and resumed.get("run") == run and state["global_step"] < resumed["global_step"] < end:
+        return last, resumed
+    return previous, state
+
+
+def restore_weights(folder: Path, model) -> None:
+    """The model weights of our own checkpoint ``folder`` (written by this workflow: paddle.load)."""
     import paddle
 
-    model.set_state_dict(paddle.load(str(last / "model_state.pdparams")))
+    model.set_state_dict(paddle.load(str(folder / "model_state.pdparams")))
 
 
-def restore_optimizer(last: Path, optimizer, scaler) -> None:
-    """The optimizer's and the loss scaler's state from ``last``, where it holds them."""
+def restore_optimizer(folder: Path, optimizer, scaler) -> None:
+    """The optimizer's and the loss scaler's state from ``folder``, where it holds them (not model_0)."""
     import paddle
 
-    if scaler is not None and (last / "scaler.pdparams").is_file():
-        scaler.load_state_dict(paddle.load(str(last / "scaler.pdparams")))
-    if (last / "model_state.pdopt").is_file():
-        optimizer.set_state_dict(paddle.load(str(last / "model_state.pdopt")))
+    if scaler is not None and (folder / "scaler.pdparams").is_file():
+        scaler.load_state_dict(paddle.load(str(folder / "scaler.pdparams")))
+    if (folder / "model_state.pdopt").is_file():
+        optimizer.set_state_dict(paddle.load(str(folder / "model_state.pdopt")))

@@ -11,7 +11,8 @@ One process (the default on CPU) trains in the Snakemake job itself. More proces
   and each computes its node rank (``SLURM_NODEID``) from its environment; node 0 (the first host of
   ``SLURM_JOB_NODELIST``, expanded with python-hostlist) publishes the rendezvous (:func:`rendezvous`).
 
-Every process then runs ``python -m ernie_pipeline.train.launch worker SPEC``: ``train.pretrain(**spec)``.
+Every process then runs ``python -m ernie_pipeline.train.launch worker SPEC``: ``train_link(**spec)``, one link
+of the chain.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ernie_pipeline
-from ernie_pipeline.data.index_map import SampleMapSettings
 from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.settings import as_section
+from ernie_pipeline.train.build import TrainData
 from ernie_pipeline.train.gpu import check_gpu_runtime, gpu_count
 from ernie_pipeline.train.settings import TrainSettings
 
@@ -244,20 +245,19 @@ def run_forwarding_stop_signal(command: list[str], env: dict) -> int:
 
 
 def write_spec(spec: dict, path: Path) -> None:
-    """``pretrain``'s arguments as JSON, its settings objects as their config sections."""
-    settings = {"train": as_section(spec["train"]), "sample_map": as_section(spec["sample_map"])}
+    """``train_link``'s arguments as JSON, its settings objects as their config sections."""
     with atomic_write(path) as handle:
-        json.dump({**spec, **settings}, handle, indent=1, sort_keys=True)
+        json.dump({**spec, "data": spec["data"].as_spec(), "train": as_section(spec["train"])}, handle, indent=1,
+                  sort_keys=True)
 
 
 def read_spec(path: Path) -> dict:
     spec = json.loads(Path(path).read_text())
-    return {**spec, "train": TrainSettings.from_config(spec["train"]),
-            "sample_map": SampleMapSettings(**spec["sample_map"])}
+    return {**spec, "data": TrainData.from_spec(spec["data"]), "train": TrainSettings.from_config(spec["train"])}
 
 
 def launch(spec: dict, plan: LaunchPlan) -> None:
-    """Run ``pretrain(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
+    """Run ``train_link(**spec)`` in ``plan.world_size`` processes; raise if any of them fails."""
     output = Path(spec["output_dir"])  # the spec and the launcher logs go beside the checkpoints
     output.mkdir(parents=True, exist_ok=True)
     spec_path = output / SPEC_FILE
@@ -285,10 +285,10 @@ def main(argv=None) -> None:
         sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(train, plan)))
     elif role == "worker":  # one training process
         from ernie_pipeline.io import logs
-        from ernie_pipeline.train.loop import pretrain
+        from ernie_pipeline.train.loop import train_link
 
         logs.to_file(None)
-        pretrain(**spec)
+        train_link(**spec)
     else:
         raise SystemExit(f"usage: python -m ernie_pipeline.train.launch node|worker SPEC (got {role!r})")
 

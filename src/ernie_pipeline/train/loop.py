@@ -1,59 +1,63 @@
-"""Stage 5: ERNIE pretraining (upstream ``run_pretrain.py``), one readable loop.
+"""Stage 5: ERNIE pretraining (upstream ``run_pretrain.py``) as a chain of checkpoint targets, one readable loop.
 
 Model: paddlenlp ``ErnieForPretraining`` (MLM head + sentence-order head) with
 ``ErniePretrainingCriterion``; AdamW (no decay on bias/norm), global-norm clipping, linear warmup then
 linear decay to ``min_lr`` (``LinearAnnealingWithWarmupDecay``); gradient accumulation from
 ``global_batch_size / micro_batch_size``.
 
+Three jobs make a run (``ernie_pipeline.train.chain`` plans them):
+
+* :func:`init_checkpoint` writes ``model_0``: the seeded initial weights (or ``train.continue_training``'s);
+* :func:`train_link` trains from the checkpoint before a save point to it, writing ``model_<step>``;
+* ``ernie_pipeline.train.summary`` evaluates the last checkpoint on the test split and writes the summary.
+
 Output folder::
 
-    model_last/         every checkpoint_steps and at the end; replaced atomically
-    model_<step>/       every save_steps and at the end
-    visualdl/           VisualDL scalars (train/*, valid/*, test/*)
-    train_log.jsonl     the train scalars of every logged step, at full precision
+    model_0/            the initial weights
+    model_<step>/       every save_steps and at max_steps: the chain's checkpoints (each holds its link's logs)
+    model_last/         every checkpoint_steps, and when SLURM stops a job: where a retried link continues
+    train_log.jsonl, valid_log.jsonl, visualdl/    the live logs (ernie_pipeline.train.train_log)
 
-Each checkpoint loads with ``ErnieForPretraining.from_pretrained(dir)`` and
-``ErnieTokenizer.from_pretrained(dir)`` and also holds the optimizer (``model_state.pdopt``) and
-``trainer_state.json`` (step, consumed samples). Randomness is a function of the config and the
-position: samples are drawn from ``seed + sample index``, dropout from a stream reseeded at every
-micro-batch from ``(seed, step, micro-batch)``; so a rerun resumes from ``model_last`` and, on CPU,
-continues exactly as an uninterrupted run would.
+Each checkpoint loads with ``ErnieForPretraining.from_pretrained(dir)`` and ``ErnieTokenizer.from_pretrained(dir)``
+and also holds the optimizer (``model_state.pdopt``) and ``trainer_state.json`` (step, consumed samples).
+Randomness is a function of the config and the position: samples are drawn from ``seed + sample index``,
+dropout from a stream reseeded at every micro-batch from ``(seed, step, micro-batch)``; so a link continues
+exactly where the checkpoint it starts from left off, and on CPU a chain of links equals one uninterrupted
+job bit for bit.
 
 Data parallel (``ernie_pipeline.train.launch`` starts the processes): each rank reads its slice of every global
 batch and draws the dropout of the micro-batch it stands for, so N processes with micro-batch m follow the
 trajectory of one process accumulating N micro-batches of m (up to the order of float sums); gradients are
 all-reduced at the last micro-batch of a step only. Rank 0 logs and writes checkpoints. The number of
-processes may change between a checkpoint and its resume. On GPUs, AMP O1/O2 with dynamic loss scaling
-(``train.amp``, ``train.scale_loss``; the scaler's state is checkpointed in ``scaler.pdparams``) and
-recompute of the encoder layers (``train.recompute``).
+processes may change between links. On GPUs, AMP O1/O2 with dynamic loss scaling (``train.amp``,
+``train.scale_loss``; the scaler's state is checkpointed in ``scaler.pdparams``) and recompute of the encoder
+layers (``train.recompute``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.data.index_map import SampleMapSettings
 from ernie_pipeline.data.masking import Vocab
-from ernie_pipeline.io.atomic import atomic_write, recover_directory
+from ernie_pipeline.io.atomic import recover_directory
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
-from ernie_pipeline.train.build import build_datasets, build_model, build_optimizer, micro_batches
-from ernie_pipeline.train.checkpoint import (resume_state, restore_optimizer, restore_weights, run_fingerprint,
-                                             save_checkpoint)
+from ernie_pipeline.train.build import (TrainData, build_datasets, build_model, build_optimizer, cycled_batches,
+                                        micro_batches)
+from ernie_pipeline.train.checkpoint import (initial_state, link_start, read_state, restore_optimizer,
+                                             restore_weights, run_fingerprint, save_checkpoint)
 from ernie_pipeline.train.models import check_train_settings
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.signals import StopRequest, TrainingStopped
-from ernie_pipeline.train.train_log import TRAIN_LOG, LogWindow, drop_log_rows_after, log_train_record
+from ernie_pipeline.train.train_log import LogWindow, RunLog
 
 log = logging.getLogger(__name__)
 # upstream's AMP lists (run_pretrain.py v2.5); evaluation leaves dropout out of the white list
@@ -92,7 +96,7 @@ def _mean_over_ranks(values: list, world: int) -> list[float]:
     return stacked.tolist()
 
 
-def _evaluate(model, criterion, batches, iters: int, train: TrainSettings, world: int) -> dict:
+def evaluate(model, criterion, batches, iters: int, train: TrainSettings, world: int) -> dict:
     import paddle
 
     model.eval()
@@ -128,7 +132,7 @@ def step_seed(seed: int, step: int, micro_batch: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _start_process(train: TrainSettings) -> tuple[int, int]:
+def start_process(train: TrainSettings) -> tuple[int, int]:
     """Device, CPU threads, the data-parallel group and the seeds of this process; (world size, rank)."""
     import paddle
 
@@ -148,82 +152,83 @@ def _start_process(train: TrainSettings) -> tuple[int, int]:
     return world, rank
 
 
-def pretrain(data_prefixes: list[str], tokenizer_source: str, index_maps: dict[str, list[str]], output_dir: str,
-             train: TrainSettings, sample_map: SampleMapSettings, summary_path: str,
-             blends: dict[str, str] | None = None) -> dict:
-    """Train per ``train`` (its ``dataset``: the blend, in the order of ``data_prefixes``) on sample maps built
-    per ``sample_map``; write checkpoints, VisualDL logs and a summary. ``index_maps`` gives each split's maps
-    in the same order; ``blends`` each split's blending index when there are several datasets."""
+def init_checkpoint(tokenizer_source: str, train: TrainSettings, path: str) -> None:
+    """model_0: the model's initial weights, drawn on the CPU from ``train.seed`` (the same on every device),
+    or ``train.continue_training``'s."""
     import paddle
-    from visualdl import LogWriter
+
+    paddle.set_device("cpu")
+    paddle.seed(train.seed)
+    tokenizer = load_tokenizer(tokenizer_source)
+    net, _, _ = build_model(train, len(tokenizer.vocab))
+    save_checkpoint(Path(path), net, tokenizer, None, None, initial_state(train))
+
+
+def train_link(data: TrainData, train: TrainSettings, output_dir: str, previous: str, end: int) -> dict:
+    """Train from checkpoint ``previous`` (the chain's checkpoint before save point ``end``, or model_last where a
+    retried job left it inside the link) to step ``end``, and write ``model_<end>`` in ``output_dir``; the
+    checkpoint's trainer state."""
+    import paddle
 
     output, last = Path(output_dir), Path(output_dir) / "model_last"
-    world, rank = _start_process(train)
+    world, rank = start_process(train)
     check_train_settings(train, world)
     accumulate = train.global_batch_size // (train.micro_batch_size * world)
 
-    tokenizer = load_tokenizer(tokenizer_source)
-    datasets, train_records = build_datasets(data_prefixes, index_maps, blends, train, sample_map, tokenizer,
-                                             Vocab.from_tokenizer(tokenizer))
+    tokenizer = load_tokenizer(data.tokenizer)
+    datasets, train_records = build_datasets(data, train, tokenizer, Vocab.from_tokenizer(tokenizer))
     net, config, criterion = build_model(train, len(tokenizer.vocab))
-    state = _resume(last, net, run_fingerprint(train, train_records), train.global_batch_size, rank, world)
-    lr, optimizer, scaler, net = build_optimizer(train, net, state["global_step"])
-    restore_optimizer(last, optimizer, scaler)
-    model = paddle.DataParallel(net) if world > 1 else net
-    # every evaluation reads eval_iters global batches of the valid split; resume continues after the last one
-    eval_consumed = train.global_batch_size * train.eval_iters * (state["global_step"] // train.eval_freq)
-    batches = {"train": micro_batches(datasets["train"], train.micro_batch_size, state["consumed_samples"],
-                                      train.num_workers),
-               "valid": micro_batches(datasets["valid"], train.micro_batch_size, eval_consumed, 0)}
-    writer = None
-    if rank == 0:
-        drop_log_rows_after(output / TRAIN_LOG, state["global_step"])
-        writer = LogWriter(logdir=str(output / "visualdl"))
-        writer.add_text("model_config", json.dumps(config.to_dict(), ensure_ascii=False), step=0)
-
-    start_time = time.perf_counter()
-    run = _Run(train, model, net, criterion, tokenizer, optimizer, lr, scaler, writer, output, world, rank, accumulate)
-    history, trained_tokens = run.train_steps(batches, state, stop_at=train.max_steps)
-
-    test_batches = micro_batches(datasets["test"], train.micro_batch_size, 0, 0)
-    test = _evaluate(model, criterion, test_batches, train.test_iters * accumulate, train, world)
-    seconds = time.perf_counter() - start_time
-    summary = {
-        "steps": train.max_steps,
-        "final_train": history[-1] if history else None,
-        "valid": state.get("valid"),
-        "test": test,
-        "tokens_per_second": trained_tokens / seconds if seconds and trained_tokens else None,
-        "seconds": seconds,
-        "checkpoint": str(last),
-        "data_parallel": world,
-    }
-    if rank == 0:
-        for key, value in test.items():
-            writer.add_scalar(f"test/{key}", value, train.max_steps)
-        writer.close()
-        with atomic_write(summary_path) as handle:
-            json.dump(summary, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-    return summary
-
-
-def _resume(last: Path, net, fingerprint: dict, global_batch: int, rank: int, world: int) -> dict:
-    """The trainer state to start from: ``last``'s (its weights loaded into ``net``) or step 0's."""
     if rank == 0 and recover_directory(last):  # a crash fell between the renames of a checkpoint replace
         log.warning("recovered %s from the previous checkpoint", last)
     _barrier(world)
-    state, resumed = resume_state(last, fingerprint, global_batch)
-    if resumed:
-        restore_weights(last, net)
-        log.info("resuming from %s at step %d", last, state["global_step"])
+    run = run_fingerprint(train, train_records)
+    start, state = link_start(Path(previous), last, end, run)
+    state.update(run=run, data_parallel=world)  # model_0's state holds no data
+    link_begins = read_state(Path(previous))["global_step"]
+    log.info("training steps %d..%d from %s (step %d)", link_begins + 1, end, start, state["global_step"])
+    restore_weights(start, net)
+    lr, optimizer, scaler, net = build_optimizer(train, net, state["global_step"])
+    restore_optimizer(start, optimizer, scaler)
+    model = paddle.DataParallel(net) if world > 1 else net
+    # every evaluation reads eval_iters global batches of the valid split; a link continues after the last one
+    eval_consumed = train.global_batch_size * train.eval_iters * (state["global_step"] // train.eval_freq)
+    batches = {"train": micro_batches(datasets["train"], train.micro_batch_size, state["consumed_samples"],
+                                      train.num_workers),
+               "valid": cycled_batches(datasets["valid"], "valid", train.micro_batch_size, train.global_batch_size,
+                                       eval_consumed)}
+    run_log = RunLog(output, state["global_step"], config.to_dict(), train.binary_head) if rank == 0 else None
+
+    _Run(train, model, net, criterion, tokenizer, optimizer, lr, scaler, run_log, output, world, rank,
+         accumulate).train_steps(batches, state, link_begins, end)
+    if run_log:
+        run_log.close()
     return state
+
+
+def pretrain(data: TrainData, train: TrainSettings, output_dir: str, summary_path: str) -> dict:
+    """The whole chain in this process (model_0, each link, the summary), as the workflow's jobs would make it:
+    for benchmarks and tests."""
+    from paddle.utils import unique_name
+
+    from ernie_pipeline.train.chain import save_points
+    from ernie_pipeline.train.summary import summarize
+
+    output = Path(output_dir)
+    init_checkpoint(data.tokenizer, train, str(output / "model_0"))
+    previous = output / "model_0"
+    for step in save_points(train):
+        # Paddle names parameters (and the optimizer's state after them) from a process-wide counter: each
+        # link counts from zero, as in the job of its own
+        with unique_name.guard():
+            train_link(data, train, output_dir, str(previous), step)
+        previous = output / f"model_{step}"
+    return summarize(data, train, output_dir, [str(output / f"model_{s}") for s in save_points(train)], summary_path)
 
 
 @dataclass
 class _Run:
     """What the training loop works with: the model (``model``: DataParallel over ``net`` on several ranks),
-    its optimizer, schedule and loss scaler, the VisualDL writer (rank 0) and the process layout."""
+    its optimizer, schedule and loss scaler, the live logs (rank 0) and the process layout."""
 
     settings: TrainSettings
     model: object
@@ -233,27 +238,27 @@ class _Run:
     optimizer: object
     lr: object
     scaler: object
-    writer: object
+    run_log: RunLog | None
     output: Path
     world: int
     rank: int
     accumulate: int
 
-    def train_steps(self, batches: dict, state: dict, stop_at: int) -> tuple[list[dict], float]:
-        """Train from ``state`` (updated in place) to step ``stop_at``; the logged records and trained tokens."""
+    def train_steps(self, batches: dict, state: dict, link_begins: int, end: int) -> None:
+        """Train from ``state`` (updated in place) to step ``end`` and save model_<end> with the rows logged since
+        step ``link_begins``."""
         import paddle
         from tqdm import tqdm
 
         train, model, world, accumulate = self.settings, self.model, self.world, self.accumulate
-        progress = tqdm(total=stop_at, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5,
+        progress = tqdm(total=end, initial=state["global_step"], desc="pretrain", unit="step", mininterval=5,
                         disable=self.rank != 0)
-        history, trained_tokens = [], 0.0
         window = LogWindow(accumulate)
         micro_step = 0
         stop = StopRequest()  # SLURM's time limit or preemption: checkpoint at the end of the current step
         model.train()
         for batch in batches["train"]:
-            if state["global_step"] >= stop_at:
+            if state["global_step"] >= end:
                 break
             # dropout draws from a stream seeded by (seed, step, micro-batch of the global batch): a resumed run
             # draws the masks an uninterrupted one does, and any number of ranks those of one accumulating rank
@@ -280,23 +285,22 @@ class _Run:
             window.steps += 1
             progress.update(1)
 
-            if step % train.logging_freq == 0 or step == stop_at:
-                record, tokens = window.record(step, _mean_over_ranks, world)
-                trained_tokens += tokens
-                history.append(self._log(record))
-            if step % train.eval_freq == 0 or step == train.max_steps:
-                state["valid"] = self._validate(batches["valid"], step)
-            stopping = stop.agreed(world) and step < stop_at
-            self._save_due(step, state, stopping)
+            if step % train.logging_freq == 0 or step == end:  # a link's last step is logged: its rows are whole
+                self._log(window.record(step, _mean_over_ranks, world))
+            if step % train.eval_freq == 0:
+                self._validate(batches["valid"], step)
+            stopping = stop.agreed(world) and step < end
+            if step % train.checkpoint_steps == 0 and step < end or stopping:
+                self._save(self.output / "model_last", state)
             if stopping:
                 stop.restore()
-                raise TrainingStopped(f"stopped by signal {stop.signal_name} after step {step} of {stop_at}; "
+                raise TrainingStopped(f"stopped by signal {stop.signal_name} after step {step} of {end}; "
                                       f"{self.output / 'model_last'} holds step {step}: a rerun continues from it")
         progress.close()
         stop.restore()
-        if state["global_step"] < stop_at:
-            raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {stop_at}")
-        return history, trained_tokens
+        if state["global_step"] < end:
+            raise RuntimeError(f"the train sample map ran out at step {state['global_step']} of {end}")
+        self._save(self.output / f"model_{end}", state, self.run_log.rows_since(link_begins) if self.run_log else None)
 
     def _apply_gradients(self) -> None:
         if self.scaler is None:
@@ -307,37 +311,27 @@ class _Run:
         self.lr.step()
         self.optimizer.clear_grad()
 
-    def _log(self, record: dict) -> dict:
-        """A logged step's record with the learning rate and loss scale; train_log.jsonl and VisualDL (rank 0)."""
-        step = record["step"]
+    def _log(self, record: dict) -> None:
+        """A logged step's record with the learning rate and loss scale, to the live logs (rank 0)."""
         record["learning_rate"] = self.optimizer.get_lr()
         if loss_scale(self.scaler) is not None:
             record["loss_scale"] = loss_scale(self.scaler)
         if not math.isfinite(record["loss"]):
-            raise FloatingPointError(f"training loss is {record['loss']} at step {step}; lower train.max_lr")
-        if self.rank == 0:
-            log_train_record(self.writer, self.output, record, self.settings.binary_head)
-        return record
+            raise FloatingPointError(f"training loss is {record['loss']} at step {record['step']}; lower train.max_lr")
+        if self.run_log:
+            self.run_log.train(record)
 
-    def _validate(self, valid_batches, step: int) -> dict:
+    def _validate(self, valid_batches, step: int) -> None:
         train = self.settings
-        scores = _evaluate(self.model, self.criterion, valid_batches, train.eval_iters * self.accumulate, train,
+        scores = evaluate(self.model, self.criterion, valid_batches, train.eval_iters * self.accumulate, train,
                            self.world)
-        if self.rank == 0:
-            for key, value in scores.items():
-                self.writer.add_scalar(f"valid/{key}", value, step)
-            log.info("step %d valid %s", step, scores)
-        return scores
+        if self.run_log and scores:
+            self.run_log.valid(step, scores)
 
-    def _save_due(self, step: int, state: dict, stopping: bool) -> None:
-        """model_<step> every save_steps, model_last every checkpoint_steps or when stopping, both at the end."""
-        train = self.settings
-        for due, path in ((step % train.save_steps == 0, self.output / f"model_{step}"),
-                          (step % train.checkpoint_steps == 0 or stopping, self.output / "model_last")):
-            if due or step == train.max_steps:
-                if self.rank == 0:
-                    save_checkpoint(path, self.net, self.tokenizer, self.optimizer, self.scaler, state)
-                _barrier(self.world)
+    def _save(self, path: Path, state: dict, logs: dict | None = None) -> None:
+        if self.rank == 0:
+            save_checkpoint(path, self.net, self.tokenizer, self.optimizer, self.scaler, state, logs)
+        _barrier(self.world)
 
 
 def _barrier(world: int) -> None:

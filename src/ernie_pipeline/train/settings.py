@@ -28,6 +28,7 @@ class TrainSettings:
     max_steps: int
     decay_steps: int | None
     warmup_rate: float
+    warmup_steps: int | None
     max_lr: float
     min_lr: float
     weight_decay: float
@@ -47,6 +48,7 @@ class TrainSettings:
     test_iters: int
     save_steps: int
     checkpoint_steps: int
+    steps_per_job: int | None
     num_workers: int
     threads: int
     amp: str | None

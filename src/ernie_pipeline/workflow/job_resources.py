@@ -44,12 +44,12 @@ def merge_minutes(input_mb: float) -> int:
     return _minutes(input_mb / MERGE_MB_PER_S)
 
 
-def index_map_mem_mb(samples: int, idx_mb: float, split_fraction: float) -> int:
+def index_map_mem_mb(samples: int | None, idx_mb: float, split_fraction: float) -> int:
     """A sample map is built in memory: ``samples`` rows, or one whole epoch of the split where that is more
-    (tool_helpers' ``build_mapping`` finishes the epoch it is in), 12 bytes a row (24 past 2**32 sentences);
-    plus the split's document index. The idx file is mostly ``lens``: 4 bytes a sentence."""
+    (tool_helpers' ``build_mapping`` finishes the epoch it is in; None: one epoch), 12 bytes a row (24 past
+    2**32 sentences); plus the split's document index. The idx file is mostly ``lens``: 4 bytes a sentence."""
     sentences = idx_mb * 1e6 / 4
-    rows = max(samples, ROWS_PER_SENTENCE * sentences * split_fraction)
+    rows = max(samples or 0, ROWS_PER_SENTENCE * sentences * split_fraction)
     row_bytes = 24 if sentences >= 2**32 else 12
     return int(BASE_MB + MARGIN * (rows * row_bytes + idx_mb * 1e6 * split_fraction) / 1e6)
 

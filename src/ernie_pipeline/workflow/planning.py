@@ -9,7 +9,9 @@ import os
 
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
 from ernie_pipeline.data.blend import dataset_samples, parse_blend
-from ernie_pipeline.data.index_map import SampleMapSettings, num_samples
+from ernie_pipeline.data.index_map import SPLIT_NAMES, SampleMapSettings, map_samples
+from ernie_pipeline.data.token_files import prefix_of
+from ernie_pipeline.train.build import TrainData
 from ernie_pipeline.train.settings import TrainSettings
 
 # vocab.scheme -> the folder (below results_dir) of that scheme's vocabulary
@@ -71,11 +73,11 @@ def sample_map_settings(config: dict) -> SampleMapSettings:
     return train_settings(config).sample_map(config["index"])
 
 
-def split_samples(config: dict) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+def split_samples(config: dict) -> tuple[dict[str, int | None], dict[str, dict[str, int | None]]]:
     """Samples per split, and the samples each dataset's map holds per split: all of them, or its share of a
-    blend (+0.5 %)."""
+    blend (+0.5 %); None: one pass (valid, test)."""
     train = train_settings(config)
-    total = num_samples(train)
+    total = map_samples(train)
     return total, {split: dataset_samples(count, train.dataset) for split, count in total.items()}
 
 
@@ -97,3 +99,14 @@ def tokenizer_source(config: dict) -> tuple[str, list[str]]:
     if config["tokenize"]["tokenizer"] and not os.path.isdir(tokenizer) and "/" in tokenizer:
         raise ValueError(f"config tokenize.tokenizer: {tokenizer} is not a folder (nor a paddlenlp built-in name)")
     return tokenizer, [f"{tokenizer}/vocab.txt"] if os.path.isdir(tokenizer) or tokenizer == own else []
+
+
+def train_data(config: dict, job_input) -> TrainData:
+    """What a training job reads, from its Snakemake input (named ``ids``, ``tokenizer``, ``index_maps`` dataset by
+    dataset, each with its train, valid and test map, and ``blends``)."""
+    maps = list(job_input.index_maps)
+    tokenizer = os.path.dirname(job_input.tokenizer[0]) if job_input.tokenizer else tokenizer_source(config)[0]
+    return TrainData(prefixes=[prefix_of(path) for path in job_input.ids], tokenizer=tokenizer,
+                     index_maps={split: maps[k::len(SPLIT_NAMES)] for k, split in enumerate(SPLIT_NAMES)},
+                     sample_map=sample_map_settings(config),
+                     blends=dict(zip(SPLIT_NAMES, job_input.blends)) or None)
