@@ -339,7 +339,9 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
         "results/segmented/news/a/news-1.txt.jsonl", "results/segmented/news/news-2.txt.jsonl"}
     # the vocabulary counts both corpora; training (train.dataset: null) uses the first dataset
     char_dict = next(job for job in job_dag(tmp_path, "pretrain") if job.rule == "char_dict")
-    assert sorted((job.rule, job.wildcards["dataset"], job.wildcards["shard"]) for job in char_dict.dependencies) == [
+    # (a job's label names the wildcards it does not share with its dependencies: the shard's are segment_shard's)
+    counted = [(job.rule, *job.dependencies) for job in char_dict.dependencies]
+    assert sorted((rule, shard.wildcards["dataset"], shard.wildcards["shard"]) for rule, shard in counted) == [
         ("char_counts", "news", "a/news-1.txt"), ("char_counts", "news", "news-2.txt"),
         ("char_counts", "tiny", "part-0000.json"), ("char_counts", "tiny", "part-0001.json")]
     assert planned_jobs(tmp_path, "pretrain") == {"sample_chinese": 1, "segment_shard": 4, "char_counts": 4, "char_dict": 1,
