@@ -1,1 +1,2 @@
-"""Stage 6: downstream evaluation of checkpoints (CLUE-style fine-tuning grids). Not built yet (issue 18)."""
+"""Stage 6: downstream evaluation of the chain's checkpoints: CLUE-style task files (tasks), the fine-tuning grid and
+its selection (grid), one fine-tuning run (finetune), the report (report)."""
