@@ -46,8 +46,8 @@ rulegraph: setup
 clean-results:
 	rm -rf results .snakemake
 
-# megatron-core's IndexedDataset reader for tests/tools/read_megatron.py, in its own venv
-# (torch must not share a process with Paddle). `make test` builds it; `make setup` does not.
+# The torch side of the tests, in its own venv (torch must not share a process with Paddle): megatron-core's
+# IndexedDataset reader for tests/tools/read_megatron.py, transformers for tests/tools/compare_hf.py. `make test` builds it; `make setup` does not.
 MEGATRON_VENV := .venv-megatron
 MEGATRON_STAMP := $(MEGATRON_VENV)/.installed-from-lock
 
@@ -59,5 +59,5 @@ $(MEGATRON_STAMP): requirements-megatron.lock
 	test -x $(MEGATRON_VENV)/bin/python || $(PYTHON) -m venv $(MEGATRON_VENV)
 	$(MEGATRON_VENV)/bin/python -m pip --disable-pip-version-check install --quiet -r requirements-megatron.lock
 	$(MEGATRON_VENV)/bin/python -m pip --disable-pip-version-check check
-	$(MEGATRON_VENV)/bin/python -W ignore -c 'from megatron.core.datasets.indexed_dataset import IndexedDataset'
+	$(MEGATRON_VENV)/bin/python -W ignore -c 'from megatron.core.datasets.indexed_dataset import IndexedDataset; import transformers'
 	touch $@

@@ -11,6 +11,7 @@
 #              -> summary.json + training curve (model_last/, VisualDL logs beside them)
 #   evaluate   each checkpoint fine-tuned on CLUE-style tasks over a grid -> the best dev configuration per
 #              (task, checkpoint) -> report.{tsv,md} + a plot per task, model_0 as the baseline
+#   export     (on request) any checkpoint as a Hugging Face transformers folder: results/hf/model_<step>
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -30,6 +31,7 @@ include: "rules/token_ids.smk"
 include: "rules/index.smk"
 include: "rules/pretrain.smk"
 include: "rules/evaluate.smk"
+include: "rules/export.smk"
 
 
 rule all:

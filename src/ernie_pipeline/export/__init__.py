@@ -1,0 +1,1 @@
+"""Checkpoints for other frameworks: Hugging Face transformers (hf)."""

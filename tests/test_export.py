@@ -1,0 +1,175 @@
+"""The Hugging Face export (ernie_pipeline.export.hf): the parameter mapping and its refusals on synthetic
+weights (unit tier), the tokenizer against paddlenlp's ErnieTokenizer on real text, and transformers loading
+an exported checkpoint of the tiny run with outputs equal to Paddle's (in .venv-megatron, which has torch)."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import REPO, require, run_snakemake
+from ernie_pipeline.export.hf import (LAYER_NORM_EPS, ExportError, expected_names, hf_config, hf_state_dict)
+
+CONFIG = {"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 16,
+          "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+          "max_position_embeddings": 12, "type_vocab_size": 4, "initializer_range": 0.02, "pad_token_id": 0,
+          "task_type_vocab_size": 3, "use_task_id": False, "layer_norm_eps": 1e-5, "pool_act": "tanh"}
+
+
+def _paddle_state(config=CONFIG) -> dict[str, np.ndarray]:
+    """The parameter names and shapes of paddlenlp's ErnieForPretraining (a Linear weight [in, out]), each
+    filled with distinct numbers; the decoder tied to the word embeddings as paddlenlp ties it."""
+    h, v, i = config["hidden_size"], config["vocab_size"], config["intermediate_size"]
+    shapes = {"ernie.embeddings.word_embeddings.weight": (v, h),
+              "ernie.embeddings.position_embeddings.weight": (config["max_position_embeddings"], h),
+              "ernie.embeddings.token_type_embeddings.weight": (config["type_vocab_size"], h),
+              "ernie.embeddings.layer_norm.weight": (h,), "ernie.embeddings.layer_norm.bias": (h,)}
+    if config["use_task_id"]:
+        shapes["ernie.embeddings.task_type_embeddings.weight"] = (config["task_type_vocab_size"], h)
+    for layer in range(config["num_hidden_layers"]):
+        for name, shape in (("self_attn.q_proj", (h, h)), ("self_attn.k_proj", (h, h)), ("self_attn.v_proj", (h, h)),
+                            ("self_attn.out_proj", (h, h)), ("linear1", (h, i)), ("linear2", (i, h)),
+                            ("norm1", None), ("norm2", None)):
+            out = shape[1] if shape else h
+            shapes[f"ernie.encoder.layers.{layer}.{name}.weight"] = shape or (h,)
+            shapes[f"ernie.encoder.layers.{layer}.{name}.bias"] = (out,)
+    shapes.update({"ernie.pooler.dense.weight": (h, h), "ernie.pooler.dense.bias": (h,),
+                   "cls.predictions.transform.weight": (h, h), "cls.predictions.transform.bias": (h,),
+                   "cls.predictions.layer_norm.weight": (h,), "cls.predictions.layer_norm.bias": (h,),
+                   "cls.predictions.decoder_bias": (v,), "cls.seq_relationship.weight": (h, 2),
+                   "cls.seq_relationship.bias": (2,)})
+    rng = np.random.default_rng(0)
+    state = {name: rng.normal(size=shape).astype(np.float32) for name, shape in shapes.items()}
+    state["cls.predictions.decoder.weight"] = state["ernie.embeddings.word_embeddings.weight"]
+    state["cls.predictions.decoder.bias"] = state["cls.predictions.decoder_bias"]
+    return state
+
+
+@pytest.mark.parametrize("use_task_id", [False, True])
+def test_every_parameter_maps_once_transposed_where_paddle_keeps_in_out(use_task_id):
+    config = {**CONFIG, "use_task_id": use_task_id}
+    paddle = _paddle_state(config)
+    hf = hf_state_dict(paddle, config)
+    assert sorted(hf) == sorted(expected_names(config)) and len(hf) == len(paddle) - 1  # one decoder bias
+    # every value lands once: the exported arrays are the Paddle arrays, some transposed
+    exported = sorted(tuple(np.sort(v, axis=None)) for k, v in hf.items() if k != "cls.predictions.decoder.weight")
+    source = sorted(tuple(np.sort(v, axis=None)) for k, v in paddle.items()
+                    if k not in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"))
+    assert exported == source
+    np.testing.assert_array_equal(hf["ernie.encoder.layer.1.attention.self.query.weight"],
+                                  paddle["ernie.encoder.layers.1.self_attn.q_proj.weight"].T)
+    np.testing.assert_array_equal(hf["ernie.encoder.layer.0.intermediate.dense.weight"],
+                                  paddle["ernie.encoder.layers.0.linear1.weight"].T)  # [16, 8]: [out, in]
+    assert hf["ernie.encoder.layer.0.output.dense.weight"].shape == (8, 16)
+    np.testing.assert_array_equal(hf["cls.seq_relationship.weight"], paddle["cls.seq_relationship.weight"].T)
+    np.testing.assert_array_equal(hf["ernie.embeddings.word_embeddings.weight"],
+                                  paddle["ernie.embeddings.word_embeddings.weight"])  # embeddings as they are
+    np.testing.assert_array_equal(hf["cls.predictions.bias"], paddle["cls.predictions.decoder_bias"])
+    assert hf["cls.predictions.decoder.weight"] is hf["ernie.embeddings.word_embeddings.weight"]  # tied
+    assert all(v.flags.c_contiguous and v.dtype == np.float32 for v in hf.values())
+
+
+def test_the_config_says_ernie_with_paddlenlps_layer_norm_epsilon():
+    config = hf_config(CONFIG)
+    assert config["model_type"] == "ernie" and config["architectures"] == ["ErnieForPreTraining"]
+    assert config["layer_norm_eps"] == LAYER_NORM_EPS == 1e-12  # paddlenlp uses it whatever its config says
+    assert {k: config[k] for k in ("hidden_size", "num_hidden_layers", "vocab_size", "use_task_id")} == {
+        "hidden_size": 8, "num_hidden_layers": 2, "vocab_size": 20, "use_task_id": False}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update({"ernie.encoder.layers.0.extra.weight": np.zeros(3, np.float32)}),
+     "no transformers counterpart for parameter 'ernie.encoder.layers.0.extra.weight'"),
+    (lambda s: s.pop("ernie.encoder.layers.1.norm2.bias"), r"lacks \['ernie.encoder.layer.1.output.LayerNorm.bias'\]"),
+    (lambda s: s.update({"cls.predictions.decoder.weight": s["cls.predictions.decoder.weight"] + 1}),
+     "the MLM decoder is not tied to the word embeddings"),
+    (lambda s: s.update({"cls.predictions.decoder.bias": s["cls.predictions.decoder_bias"] + 1}),
+     "held twice with different values"),
+    (lambda s: s.pop("cls.predictions.decoder.weight"), "no MLM decoder"),
+])
+def test_a_checkpoint_it_cannot_map_exactly_is_refused(change, message):
+    state = _paddle_state()
+    change(state)
+    with pytest.raises(ExportError, match=message):
+        hf_state_dict(state, CONFIG)
+
+
+def test_an_activation_transformers_lacks_is_refused():
+    with pytest.raises(ExportError, match="hidden_act 'gelu_fast'"):
+        hf_config({**CONFIG, "hidden_act": "gelu_fast"})
+
+
+def test_the_tokenizer_gives_ernie_tokenizers_ids_on_real_text(artifacts, inews_docs):
+    """tokenizer.json against paddlenlp's ErnieTokenizer on the tiny run's vocabulary: real news text (with
+    its symbols: ℃ ￥ ± © ① ...), Japanese, Korean, special tokens inside text, accents, pairs."""
+    from paddlenlp.transformers import ErnieTokenizer
+
+    from ernie_pipeline.export.hf import build_tokenizer
+
+    vocab_dir = artifacts["vocab_dir"]
+    reference = ErnieTokenizer.from_pretrained(str(vocab_dir))
+    ours = build_tokenizer(vocab_dir / "vocab.txt")
+    lines = [line for doc in inews_docs[-1500:] for line in doc["content"].splitlines() if line.strip()]
+    crafted = ["温度25℃，价格￥100，±3% ©2024 ™ ①② ㎡ ♥", "カタカナとひらがなの文", "한국어 문장입니다", "[SEP]前后[CLS]x[MASK]y",
+               "Émile's café — naïve résumé", "emoji 😀 ok", "a\u00adb x²+y² µm Ø", "ﬁ ligature ＦＵＬＬ"]
+    assert any("℃" in line or "￥" in line for line in lines)  # symbols occur in the real text too
+    differing = [text for text in lines + crafted if ours.encode(text).ids != reference(text)["input_ids"]]
+    assert len(lines) > 1000 and differing == []
+    pair = ours.encode(crafted[0], crafted[1])
+    expected = reference(crafted[0], text_pair=crafted[1])
+    assert pair.ids == expected["input_ids"] and pair.type_ids == expected["token_type_ids"]
+
+
+@pytest.mark.megatron
+def test_transformers_loads_the_export_with_paddles_outputs(artifacts, inews_docs, tmp_path):
+    """`snakemake results/hf/model_6` on the tiny run; in .venv-megatron, transformers' Auto classes load it
+    without missing or unexpected keys, and on 50 real sentences (a padded batch, with the attention mask)
+    give Paddle's hidden states, MLM and SOP logits to 1e-4 with the same MLM argmax everywhere."""
+    import shutil
+
+    import paddle
+    from paddlenlp.transformers import ErnieForPretraining, ErnieTokenizer
+
+    python = REPO / ".venv-megatron" / "bin" / "python"
+    require(python.is_file(), "needs .venv-megatron: `make megatron-env` (`make test` builds it)")
+    workdir = tmp_path / "w"
+    shutil.copytree(artifacts["workdir"], workdir, symlinks=True)
+    run_snakemake(workdir, "results/hf/model_6")
+    folder = workdir / "results/hf/model_6"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors",
+                                                         "special_tokens_map.json", "tokenizer.json",
+                                                         "tokenizer_config.json", "vocab.txt"]
+    assert (folder / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert "pass `attention_mask`" in (folder / "README.md").read_text().lower()
+
+    checkpoint = artifacts["pretrain"] / "model_6"
+    tokenizer, model = ErnieTokenizer.from_pretrained(str(checkpoint)), ErnieForPretraining.from_pretrained(str(checkpoint))
+    model.eval()
+    sentences = [s for doc in inews_docs[2000:2100] for s in doc["content"].split("。") if 5 < len(s) < 60][:50]
+    batch = tokenizer(sentences[:25], text_pair=sentences[25:50], padding=True, return_attention_mask=True)
+    inputs = {k: np.array(batch[k], dtype=np.int64) for k in ("input_ids", "token_type_ids", "attention_mask")}
+    with paddle.no_grad():
+        hidden, pooled = model.ernie(*(paddle.to_tensor(inputs[k]) for k in ("input_ids", "token_type_ids")),
+                                     attention_mask=paddle.to_tensor(inputs["attention_mask"]))
+        mlm, sop = model.cls(hidden, pooled)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    (tmp_path / "texts.json").write_text(json.dumps(sentences, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([str(python), str(REPO / "tests/tools/compare_hf.py"), str(folder), str(tmp_path / "inputs.npz"),
+                           str(tmp_path / "texts.json"), str(tmp_path / "out.npz")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    report = json.loads(str(out["report"]))
+    assert report["pretraining"] == {"missing_keys": [], "unexpected_keys": []}
+    assert report["pretraining_class"] == "ErnieForPreTraining" and report["masked_lm"]["missing_keys"] == []
+    assert report["sequence_classification"]["missing_keys"] == ["classifier.bias", "classifier.weight"]
+    assert report["model_input_names"] == ["input_ids", "token_type_ids", "attention_mask"]
+    real = inputs["attention_mask"].astype(bool)  # padding positions are not compared
+    for name, ours, theirs in (("hidden", hidden, out["hidden"]), ("mlm", mlm, out["mlm"]),
+                               ("masked_lm", mlm, out["masked_lm"])):
+        assert np.abs(ours.numpy() - theirs)[real].max() <= 1e-4, name
+    assert (mlm.numpy().argmax(-1) == out["mlm"].argmax(-1))[real].all()
+    assert np.abs(sop.numpy() - out["sop"]).max() <= 1e-4 and (sop.numpy().argmax(-1) == out["sop"].argmax(-1)).all()
+    for k, sentence in enumerate(sentences):
+        assert list(out[f"ids_{k}"]) == tokenizer(sentence)["input_ids"]
+    assert report["pair_token_type_ids"] == tokenizer(sentences[0], text_pair=sentences[1])["token_type_ids"]
