@@ -390,7 +390,7 @@ def test_recompute_wrapper_gives_the_same_loss_and_gradients():
 def test_a_disabled_loss_scaler_logs_no_scale():
     import paddle
 
-    from ernie_pipeline.train.loop import loss_scale
+    from ernie_pipeline.train.step import loss_scale
 
     assert loss_scale(None) is None
     # on CPU Paddle disables the scaler it is asked for, as on GPUs below compute capability 7.0

@@ -36,15 +36,11 @@ layers (``train.recompute``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.data.masking import Vocab
@@ -57,100 +53,10 @@ from ernie_pipeline.train.checkpoint import (initial_state, link_start, read_sta
 from ernie_pipeline.train.models import check_train_settings
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.signals import StopRequest, TrainingStopped
+from ernie_pipeline.train.step import autocast, evaluate, loss_scale, losses, mean_over_ranks, start_process, step_seed
 from ernie_pipeline.train.train_log import LogWindow, RunLog
 
 log = logging.getLogger(__name__)
-# upstream's AMP lists (run_pretrain.py v2.5); evaluation leaves dropout out of the white list
-AMP_WHITE_LIST = ("softmax", "layer_norm", "gelu")
-AMP_BLACK_LIST = ("c_softmax_with_cross_entropy",)
-
-
-def _losses(model, criterion, batch, binary_head):
-    input_ids, token_types, attention, positions, labels, sop_labels = batch
-    scores, sop_scores = model(input_ids, token_type_ids=token_types, attention_mask=attention,
-                               masked_positions=positions)
-    if binary_head:
-        lm_loss, sop_loss = criterion(scores, sop_scores, labels, sop_labels)
-        return lm_loss + sop_loss, lm_loss, sop_loss
-    lm_loss = criterion(scores, sop_scores, labels)
-    return lm_loss, lm_loss, None
-
-
-def _autocast(amp: str | None, training: bool):
-    """upstream's AMP context (a no-op without ``train.amp``)."""
-    import paddle
-
-    white = AMP_WHITE_LIST + (("dropout",) if training else ())
-    return paddle.amp.auto_cast(enable=bool(amp), level=amp or "O1",
-                                custom_white_list=list(white), custom_black_list=list(AMP_BLACK_LIST))
-
-
-def _mean_over_ranks(values: list, world: int) -> list[float]:
-    """Python floats of ``values`` (tensors or numbers) averaged over the data-parallel ranks."""
-    import paddle
-
-    stacked = paddle.to_tensor([float(v) for v in values], dtype="float64")
-    if world > 1:
-        paddle.distributed.all_reduce(stacked)
-        stacked = stacked / world
-    return stacked.tolist()
-
-
-def evaluate(model, criterion, batches, iters: int, train: TrainSettings, world: int) -> dict:
-    import paddle
-
-    model.eval()
-    totals = [0.0, 0.0, 0.0]
-    done = 0
-    with paddle.no_grad():
-        for _ in range(iters):
-            batch = next(batches, None)
-            if batch is None:
-                break
-            with _autocast(train.amp, training=False):
-                loss, lm, sop = _losses(model, criterion, batch, train.binary_head)
-            for k, value in enumerate((loss, lm, sop if sop is not None else 0.0)):
-                totals[k] += float(value)
-            done += 1
-    model.train()
-    if not done:
-        return {}
-    return dict(zip(("loss", "lm_loss", "sop_loss"), _mean_over_ranks([t / done for t in totals], world)))
-
-
-def loss_scale(scaler) -> float | None:
-    """The dynamic loss scale of ``scaler``; None without one or where Paddle disabled it (bf16, GPUs below
-    compute capability 7.0, CPU), whose state has no scale."""
-    if scaler is None or not scaler.is_enable():
-        return None
-    return float(scaler.state_dict()["scale"])
-
-
-def step_seed(seed: int, step: int, micro_batch: int) -> int:
-    """The dropout seed of one micro-batch: distinct for every (seed, step, micro-batch), below 2**63."""
-    digest = hashlib.sha256(f"{seed}:{step}:{micro_batch}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def start_process(train: TrainSettings) -> tuple[int, int]:
-    """Device, CPU threads, the data-parallel group and the seeds of this process; (world size, rank)."""
-    import paddle
-
-    train.check_device()
-    paddle.set_device(train.device)
-    world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    if train.device == "cpu":  # Paddle's CPU kernels use one thread unless told otherwise
-        local_processes = int(os.environ.get("PADDLE_LOCAL_SIZE", 1))
-        paddle.base.core.set_num_threads(max(1, train.threads // local_processes))
-    if world > 1:
-        # pure data parallel, what upstream's fleet.distributed_model amounts to (fleet's DistributedStrategy
-        # does not load with this stack's protobuf)
-        paddle.distributed.init_parallel_env()
-    random.seed(train.seed)
-    np.random.seed(train.seed)
-    paddle.seed(train.seed)  # the same initial weights on every rank
-    return world, rank
-
 
 def init_checkpoint(tokenizer_source: str, train: TrainSettings, path: str) -> None:
     """model_0: the model's initial weights, drawn on the CPU from ``train.seed`` (the same on every device),
@@ -267,8 +173,8 @@ class _Run:
             paddle.seed(step_seed(train.seed, state["global_step"], (micro_step % accumulate) * world + self.rank))
             micro_step += 1
             boundary = micro_step % accumulate == 0
-            with _autocast(train.amp, training=True):
-                loss, lm, sop = _losses(model, self.criterion, batch, train.binary_head)
+            with autocast(train.amp, training=True):
+                loss, lm, sop = losses(model, self.criterion, batch, train.binary_head)
             scaled = loss / accumulate if self.scaler is None else self.scaler.scale(loss / accumulate)
             if world > 1 and not boundary:
                 with model.no_sync():  # gradients are all-reduced once per step, at its last micro-batch
@@ -286,7 +192,7 @@ class _Run:
             progress.update(1)
 
             if step % train.logging_freq == 0 or step == end:  # a link's last step is logged: its rows are whole
-                self._log(window.record(step, _mean_over_ranks, world))
+                self._log(window.record(step, mean_over_ranks, world))
             if step % train.eval_freq == 0:
                 self._validate(batches["valid"], step)
             stopping = stop.agreed(world) and step < end

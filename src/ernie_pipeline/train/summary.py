@@ -24,7 +24,7 @@ from ernie_pipeline.io.atomic import atomic_outputs
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 from ernie_pipeline.train.build import TrainData, build_datasets, build_model, cycled_batches
 from ernie_pipeline.train.checkpoint import SAVE_DTYPE, read_state, restore_weights
-from ernie_pipeline.train.loop import evaluate, start_process
+from ernie_pipeline.train.step import evaluate, start_process
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.train_log import (EVAL_SCALARS, TRAIN_LOG, VALID_LOG, VISUALDL_DIR, add_scalars,
                                             open_visualdl, read_rows)
