@@ -4,8 +4,10 @@ LAC's seg model is small: character embeddings (96) → two bidirectional GRU la
 direction) → a linear layer to 4 tags (B/I/E/S) → linear-chain CRF (Viterbi). Paddle's predictor
 spends most of its time on per-step overhead of sequences of a few dozen characters. Here the same
 weights (read from LAC's own model files) run over packed, length-sorted batches of thousands of
-characters: each GRU time step is one BLAS call for every sentence still running, plus one fused
-C++ kernel (:mod:`ernie_pipeline.segment._gru_kernels`, NumPy when it is not built) for the activations.
+characters: each GRU time step is one matrix product for every sentence still running, plus one fused
+kernel for the activations. With the C++ extension (:mod:`ernie_pipeline.segment._gru_kernels`) and MKL
+(:mod:`ernie_pipeline.segment.blas` measures which BLAS is faster here) a whole layer runs in C++, its
+recurrent weights packed once; otherwise each step is a NumPy matmul and a fused kernel (or NumPy).
 
 Exactness: float32 arithmetic in a different order differs from Paddle's in the last bits, which
 can only change a result where two tag paths score almost the same. Viterbi reports, per
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ernie_pipeline.segment import blas
 from ernie_pipeline.segment.lac_model_files import lac_model_dir, load_kv, read_paddle_tensor
 
 class _BiGru:
@@ -53,8 +56,8 @@ class _BiGru:
         """[2, N, 3D] scaled input projections of packed ``inputs`` [N, F]: forward rows in time
         order, backward rows in the ``mirror`` order (each sequence reversed)."""
         out = np.empty((2, len(inputs), 3 * self.hidden), np.float32)
-        np.matmul(inputs, self.fc_w[0], out=out[0])
-        np.matmul(inputs if mirror is None else inputs[mirror], self.fc_w[1], out=out[1])
+        matmul(np.ascontiguousarray(inputs), self.fc_w[0], out[0])
+        matmul(inputs if mirror is None else inputs[mirror], self.fc_w[1], out[1])
         out += self.fc_b
         return out
 
@@ -62,8 +65,11 @@ class _BiGru:
         """``projected``: [2, N, 3D], each direction's rows packed time-major (step t's rows are those
         of the ``active[t]`` sequences longer than t, longest first). Hidden states, same layout."""
         hidden = self.hidden
-        batch = active[0]
         out = np.empty((2, projected.shape[1], hidden), np.float32)
+        if blas.backend().name == "mkl":  # the whole layer in C++
+            _gru_kernels.bigru(projected, active.astype(np.int64), self.w_gates, self.w_cand, out)
+            return out
+        batch = active[0]
         gates = np.empty((batch, 2 * hidden), np.float32)
         cand = np.empty((batch, hidden), np.float32)
         reset_h = np.empty((batch, hidden), np.float32)
@@ -108,9 +114,19 @@ def _numpy_candidate_step(cand, x, gates, h, new_h):
 
 
 try:  # the same two steps fused in C++ (built by `make setup`): about 1.3x faster overall
+    from ernie_pipeline.segment import _gru_kernels
     from ernie_pipeline.segment._gru_kernels import candidate_step, gates_step
 except ImportError:
+    _gru_kernels = None
     gates_step, candidate_step = _numpy_gates_step, _numpy_candidate_step
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out <- a @ b through the faster BLAS here (:func:`ernie_pipeline.segment.blas.backend`)."""
+    if blas.backend().name == "mkl":
+        _gru_kernels.sgemm(a, b, out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 class FastSegModel:
@@ -185,7 +201,9 @@ class FastSegModel:
         hidden = second.run(second.project(features, mirror), active)
         features = np.concatenate([hidden[0], hidden[1][mirror]], axis=1)
         emissions = np.zeros((steps, batch, len(self.start)), np.float32)
-        emissions[valid] = features @ self.emission_w + self.emission_b
+        scores = np.empty((len(features), len(self.start)), np.float32)
+        matmul(features, self.emission_w, scores)
+        emissions[valid] = scores + self.emission_b
         return emissions, lengths, active
 
     def viterbi(self, emissions: np.ndarray, lengths: np.ndarray, active: np.ndarray
