@@ -14,11 +14,13 @@
 #include <dlfcn.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -87,6 +89,26 @@ INLINE void candidate_rows(const float* cand, ssize_t cand_stride, const float* 
       const float t = 2.0f / (1.0f + exp_approx(c[j] + xc[j])) - 1.0f;
       out[j] = hi[j] + u[j] * (t - hi[j]);
     }
+  }
+}
+
+// One row of a step inside a whole layer: its input row ``x`` (3D wide) plus ``bias`` (3D), gates ``g`` (2D) from
+// the recurrent product; the new state goes to the recurrence's buffer and to the layer's output row.
+// (__restrict__: the buffers never overlap; without it GCC gives up vectorising for the many alias checks)
+INLINE void gates_row(float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ bias,
+                      const float* __restrict__ h, float* __restrict__ reset_h, ssize_t d) {
+  for (ssize_t j = 0; j < 2 * d; ++j) g[j] = 1.0f / (1.0f + exp_approx(g[j] + x[j] + bias[j]));
+  for (ssize_t j = 0; j < d; ++j) reset_h[j] = g[d + j] * h[j];
+}
+
+INLINE void candidate_row(const float* __restrict__ c, const float* __restrict__ x, const float* __restrict__ bias,
+                          const float* __restrict__ u, const float* __restrict__ h, float* __restrict__ state,
+                          float* __restrict__ out, ssize_t d) {
+  for (ssize_t j = 0; j < d; ++j) {
+    const float t = 2.0f / (1.0f + exp_approx(c[j] + x[2 * d + j] + bias[2 * d + j])) - 1.0f;
+    const float value = h[j] + u[j] * (t - h[j]);
+    state[j] = value;
+    out[j] = value;
   }
 }
 
@@ -208,20 +230,89 @@ void sgemm(Array a_a, Array b_a, Array out_a) {
             out.data, out.stride);
 }
 
-// Both directions of one bidirectional GRU layer (bigru_crf._BiGru.run): ``projected`` [2, N, 3D] (each
-// direction's rows packed time-major, step t's rows those of the ``active[t]`` sequences longer than t),
-// ``w_gates`` [2, D, 2D], ``w_cand`` [2, D, D] (scaled as above); hidden states into ``out`` [2, N, D].
-void bigru(py::array_t<float, py::array::c_style> projected, py::array_t<int64_t, py::array::c_style> active,
-           py::array_t<float, py::array::c_style> w_gates, py::array_t<float, py::array::c_style> w_cand,
-           py::array_t<float, py::array::c_style> out) {
+// One direction of a layer: every time step's two products through MKL (packed recurrent weights), then the
+// step's rows. Row r of the packed time-major order (``steps[t]`` rows at step t) stands for position p = r
+// (forward) or p = mirror[r] (backward: each sequence reversed); its input is row input_rows[p] of ``inputs``
+// (identity where input_rows is null) from column dir * 3D, its state goes to out[p, dir * D : (dir + 1) * D].
+struct Direction {
+  const float* inputs;
+  ssize_t input_stride;
+  const int64_t* input_rows;
+  const int64_t* mirror;
+  const float* bias;
+  const int64_t* steps;
+  ssize_t num_steps;
+  const float* packed_gates;
+  const float* packed_cand;
+  float* states;  // [N, D]: the recurrence's own, time-major
+  float* gates;
+  float* cand;
+  float* reset_h;
+  const float* initial;
+  float* out;
+  ssize_t out_stride;
+  ssize_t d;
+  int dir;
+};
+
+INLINE void direction_pass(const Direction& a) {
+  const ssize_t d = a.d;
+  const float* h = a.initial;
+  ssize_t row = 0;
+  for (ssize_t t = 0; t < a.num_steps; ++t) {  // one step of every sequence still running
+    const int n = static_cast<int>(a.steps[t]);
+    mkl.compute(kRowMajor, kNoTrans, kPacked, n, 2 * d, d, h, d, a.packed_gates, 2 * d, 0.0f, a.gates, 2 * d);
+    for (int i = 0; i < n; ++i) {
+      const ssize_t p = a.dir ? a.mirror[row + i] : row + i;
+      const float* x = a.inputs + (a.input_rows ? a.input_rows[p] : p) * a.input_stride + a.dir * 3 * d;
+      gates_row(a.gates + i * 2 * d, x, a.bias, h + i * d, a.reset_h + i * d, d);
+    }
+    mkl.compute(kRowMajor, kNoTrans, kPacked, n, d, d, a.reset_h, d, a.packed_cand, d, 0.0f, a.cand, d);
+    for (int i = 0; i < n; ++i) {
+      const ssize_t p = a.dir ? a.mirror[row + i] : row + i;
+      const float* x = a.inputs + (a.input_rows ? a.input_rows[p] : p) * a.input_stride + a.dir * 3 * d;
+      candidate_row(a.cand + i * d, x, a.bias, a.gates + i * 2 * d, h + i * d, a.states + (row + i) * d,
+                    a.out + p * a.out_stride + a.dir * d, d);
+    }
+    h = a.states + row * d;
+    row += n;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+VARIANT(direction_pass, avx2, "avx2,fma")
+VARIANT(direction_pass, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
+#endif
+
+// One bidirectional GRU layer (bigru_crf._BiGru), both directions, through MKL, one thread. ``inputs`` [M, 6D]: the
+// scaled input projections, forward in columns 0..3D, backward in 3D..6D, row input_rows[p] for position p
+// (None: row p); ``bias`` [6D] added to them; ``active``: rows per time step (sequences sorted by decreasing
+// length, packed time-major); ``mirror``: the packed row of the same sequence's mirrored position; ``w_gates``
+// [2, D, 2D], ``w_cand`` [2, D, D]. Writes ``out`` [N, 2D]: each position's forward then backward state.
+void bigru(py::array_t<float, py::array::c_style> inputs, std::optional<py::array_t<int64_t, py::array::c_style>> input_rows,
+           py::array_t<float, py::array::c_style> bias, py::array_t<int64_t, py::array::c_style> active,
+           py::array_t<int64_t, py::array::c_style> mirror, py::array_t<float, py::array::c_style> w_gates,
+           py::array_t<float, py::array::c_style> w_cand, py::array_t<float, py::array::c_style> out) {
   require_mkl();
-  if (projected.ndim() != 3 || w_gates.ndim() != 3 || w_cand.ndim() != 3 || out.ndim() != 3 || active.ndim() != 1)
-    throw std::invalid_argument("bigru: projected, w_gates, w_cand and out are 3-D, active 1-D");
-  const ssize_t rows = projected.shape(1), d = w_cand.shape(1);
-  if (projected.shape(0) != 2 || projected.shape(2) != 3 * d || w_gates.shape(0) != 2 || w_gates.shape(1) != d ||
-      w_gates.shape(2) != 2 * d || w_cand.shape(0) != 2 || w_cand.shape(2) != d || out.shape(0) != 2 ||
-      out.shape(1) != rows || out.shape(2) != d)
+  if (inputs.ndim() != 2 || bias.ndim() != 1 || active.ndim() != 1 || mirror.ndim() != 1 || w_gates.ndim() != 3 ||
+      w_cand.ndim() != 3 || out.ndim() != 2)
+    throw std::invalid_argument("bigru: inputs and out are 2-D, bias, active and mirror 1-D, the weights 3-D");
+  const ssize_t d = w_cand.shape(1), rows = out.shape(0);
+  if (inputs.shape(1) != 6 * d || bias.shape(0) != 6 * d || w_gates.shape(0) != 2 || w_gates.shape(1) != d ||
+      w_gates.shape(2) != 2 * d || w_cand.shape(0) != 2 || w_cand.shape(2) != d || out.shape(1) != 2 * d ||
+      mirror.shape(0) != rows)
     throw std::invalid_argument("bigru: inconsistent shapes");
+  const int64_t* rows_of_inputs = nullptr;
+  if (input_rows) {
+    if (input_rows->ndim() != 1 || input_rows->shape(0) != rows)
+      throw std::invalid_argument("bigru: input_rows must hold one row per position");
+    rows_of_inputs = input_rows->data();
+    for (ssize_t p = 0; p < rows; ++p)
+      if (rows_of_inputs[p] < 0 || rows_of_inputs[p] >= inputs.shape(0))
+        throw std::invalid_argument("bigru: input_rows out of range");
+  } else if (inputs.shape(0) != rows) {
+    throw std::invalid_argument("bigru: without input_rows, inputs has one row per position");
+  }
   const int64_t* steps = active.data();
   const ssize_t num_steps = active.shape(0);
   int64_t total = 0;
@@ -229,40 +320,27 @@ void bigru(py::array_t<float, py::array::c_style> projected, py::array_t<int64_t
     if (steps[t] <= 0 || (t && steps[t] > steps[t - 1])) throw std::invalid_argument("bigru: active must not grow");
     total += steps[t];
   }
-  if (total != rows) throw std::invalid_argument("bigru: active does not add up to the rows of projected");
-  const float* x_all = projected.data();
-  float* out_all = out.mutable_data();
-  const float* wg_all = w_gates.data();
-  const float* wc_all = w_cand.data();
+  if (total != rows) throw std::invalid_argument("bigru: active does not add up to the positions of out");
+  const int64_t* mirrored = mirror.data();
+  for (ssize_t r = 0; r < rows; ++r)
+    if (mirrored[r] < 0 || mirrored[r] >= rows) throw std::invalid_argument("bigru: mirror out of range");
 
   py::gil_scoped_release release;
   OneThread one;
   const int batch = num_steps ? static_cast<int>(steps[0]) : 0;
   std::vector<float> gates(static_cast<size_t>(batch) * 2 * d), cand(static_cast<size_t>(batch) * d),
-      reset_h(static_cast<size_t>(batch) * d), initial(static_cast<size_t>(batch) * d, 0.0f);
+      reset_h(static_cast<size_t>(batch) * d), initial(static_cast<size_t>(batch) * d, 0.0f),
+      states(static_cast<size_t>(rows) * d);
   std::vector<float> packed_gates(mkl.pack_get_size(kBMatrix, batch, 2 * d, d) / sizeof(float) + 1),
       packed_cand(mkl.pack_get_size(kBMatrix, batch, d, d) / sizeof(float) + 1);
-  for (int direction = 0; direction < 2; ++direction) {
-    const float* x_dir = x_all + direction * rows * 3 * d;
-    float* states = out_all + direction * rows * d;
-    mkl.pack(kRowMajor, kBMatrix, kNoTrans, batch, 2 * d, d, 1.0f, wg_all + direction * d * 2 * d, 2 * d,
+  for (int dir = 0; dir < 2; ++dir) {
+    mkl.pack(kRowMajor, kBMatrix, kNoTrans, batch, 2 * d, d, 1.0f, w_gates.data() + dir * d * 2 * d, 2 * d,
              packed_gates.data());
-    mkl.pack(kRowMajor, kBMatrix, kNoTrans, batch, d, d, 1.0f, wc_all + direction * d * d, d, packed_cand.data());
-    const float* h = initial.data();
-    ssize_t row = 0;
-    for (ssize_t t = 0; t < num_steps; ++t) {  // one step of every sequence still running
-      const int n = static_cast<int>(steps[t]);
-      const float* x = x_dir + row * 3 * d;
-      float* new_h = states + row * d;
-      mkl.compute(kRowMajor, kNoTrans, kPacked, n, 2 * d, d, h, d, packed_gates.data(), 2 * d, 0.0f, gates.data(),
-                  2 * d);
-      DISPATCH(gates_rows, gates.data(), 2 * d, x, 3 * d, h, d, reset_h.data(), d, n, d);
-      mkl.compute(kRowMajor, kNoTrans, kPacked, n, d, d, reset_h.data(), d, packed_cand.data(), d, 0.0f, cand.data(),
-                  d);
-      DISPATCH(candidate_rows, cand.data(), d, x, 3 * d, gates.data(), 2 * d, h, d, new_h, d, n, d);
-      h = new_h;
-      row += n;
-    }
+    mkl.pack(kRowMajor, kBMatrix, kNoTrans, batch, d, d, 1.0f, w_cand.data() + dir * d * d, d, packed_cand.data());
+    const Direction pass{inputs.data(), inputs.shape(1), rows_of_inputs, mirrored, bias.data() + dir * 3 * d, steps,
+                         num_steps, packed_gates.data(), packed_cand.data(), states.data(), gates.data(),
+                         cand.data(), reset_h.data(), initial.data(), out.mutable_data(), 2 * d, d, dir};
+    DISPATCH(direction_pass, pass);
   }
 }
 
@@ -279,7 +357,8 @@ PYBIND11_MODULE(_gru_kernels, m) {
   m.def("mkl_loaded", [] { return mkl.loaded(); });
   m.def("sgemm", &sgemm, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("out").noconvert(),
         "out <- a @ b through MKL, one thread");
-  m.def("bigru", &bigru, py::arg("projected").noconvert(), py::arg("active").noconvert(),
-        py::arg("w_gates").noconvert(), py::arg("w_cand").noconvert(), py::arg("out").noconvert(),
-        "Both directions of one bidirectional GRU layer through MKL, one thread");
+  m.def("bigru", &bigru, py::arg("inputs").noconvert(), py::arg("input_rows").noconvert(), py::arg("bias").noconvert(),
+        py::arg("active").noconvert(), py::arg("mirror").noconvert(), py::arg("w_gates").noconvert(),
+        py::arg("w_cand").noconvert(), py::arg("out").noconvert(),
+        "One bidirectional GRU layer through MKL, one thread (see the C++ comment)");
 }

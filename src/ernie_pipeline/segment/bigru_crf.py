@@ -51,6 +51,9 @@ class _BiGru:
         self.hidden = hidden
         self.w_gates, self.w_cand = np.stack(w_gates), np.stack(w_cand)
         self.fc_w, self.fc_b = np.stack(fc_w), np.stack(fc_b)[:, None, :]
+        # both directions' projections side by side, for the C++ layer: one product, columns [forward | backward]
+        self.w_both = np.ascontiguousarray(np.concatenate(fc_w, axis=1))
+        self.b_both = np.ascontiguousarray(np.concatenate([b.reshape(-1) for b in fc_b]))
 
     def project(self, inputs: np.ndarray, mirror: np.ndarray | None = None) -> np.ndarray:
         """[2, N, 3D] scaled input projections of packed ``inputs`` [N, F]: forward rows in time
@@ -61,14 +64,20 @@ class _BiGru:
         out += self.fc_b
         return out
 
+    def run_native(self, inputs: np.ndarray, input_rows: np.ndarray | None, bias: np.ndarray, active: np.ndarray,
+                   mirror: np.ndarray) -> np.ndarray:
+        """The whole layer in C++ through MKL: ``inputs`` [M, 6D] scaled projections (columns forward | backward,
+        without ``bias``), row ``input_rows[p]`` (None: row p) for packed position p. [N, 2D]: each position's
+        forward and backward state side by side (the next layer's input)."""
+        out = np.empty((len(mirror), 2 * self.hidden), np.float32)
+        _gru_kernels.bigru(inputs, input_rows, bias, active, mirror, self.w_gates, self.w_cand, out)
+        return out
+
     def run(self, projected: np.ndarray, active: np.ndarray) -> np.ndarray:
         """``projected``: [2, N, 3D], each direction's rows packed time-major (step t's rows are those
         of the ``active[t]`` sequences longer than t, longest first). Hidden states, same layout."""
         hidden = self.hidden
         out = np.empty((2, projected.shape[1], hidden), np.float32)
-        if blas.backend().name == "mkl":  # the whole layer in C++
-            _gru_kernels.bigru(projected, active.astype(np.int64), self.w_gates, self.w_cand, out)
-            return out
         batch = active[0]
         gates = np.empty((batch, 2 * hidden), np.float32)
         cand = np.empty((batch, hidden), np.float32)
@@ -147,6 +156,7 @@ class FastSegModel:
         self.layers = [_BiGru([direction(0), direction(1)]), _BiGru([direction(2), direction(3)])]
         # Layer 1's input projection depends on the character only: a table lookup.
         self.first_projection = self.layers[0].project(param("word_emb"))
+        self.first_table = np.ascontiguousarray(np.concatenate(self.first_projection, axis=1))  # [V, 6D]
         self.emission_w = param("fc_4.w_0")
         self.emission_b = param("fc_4.b_0")
         crf = param("crfw")  # rows: start weights, end weights, then transitions [from, to]
@@ -193,6 +203,14 @@ class FastSegModel:
         mirror = row[np.where(valid, lengths - 1 - time, 0), np.arange(batch)][valid]
 
         first, second = self.layers
+        if blas.backend().name == "mkl":  # both layers in C++: no projected copies, no gathers
+            active64, mirror64 = active.astype(np.int64), mirror.astype(np.int64)
+            features = first.run_native(self.first_table, packed_ids.astype(np.int64),
+                                        np.zeros(6 * first.hidden, np.float32), active64, mirror64)
+            projected = np.empty((len(features), 6 * second.hidden), np.float32)
+            matmul(features, second.w_both, projected)
+            features = second.run_native(projected, None, second.b_both, active64, mirror64)
+            return self._emissions(features, valid, steps, batch), lengths, active
         projected = np.empty((2, len(packed_ids), self.first_projection.shape[2]), np.float32)
         np.take(self.first_projection[0], packed_ids, axis=0, out=projected[0])
         np.take(self.first_projection[1], packed_ids[mirror], axis=0, out=projected[1])
@@ -200,11 +218,15 @@ class FastSegModel:
         features = np.concatenate([hidden[0], hidden[1][mirror]], axis=1)
         hidden = second.run(second.project(features, mirror), active)
         features = np.concatenate([hidden[0], hidden[1][mirror]], axis=1)
+        return self._emissions(features, valid, steps, batch), lengths, active
+
+    def _emissions(self, features: np.ndarray, valid: np.ndarray, steps: int, batch: int) -> np.ndarray:
+        """Tag scores [T, B, tags] (zero past each sequence's end) from the packed features [N, 2D]."""
         emissions = np.zeros((steps, batch, len(self.start)), np.float32)
         scores = np.empty((len(features), len(self.start)), np.float32)
         matmul(features, self.emission_w, scores)
         emissions[valid] = scores + self.emission_b
-        return emissions, lengths, active
+        return emissions
 
     def viterbi(self, emissions: np.ndarray, lengths: np.ndarray, active: np.ndarray
                  ) -> tuple[list[np.ndarray], np.ndarray]:
