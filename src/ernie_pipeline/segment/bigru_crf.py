@@ -4,8 +4,10 @@ LAC's seg model is small: character embeddings (96) → two bidirectional GRU la
 direction) → a linear layer to 4 tags (B/I/E/S) → linear-chain CRF (Viterbi). Paddle's predictor
 spends most of its time on per-step overhead of sequences of a few dozen characters. Here the same
 weights (read from LAC's own model files) run over packed, length-sorted batches of thousands of
-characters: each GRU time step is one BLAS call for every sentence still running, plus one fused
-C++ kernel (:mod:`ernie_pipeline.segment._gru_kernels`, NumPy when it is not built) for the activations.
+characters: each GRU time step is one matrix product for every sentence still running, plus one fused
+kernel for the activations. With the C++ extension (:mod:`ernie_pipeline.segment._gru_kernels`) and MKL
+(:mod:`ernie_pipeline.segment.blas` measures which BLAS is faster here) a whole layer runs in C++, its
+recurrent weights packed once; otherwise each step is a NumPy matmul and a fused kernel (or NumPy).
 
 Exactness: float32 arithmetic in a different order differs from Paddle's in the last bits, which
 can only change a result where two tag paths score almost the same. Viterbi reports, per
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ernie_pipeline.segment import blas
 from ernie_pipeline.segment.lac_model_files import lac_model_dir, load_kv, read_paddle_tensor
 
 class _BiGru:
@@ -48,22 +51,34 @@ class _BiGru:
         self.hidden = hidden
         self.w_gates, self.w_cand = np.stack(w_gates), np.stack(w_cand)
         self.fc_w, self.fc_b = np.stack(fc_w), np.stack(fc_b)[:, None, :]
+        # both directions' projections side by side, for the C++ layer: one product, columns [forward | backward]
+        self.w_both = np.ascontiguousarray(np.concatenate(fc_w, axis=1))
+        self.b_both = np.ascontiguousarray(np.concatenate([b.reshape(-1) for b in fc_b]))
 
     def project(self, inputs: np.ndarray, mirror: np.ndarray | None = None) -> np.ndarray:
         """[2, N, 3D] scaled input projections of packed ``inputs`` [N, F]: forward rows in time
         order, backward rows in the ``mirror`` order (each sequence reversed)."""
         out = np.empty((2, len(inputs), 3 * self.hidden), np.float32)
-        np.matmul(inputs, self.fc_w[0], out=out[0])
-        np.matmul(inputs if mirror is None else inputs[mirror], self.fc_w[1], out=out[1])
+        matmul(np.ascontiguousarray(inputs), self.fc_w[0], out[0])
+        matmul(inputs if mirror is None else inputs[mirror], self.fc_w[1], out[1])
         out += self.fc_b
+        return out
+
+    def run_native(self, inputs: np.ndarray, input_rows: np.ndarray | None, bias: np.ndarray, active: np.ndarray,
+                   mirror: np.ndarray) -> np.ndarray:
+        """The whole layer in C++ through MKL: ``inputs`` [M, 6D] scaled projections (columns forward | backward,
+        without ``bias``), row ``input_rows[p]`` (None: row p) for packed position p. [N, 2D]: each position's
+        forward and backward state side by side (the next layer's input)."""
+        out = np.empty((len(mirror), 2 * self.hidden), np.float32)
+        _gru_kernels.bigru(inputs, input_rows, bias, active, mirror, self.w_gates, self.w_cand, out)
         return out
 
     def run(self, projected: np.ndarray, active: np.ndarray) -> np.ndarray:
         """``projected``: [2, N, 3D], each direction's rows packed time-major (step t's rows are those
         of the ``active[t]`` sequences longer than t, longest first). Hidden states, same layout."""
         hidden = self.hidden
-        batch = active[0]
         out = np.empty((2, projected.shape[1], hidden), np.float32)
+        batch = active[0]
         gates = np.empty((batch, 2 * hidden), np.float32)
         cand = np.empty((batch, hidden), np.float32)
         reset_h = np.empty((batch, hidden), np.float32)
@@ -108,9 +123,19 @@ def _numpy_candidate_step(cand, x, gates, h, new_h):
 
 
 try:  # the same two steps fused in C++ (built by `make setup`): about 1.3x faster overall
+    from ernie_pipeline.segment import _gru_kernels
     from ernie_pipeline.segment._gru_kernels import candidate_step, gates_step
 except ImportError:
+    _gru_kernels = None
     gates_step, candidate_step = _numpy_gates_step, _numpy_candidate_step
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out <- a @ b through the faster BLAS here (:func:`ernie_pipeline.segment.blas.backend`)."""
+    if blas.backend().name == "mkl":
+        _gru_kernels.sgemm(a, b, out)
+    else:
+        np.matmul(a, b, out=out)
 
 
 class FastSegModel:
@@ -131,6 +156,7 @@ class FastSegModel:
         self.layers = [_BiGru([direction(0), direction(1)]), _BiGru([direction(2), direction(3)])]
         # Layer 1's input projection depends on the character only: a table lookup.
         self.first_projection = self.layers[0].project(param("word_emb"))
+        self.first_table = np.ascontiguousarray(np.concatenate(self.first_projection, axis=1))  # [V, 6D]
         self.emission_w = param("fc_4.w_0")
         self.emission_b = param("fc_4.b_0")
         crf = param("crfw")  # rows: start weights, end weights, then transitions [from, to]
@@ -177,6 +203,14 @@ class FastSegModel:
         mirror = row[np.where(valid, lengths - 1 - time, 0), np.arange(batch)][valid]
 
         first, second = self.layers
+        if blas.backend().name == "mkl":  # both layers in C++: no projected copies, no gathers
+            active64, mirror64 = active.astype(np.int64), mirror.astype(np.int64)
+            features = first.run_native(self.first_table, packed_ids.astype(np.int64),
+                                        np.zeros(6 * first.hidden, np.float32), active64, mirror64)
+            projected = np.empty((len(features), 6 * second.hidden), np.float32)
+            matmul(features, second.w_both, projected)
+            features = second.run_native(projected, None, second.b_both, active64, mirror64)
+            return self._emissions(features, valid, steps, batch), lengths, active
         projected = np.empty((2, len(packed_ids), self.first_projection.shape[2]), np.float32)
         np.take(self.first_projection[0], packed_ids, axis=0, out=projected[0])
         np.take(self.first_projection[1], packed_ids[mirror], axis=0, out=projected[1])
@@ -184,9 +218,15 @@ class FastSegModel:
         features = np.concatenate([hidden[0], hidden[1][mirror]], axis=1)
         hidden = second.run(second.project(features, mirror), active)
         features = np.concatenate([hidden[0], hidden[1][mirror]], axis=1)
+        return self._emissions(features, valid, steps, batch), lengths, active
+
+    def _emissions(self, features: np.ndarray, valid: np.ndarray, steps: int, batch: int) -> np.ndarray:
+        """Tag scores [T, B, tags] (zero past each sequence's end) from the packed features [N, 2D]."""
         emissions = np.zeros((steps, batch, len(self.start)), np.float32)
-        emissions[valid] = features @ self.emission_w + self.emission_b
-        return emissions, lengths, active
+        scores = np.empty((len(features), len(self.start)), np.float32)
+        matmul(features, self.emission_w, scores)
+        emissions[valid] = scores + self.emission_b
+        return emissions
 
     def viterbi(self, emissions: np.ndarray, lengths: np.ndarray, active: np.ndarray
                  ) -> tuple[list[np.ndarray], np.ndarray]:

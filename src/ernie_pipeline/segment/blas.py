@@ -1,0 +1,110 @@
+"""Which BLAS runs the segmentation engine's matrix products, chosen by measurement on this CPU.
+
+* ``mkl``: Intel MKL, the ``libmklml_intel.so`` paddlepaddle ships (LAC needs Paddle, so every node that
+  segments has it), called from the C++ extension (:mod:`ernie_pipeline.segment._gru_kernels`); its kernels
+  follow the CPU's features (AVX-512, AVX2, ...);
+* ``numpy``: NumPy's matmul (its bundled OpenBLAS), the fallback. OpenBLAS picks its kernel by CPU model and
+  falls back to an SSE3 kernel ("Prescott") on models it does not know: 2.7x slower on some nodes.
+
+Once per process, :func:`backend` times both on the engine's own shapes (a GRU time step's products and the
+second layer's input projection) and keeps the faster, so the engine never runs on the slower one whatever
+OpenBLAS detects, on Intel or AMD. Nothing is read from or written to the environment: ``OPENBLAS_CORETYPE``,
+where a site sets it, is left as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# (rows, inner, columns) of the engine's products for a full batch of 16,384 characters: a GRU step's
+# gates (h @ W_gates) and candidate ((r * h) @ W_cand) for a step of 4,096 sentences, and the second layer's
+# input projection
+SHAPES = {"gru gates": (4096, 96, 192), "gru candidate": (4096, 96, 96), "input projection": (16384, 192, 288)}
+# multiply-adds per character in each: both directions of both layers step; the second layer projects
+MACS_PER_CHAR = {"gru gates": 4 * 96 * 192, "gru candidate": 4 * 96 * 96, "input projection": 2 * 192 * 288}
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "mkl" or "numpy"
+    detail: str  # the library and kernel that runs
+    gmacs: dict = field(default_factory=dict)  # backend -> shape -> measured GMAC/s (1 thread)
+
+
+def paddle_libs() -> Path | None:
+    """paddlepaddle's bundled libraries (``paddle/libs``), found without importing Paddle."""
+    spec = importlib.util.find_spec("paddle")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "libs"
+    return folder if (folder / "libmklml_intel.so").is_file() else None
+
+
+def _kernels():
+    try:
+        from ernie_pipeline.segment import _gru_kernels
+    except ImportError:
+        return None
+    return _gru_kernels
+
+
+@functools.lru_cache(maxsize=None)
+def load_mkl() -> str | None:
+    """MKL's version string once it is loaded into the C++ extension; None where it cannot be."""
+    kernels, folder = _kernels(), paddle_libs()
+    if kernels is None or folder is None:
+        return None
+    try:
+        return kernels.load_mkl(str(folder))
+    except RuntimeError:
+        return None
+
+
+def openblas_detail() -> str:
+    """NumPy's BLAS and the kernel it chose on this CPU (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if not blas:
+        return "numpy"
+    info = blas[0]
+    return f"{info.get('internal_api', 'blas')} {info.get('version', '?')} ({info.get('architecture', '?')} kernel)"
+
+
+def measure(name: str, shape: tuple[int, int, int], repeats: int = 5) -> float:
+    """GMAC/s of backend ``name`` for one ``shape`` product, best of ``repeats``, one thread."""
+    from threadpoolctl import threadpool_limits
+
+    rows, inner, columns = shape
+    rng = np.random.default_rng(0)
+    a = rng.random((rows, inner), dtype=np.float32)
+    b = rng.random((inner, columns), dtype=np.float32)
+    out = np.empty((rows, columns), np.float32)
+    multiply = _kernels().sgemm if name == "mkl" else (lambda x, y, z: np.matmul(x, y, out=z))
+    best = float("inf")
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(repeats + 1):  # the first run warms up
+            start = time.perf_counter()
+            multiply(a, b, out)
+            best = min(best, time.perf_counter() - start)
+    return rows * inner * columns / best / 1e9
+
+
+@functools.lru_cache(maxsize=None)
+def backend() -> Backend:
+    """The faster of MKL and NumPy on this CPU for the engine's shapes (NumPy where MKL is missing)."""
+    version = load_mkl()
+    rates = {"numpy": {label: measure("numpy", shape) for label, shape in SHAPES.items()}}
+    if version:
+        rates["mkl"] = {label: measure("mkl", shape) for label, shape in SHAPES.items()}
+    # seconds per character of the products, the weights being each shape's share of the work
+    cost = {name: sum(MACS_PER_CHAR[label] / rate for label, rate in values.items()) for name, values in rates.items()}
+    if version and cost["mkl"] <= cost["numpy"]:
+        return Backend("mkl", f"MKL {version.split('Version ')[-1].split(' Product')[0]} (libmklml_intel.so)", rates)
+    return Backend("numpy", f"NumPy, {openblas_detail()}", rates)
