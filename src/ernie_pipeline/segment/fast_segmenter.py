@@ -24,8 +24,8 @@ class FastSegmenter:
     # keep the batches full.
     sentences_per_call = 16384
 
-    # Characters per batch: with MKL the recurrent products are fast enough that their rows (the sentences of a
-    # batch still running at a step) decide the speed: 16,384 gave 404 KB/s, 65,536 478 (bench/segment_speed.py).
+    # Characters per batch: the C++ engine cuts a batch into cache-sized blocks itself (bigru_crf.BLOCK_CHARS), so
+    # here bigger means fewer calls; the NumPy fallback's step products get more rows.
     def __init__(self, custom_dict: str | None = None, batch_chars: int = 65536, min_margin: float = 1e-3,
                  reference: Callable[[list[str]], list[list[str]]] | None = None, model: FastSegModel | None = None,
                  lac_batch_size: int = 32):
