@@ -1,8 +1,8 @@
 """Builds the C++ extensions (metadata lives in pyproject.toml):
 
-ernie_pipeline.segment._gru_kernels  LAC's GRU activations, compiled for two targets chosen at run time:
-                             x86-64-v3 (AVX2 + FMA, where the exp loop vectorises) and the baseline,
-                             so one build runs on any x86-64 node of a cluster;
+ernie_pipeline.segment._gru_kernels  LAC's seg model through MKL; its activation loops compiled for AVX-512,
+                             AVX2 + FMA, AVX and the baseline, chosen at run time, so one build runs
+                             on any x86-64 node of a cluster;
 ernie_pipeline.tokenize._wordpiece    whole-word WordPiece tokenisation for the token-id stage.
 """
 from pybind11.setup_helpers import Pybind11Extension

@@ -1,13 +1,14 @@
-// LAC's bidirectional GRU layers for ernie_pipeline.segment.bigru_crf, in C++:
+// LAC's seg model (ernie_pipeline.segment.bigru_crf) in C++:
 //
 // * the fused element-wise parts of one GRU time step (one pass over the step's rows instead of a dozen
-//   NumPy calls, with an exp the compiler vectorises), compiled for AVX-512, AVX2 + FMA and the baseline
-//   and picked at run time, so one build runs on any x86-64 node;
-// * whole layers (`bigru`): every time step's two matrix products through Intel MKL, whose dispatch follows
-//   the CPU's features (the libmklml_intel.so that paddlepaddle ships, opened with dlopen: nothing to link,
-//   nothing to install), the recurrent weights packed once per layer (cblas_sgemm_pack), one thread.
-//   NumPy's OpenBLAS picks its kernel by CPU model and falls back to SSE3 on models it does not know, so
-//   the same products ran 2.7x slower on some nodes; without MKL the Python side keeps NumPy.
+//   NumPy calls, with an exp the compiler vectorises), compiled for AVX-512, AVX2 + FMA, AVX and the
+//   baseline and picked at run time, so one build runs on any x86-64 node;
+// * the whole model (`SegModel`: two bidirectional GRU layers, the emission layer, Viterbi) over blocks of
+//   sequences, every product through Intel MKL, whose dispatch follows the CPU's features (the
+//   libmklml_intel.so that paddlepaddle ships, opened with dlopen: nothing to link, nothing to install), the
+//   weights packed once (cblas_sgemm_pack), one thread. NumPy's OpenBLAS picks its kernel by CPU model and
+//   falls back to SSE3 on models it does not know, so the same products ran 2.7x slower on some nodes;
+//   without MKL the Python side keeps NumPy.
 //
 // Inputs are pre-scaled as in bigru_crf._BiGru: gate pre-activations are -z (sigmoid(z) = 1 / (1 + exp(-z)))
 // and candidate pre-activations are -2z (tanh(z) = 2 / (1 + exp(-2z)) - 1).
@@ -33,10 +34,12 @@ namespace {
 #define INLINE __attribute__((always_inline)) inline
 
 // exp(x) to about 2 ulp (Cephes expf: range reduction by ln 2, degree-5 polynomial); inputs are
-// clamped to the finite range, so exp never overflows to inf.
+// clamped to the finite range, so exp never overflows to inf. n = x / ln 2 rounded to the nearest integer by
+// adding and subtracting 1.5 * 2^23 (std::floor is a library call before SSE4.1: the baseline build would
+// not vectorise).
 INLINE float exp_approx(float x) {
   x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -112,35 +115,39 @@ INLINE void candidate_row(const float* __restrict__ c, const float* __restrict__
   }
 }
 
-// The row loops compiled three times, picked at run time. (GCC's target_clones does not vectorise these
+// The row loops compiled four times, picked at run time. (GCC's target_clones does not vectorise these
 // loops; an always-inlined body under each target attribute does. AVX-512 needs prefer-vector-width=512:
 // GCC otherwise keeps 256-bit vectors on those targets.)
 #if defined(__x86_64__) && defined(__GNUC__)
 #define VARIANT(name, suffix, target_spec)                                       \
   template <typename... Args>                                                    \
   __attribute__((target(target_spec))) void name##_##suffix(Args... args) { name(args...); }
+VARIANT(gates_rows, avx, "avx")
+VARIANT(candidate_rows, avx, "avx")
 VARIANT(gates_rows, avx2, "avx2,fma")
 VARIANT(candidate_rows, avx2, "avx2,fma")
 VARIANT(gates_rows, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
 VARIANT(candidate_rows, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
-enum class Isa { baseline, avx2, avx512 };
+enum class Isa { baseline, avx, avx2, avx512 };
+const char* const kIsaNames[] = {"baseline", "avx", "avx2", "avx512"};
 const Isa kWidestIsa = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
                            ? Isa::avx512
                        : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::avx2
-                                                                                           : Isa::baseline;
+                       : __builtin_cpu_supports("avx")                                      ? Isa::avx
+                                                                                            : Isa::baseline;
 Isa isa = kWidestIsa;  // the widest this CPU runs, unless use_isa picked a narrower one (tests, benchmarks)
 #define DISPATCH(name, ...)                                                                \
   (isa == Isa::avx512 ? name##_avx512(__VA_ARGS__)                                         \
    : isa == Isa::avx2 ? name##_avx2(__VA_ARGS__)                                           \
+   : isa == Isa::avx  ? name##_avx(__VA_ARGS__)                                            \
                       : name(__VA_ARGS__))
-const char* isa_name() { return isa == Isa::avx512 ? "avx512" : isa == Isa::avx2 ? "avx2" : "baseline"; }
+const char* isa_name() { return kIsaNames[static_cast<int>(isa)]; }
 void use_isa(const std::string& name) {
-  const Isa wanted = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : name == "baseline" ? Isa::baseline
-                                                                                                      : kWidestIsa;
-  if ((name != "avx512" && name != "avx2" && name != "baseline") || wanted > kWidestIsa)
+  const auto found = std::find(std::begin(kIsaNames), std::end(kIsaNames), name);
+  if (found == std::end(kIsaNames) || static_cast<Isa>(found - std::begin(kIsaNames)) > kWidestIsa)
     throw std::invalid_argument("use_isa: " + name + " is not one of the instruction sets this CPU runs");
-  isa = wanted;
+  isa = static_cast<Isa>(found - std::begin(kIsaNames));
 }
 #else
 #define DISPATCH(name, ...) name(__VA_ARGS__)
@@ -362,6 +369,7 @@ INLINE void layer_pass(const Pass& a) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+VARIANT(layer_pass, avx, "avx")
 VARIANT(layer_pass, avx2, "avx2,fma")
 VARIANT(layer_pass, avx512, "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=512")
 #endif
@@ -592,7 +600,7 @@ PYBIND11_MODULE(_gru_kernels, m) {
         py::arg("h").noconvert(), py::arg("reset_h").noconvert());
   m.def("candidate_step", &candidate_step, py::arg("cand").noconvert(), py::arg("x").noconvert(),
         py::arg("gates").noconvert(), py::arg("h").noconvert(), py::arg("new_h").noconvert());
-  m.def("kernel_isa", &isa_name, "The activation kernels' instruction set: avx512, avx2 or baseline");
+  m.def("kernel_isa", &isa_name, "The activation kernels' instruction set: avx512, avx2, avx or baseline");
   m.def("use_isa", &use_isa, py::arg("name"),
         "Run the kernels built for a narrower instruction set than this CPU's widest (tests, benchmarks)");
   m.def("load_mkl", &load_mkl, py::arg("folder"), "Open libmklml_intel.so from folder; its version string");
