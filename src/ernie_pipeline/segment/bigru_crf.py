@@ -6,9 +6,9 @@ spends most of its time on per-step overhead of sequences of a few dozen charact
 weights (read from LAC's own model files) run over packed, length-sorted batches of thousands of
 characters: each GRU time step is one matrix product for every sentence still running, plus one fused
 kernel for the activations. With the C++ extension (:mod:`ernie_pipeline.segment._gru_kernels`) and MKL
-(:mod:`ernie_pipeline.segment.blas` measures which BLAS is faster here) the whole model, Viterbi included,
-runs in C++ over blocks of ``BLOCK_CHARS`` characters, its weights packed once; otherwise each step is a
-NumPy matmul and a fused kernel (or NumPy), and Viterbi runs in NumPy (the C++ one follows it operation
+or NumPy's OpenBLAS (:mod:`ernie_pipeline.segment.blas` measures which is faster here) the whole model,
+Viterbi included, runs in C++ over blocks of ``BLOCK_CHARS`` characters, its weights packed once; without
+the extension each step is a NumPy matmul and a fused kernel (or NumPy), and Viterbi runs in NumPy (the C++ one follows it operation
 for operation: same tags and margins on the same scores).
 
 Exactness: float32 arithmetic in a different order differs from Paddle's in the last bits, which
@@ -21,7 +21,6 @@ LAC itself. On the sample, that is 158 sentences of 187,294, and the words equal
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -129,11 +128,12 @@ except ImportError:
 
 
 class FastSegModel:
-    """LAC's seg model: ``tags(char_ids)`` → Viterbi tags and decision margins (in C++ through MKL where
-    :func:`~ernie_pipeline.segment.blas.backend` picks MKL, in blocks of ``block_chars`` characters)."""
+    """LAC's seg model: ``tags(char_ids)`` → Viterbi tags and decision margins (in C++ through the BLAS that
+    :func:`~ernie_pipeline.segment.blas.backend` picks, in blocks of ``block_chars`` characters)."""
 
     def __init__(self, model_dir: str | Path | None = None, block_chars: int = BLOCK_CHARS):
         self.block_chars = block_chars
+        self._native = {}
         model_dir = Path(model_dir) if model_dir else lac_model_dir("seg")
         weights = model_dir / "model"
 
@@ -155,13 +155,16 @@ class FastSegModel:
         self.start, self.end, self.transitions = crf[0], crf[1], crf[2:]
         self.char_ids = self._char_table(model_dir / "conf")
 
-    @functools.cached_property
-    def native(self):
-        """The whole model in C++ through MKL (``_gru_kernels.SegModel``), its weights packed once."""
-        first, second = self.layers
-        return _gru_kernels.SegModel(self.first_table, first.w_gates, first.w_cand, second.w_both, second.b_both,
-                                     second.w_gates, second.w_cand, self.emission_w, self.emission_b, self.start,
-                                     self.end, self.transitions, self.block_chars)
+    def native(self, library: str):
+        """The whole model in C++ (``_gru_kernels.SegModel``) through ``library`` ("mkl" or "openblas"), its
+        weights packed once per library."""
+        if library not in self._native:
+            first, second = self.layers
+            self._native[library] = _gru_kernels.SegModel(
+                self.first_table, first.w_gates, first.w_cand, second.w_both, second.b_both, second.w_gates,
+                second.w_cand, self.emission_w, self.emission_b, self.start, self.end, self.transitions, library,
+                self.block_chars)
+        return self._native[library]
 
     @staticmethod
     def _char_table(conf: Path) -> np.ndarray:
@@ -180,9 +183,11 @@ class FastSegModel:
 
     def tags(self, ids: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         """Tag ids of each sequence (sorted by decreasing length) and each one's Viterbi margin."""
-        if blas.backend().name == "mkl":
+        engine = blas.backend()
+        if engine.name != "numpy":
             lengths = np.array([len(x) for x in ids], np.int64)
-            tags, margins = self.native.tags(np.concatenate(ids), lengths)
+            with blas.one_thread(engine):
+                tags, margins = self.native(engine.name).tags(np.concatenate(ids), lengths)
             return np.split(tags, np.cumsum(lengths[:-1])), margins
         emissions, lengths, active = self.emissions(ids)
         return self.viterbi(emissions, lengths, active)
@@ -197,8 +202,10 @@ class FastSegModel:
         time = np.arange(steps)[:, None]
         valid = time < lengths  # [T, B]; True on a prefix of each row
         active = valid.sum(axis=1)
-        if blas.backend().name == "mkl":
-            per_char = self.native.emissions(np.concatenate(ids), lengths.astype(np.int64))
+        engine = blas.backend()
+        if engine.name != "numpy":
+            with blas.one_thread(engine):
+                per_char = self.native(engine.name).emissions(np.concatenate(ids), lengths.astype(np.int64))
             emissions = np.zeros((batch, steps, len(self.start)), np.float32)
             emissions[valid.T] = per_char
             return emissions.transpose(1, 0, 2), lengths, active

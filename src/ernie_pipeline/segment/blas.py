@@ -1,19 +1,24 @@
 """Which BLAS runs the segmentation engine's matrix products, chosen by measurement on this CPU.
 
 * ``mkl``: Intel MKL, the ``libmklml_intel.so`` paddlepaddle ships (LAC needs Paddle, so every node that
-  segments has it), called from the C++ extension (:mod:`ernie_pipeline.segment._gru_kernels`); its kernels
-  follow the CPU's features (AVX-512, AVX2, ...);
-* ``numpy``: NumPy's matmul (its bundled OpenBLAS), the fallback. OpenBLAS picks its kernel by CPU model and
-  falls back to an SSE3 kernel ("Prescott") on models it does not know: 2.7x slower on some nodes.
+  segments has it); its kernels follow the CPU's features (AVX-512, AVX2, ...) on Intel CPUs;
+* ``openblas``: NumPy's bundled OpenBLAS. It picks its kernel by CPU model and falls back to an SSE3 kernel
+  ("Prescott") on models it does not know (2.7x slower on some nodes), but it is the faster one where MKL
+  2019 is slow: it runs its SSE code on AMD CPUs.
 
-Once per process, :func:`backend` times both on the engine's own shapes (a GRU time step's products and the
-second layer's input projection) and keeps the faster, so the engine never runs on the slower one whatever
-OpenBLAS detects, on Intel or AMD. Nothing is read from or written to the environment: ``OPENBLAS_CORETYPE``,
-where a site sets it, is left as it is.
+Either runs the engine in C++ (:mod:`ernie_pipeline.segment._gru_kernels`); ``numpy`` (NumPy's matmul, step by
+step in Python) is left where the extension is not built or NumPy's BLAS cannot be opened.
+
+Once per process, :func:`backend` times MKL and NumPy's matmul on the engine's own shapes (a GRU time step's
+products and the second layer's input projection) and keeps the faster, so the engine never runs on the slower
+one whatever OpenBLAS detects, on Intel or AMD. Nothing is read from or written to the environment:
+``OPENBLAS_CORETYPE``, where a site sets it, is left as it is, and OpenBLAS's threads are limited to one only
+for the duration of an engine call (threadpoolctl).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import time
@@ -32,7 +37,7 @@ MACS_PER_CHAR = {"gru gates": 4 * 96 * 192, "gru candidate": 4 * 96 * 96, "input
 
 @dataclass(frozen=True)
 class Backend:
-    name: str  # "mkl" or "numpy"
+    name: str  # "mkl", "openblas" (both: the C++ engine) or "numpy" (NumPy's matmul, step by step)
     detail: str  # the library and kernel that runs
     gmacs: dict = field(default_factory=dict)  # backend -> shape -> measured GMAC/s (1 thread)
 
@@ -66,15 +71,40 @@ def load_mkl() -> str | None:
         return None
 
 
-def openblas_detail() -> str:
-    """NumPy's BLAS and the kernel it chose on this CPU (threadpoolctl)."""
+def _numpy_blas() -> dict:
+    """threadpoolctl's record of NumPy's BLAS ({} where it finds none)."""
     from threadpoolctl import threadpool_info
 
-    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    if not blas:
+    return next((p for p in threadpool_info() if p.get("user_api") == "blas"), {})
+
+
+def openblas_detail() -> str:
+    """NumPy's BLAS and the kernel it chose on this CPU (threadpoolctl)."""
+    info = _numpy_blas()
+    if not info:
         return "numpy"
-    info = blas[0]
     return f"{info.get('internal_api', 'blas')} {info.get('version', '?')} ({info.get('architecture', '?')} kernel)"
+
+
+@functools.lru_cache(maxsize=None)
+def load_openblas() -> bool:
+    """Whether NumPy's BLAS is an OpenBLAS the C++ extension could open."""
+    kernels, info = _kernels(), _numpy_blas()
+    if kernels is None or info.get("internal_api") != "openblas":
+        return False
+    try:
+        kernels.load_openblas(info["filepath"])
+    except RuntimeError:
+        return False
+    return True
+
+
+def one_thread(engine: Backend):
+    """Context in which an engine call runs on one thread: OpenBLAS's count is process-wide, so it is limited for
+    the call and restored (the C++ side does the same for MKL's, which it can set for its own thread)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas") if engine.name == "openblas" else contextlib.nullcontext()
 
 
 def measure(name: str, shape: tuple[int, int, int], repeats: int = 5) -> float:
@@ -101,7 +131,7 @@ def measure(name: str, shape: tuple[int, int, int], repeats: int = 5) -> float:
 
 @functools.lru_cache(maxsize=None)
 def backend() -> Backend:
-    """The faster of MKL and NumPy on this CPU for the engine's shapes (NumPy where MKL is missing)."""
+    """The faster of MKL and NumPy's BLAS on this CPU for the engine's shapes (NumPy's where MKL is missing)."""
     version = load_mkl()
     rates = {"numpy": {label: measure("numpy", shape) for label, shape in SHAPES.items()}}
     if version:
@@ -110,4 +140,6 @@ def backend() -> Backend:
     cost = {name: sum(MACS_PER_CHAR[label] / rate for label, rate in values.items()) for name, values in rates.items()}
     if version and cost["mkl"] <= cost["numpy"]:
         return Backend("mkl", f"MKL {version.split('Version ')[-1].split(' Product')[0]} (libmklml_intel.so)", rates)
+    if load_openblas():
+        return Backend("openblas", f"NumPy's {openblas_detail()}", rates)
     return Backend("numpy", f"NumPy, {openblas_detail()}", rates)
