@@ -72,10 +72,14 @@ def load_mkl() -> str | None:
 
 
 def _numpy_blas() -> dict:
-    """threadpoolctl's record of NumPy's BLAS ({} where it finds none)."""
+    """threadpoolctl's record of NumPy's BLAS ({} where it finds none): the one in NumPy's wheel where other
+    libraries (SciPy's wheel, ...) bring their own."""
     from threadpoolctl import threadpool_info
 
-    return next((p for p in threadpool_info() if p.get("user_api") == "blas"), {})
+    found = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    numpy_dir = Path(np.__file__).parent
+    bundled = [p for p in found if Path(p["filepath"]).parent in (numpy_dir.parent / "numpy.libs", numpy_dir / ".libs")]
+    return (bundled or found or [{}])[0]
 
 
 def openblas_detail() -> str:
