@@ -67,36 +67,8 @@ Rows rows_of(Array& a, const char* name) {
   return {a.mutable_data(), a.strides(0) / static_cast<ssize_t>(sizeof(float)), a.shape(0), a.shape(1)};
 }
 
-INLINE void gates_rows(float* gates, ssize_t gates_stride, const float* x, ssize_t x_stride, const float* h,
-                       ssize_t h_stride, float* reset_h, ssize_t rh_stride, ssize_t n, ssize_t d) {
-  for (ssize_t i = 0; i < n; ++i) {
-    float* g = gates + i * gates_stride;
-    const float* xi = x + i * x_stride;
-    for (ssize_t j = 0; j < 2 * d; ++j) g[j] = 1.0f / (1.0f + exp_approx(g[j] + xi[j]));
-    const float* hi = h + i * h_stride;
-    float* rh = reset_h + i * rh_stride;
-    for (ssize_t j = 0; j < d; ++j) rh[j] = g[d + j] * hi[j];
-  }
-}
-
-INLINE void candidate_rows(const float* cand, ssize_t cand_stride, const float* x, ssize_t x_stride,
-                           const float* gates, ssize_t gates_stride, const float* h, ssize_t h_stride, float* new_h,
-                           ssize_t new_h_stride, ssize_t n, ssize_t d) {
-  for (ssize_t i = 0; i < n; ++i) {
-    const float* c = cand + i * cand_stride;
-    const float* xc = x + i * x_stride + 2 * d;
-    const float* u = gates + i * gates_stride;
-    const float* hi = h + i * h_stride;
-    float* out = new_h + i * new_h_stride;
-    for (ssize_t j = 0; j < d; ++j) {
-      const float t = 2.0f / (1.0f + exp_approx(c[j] + xc[j])) - 1.0f;
-      out[j] = hi[j] + u[j] * (t - hi[j]);
-    }
-  }
-}
-
-// One row of a step inside a whole layer: its input row ``x`` (3D wide) plus ``bias`` (3D), gates ``g`` (2D) from
-// the recurrent product; the new state goes to the recurrence's buffer and to the layer's output row.
+// One row of a GRU step: its input row ``x`` (3D wide) plus ``bias`` (3D), gates ``g`` (2D) from the recurrent
+// product, state ``h``; writes the gates, r * h and the new state.
 // (__restrict__: the buffers never overlap; without it GCC gives up vectorising for the many alias checks)
 INLINE void gates_row(float* __restrict__ g, const float* __restrict__ x, const float* __restrict__ bias,
                       const float* __restrict__ h, float* __restrict__ reset_h, ssize_t d) {
@@ -105,14 +77,27 @@ INLINE void gates_row(float* __restrict__ g, const float* __restrict__ x, const 
 }
 
 INLINE void candidate_row(const float* __restrict__ c, const float* __restrict__ x, const float* __restrict__ bias,
-                          const float* __restrict__ u, const float* __restrict__ h, float* __restrict__ state,
-                          float* __restrict__ out, ssize_t d) {
+                          const float* __restrict__ u, const float* __restrict__ h, float* __restrict__ new_h,
+                          ssize_t d) {
   for (ssize_t j = 0; j < d; ++j) {
     const float t = 2.0f / (1.0f + exp_approx(c[j] + x[2 * d + j] + bias[2 * d + j])) - 1.0f;
-    const float value = h[j] + u[j] * (t - h[j]);
-    state[j] = value;
-    out[j] = value;
+    new_h[j] = h[j] + u[j] * (t - h[j]);
   }
+}
+
+// The rows of a step as NumPy's step-by-step layer holds them (strided; ``zeros``: a bias of 3D zeros).
+INLINE void gates_rows(float* gates, ssize_t gates_stride, const float* x, ssize_t x_stride, const float* h,
+                       ssize_t h_stride, float* reset_h, ssize_t rh_stride, const float* zeros, ssize_t n, ssize_t d) {
+  for (ssize_t i = 0; i < n; ++i)
+    gates_row(gates + i * gates_stride, x + i * x_stride, zeros, h + i * h_stride, reset_h + i * rh_stride, d);
+}
+
+INLINE void candidate_rows(const float* cand, ssize_t cand_stride, const float* x, ssize_t x_stride,
+                           const float* gates, ssize_t gates_stride, const float* h, ssize_t h_stride, float* new_h,
+                           ssize_t new_h_stride, const float* zeros, ssize_t n, ssize_t d) {
+  for (ssize_t i = 0; i < n; ++i)
+    candidate_row(cand + i * cand_stride, x + i * x_stride, zeros, gates + i * gates_stride, h + i * h_stride,
+                  new_h + i * new_h_stride, d);
 }
 
 // The row loops compiled four times, picked at run time. (GCC's target_clones does not vectorise these
@@ -164,9 +149,10 @@ void gates_step(Array gates_a, Array x_a, Array h_a, Array reset_h_a) {
   const ssize_t n = gates.rows, d = h.cols;
   if (gates.cols != 2 * d || x.rows < n || x.cols < 2 * d || h.rows < n || reset_h.rows < n || reset_h.cols != d)
     throw std::invalid_argument("gates_step: inconsistent shapes");
+  const std::vector<float> zeros(3 * d, 0.0f);
   py::gil_scoped_release release;
-  DISPATCH(gates_rows, gates.data, gates.stride, x.data, x.stride, h.data, h.stride, reset_h.data, reset_h.stride, n,
-           d);
+  DISPATCH(gates_rows, gates.data, gates.stride, x.data, x.stride, h.data, h.stride, reset_h.data, reset_h.stride,
+           zeros.data(), n, d);
 }
 
 // new_h <- h + u * (tanh - h), tanh = 2 / (1 + exp(cand + x[:, 2D:])) - 1, u = gates[:, :D].
@@ -177,9 +163,10 @@ void candidate_step(Array cand_a, Array x_a, Array gates_a, Array h_a, Array new
   if (x.rows < n || x.cols < 3 * d || gates.rows < n || gates.cols != 2 * d || h.rows < n || h.cols != d ||
       new_h.rows < n || new_h.cols != d)
     throw std::invalid_argument("candidate_step: inconsistent shapes");
+  const std::vector<float> zeros(3 * d, 0.0f);
   py::gil_scoped_release release;
   DISPATCH(candidate_rows, cand.data, cand.stride, x.data, x.stride, gates.data, gates.stride, h.data, h.stride,
-           new_h.data, new_h.stride, n, d);
+           new_h.data, new_h.stride, zeros.data(), n, d);
 }
 
 // ---- MKL, opened at run time ----
@@ -335,9 +322,9 @@ class Weight {
 
 // The block's packed layout: ``running[t]`` sequences are longer than t; step t's rows start at ``first[t]``.
 struct Block {
-  const int32_t* ids;      // the block's characters, sequence after sequence
-  const int64_t* lengths;  // of its sequences, non-increasing
-  const int64_t* starts;   // each sequence's first character in ``ids``
+  const int32_t* ids;      // all characters, sequence after sequence
+  const int64_t* lengths;  // of the block's sequences, non-increasing
+  const int64_t* starts;   // each one's first character in ``ids``
   int count = 0;
   std::vector<int64_t> first;
   std::vector<int> running;
@@ -368,7 +355,7 @@ struct Direction {
 // Per-block working memory, sized for the largest block.
 struct Scratch {
   std::vector<float> h, next_h, gates, reset_h, cand, inputs, projected;
-  std::vector<int64_t> rows;
+  std::vector<int64_t> positions, rows;
   std::vector<float> features, hidden, emissions;  // [rows, 2D] after layer 1 and 2, [rows, tags]
 };
 
@@ -396,12 +383,12 @@ INLINE void layer_pass(const Pass& a) {
   const float* bias = a.weights->bias.data();
   for (size_t t = 0; t < block.running.size(); ++t) {  // one step of every sequence still running
     const int n = block.running[t];
-    int64_t* rows = s.rows.data();  // each running sequence's position at this step, as a packed row
+    int64_t* positions = s.positions.data();  // each running sequence's position at this step
+    int64_t* rows = s.rows.data();            // and its packed row
     for (int i = 0; i < n; ++i) {
-      const int64_t position = a.dir ? block.lengths[i] - 1 - static_cast<int64_t>(t) : static_cast<int64_t>(t);
-      rows[i] = block.first[position] + i;
+      positions[i] = a.dir ? block.lengths[i] - 1 - static_cast<int64_t>(t) : static_cast<int64_t>(t);
+      rows[i] = block.first[positions[i]] + i;
     }
-    const float* projected = s.projected.data();
     if (!a.table) {  // layer 2: this step's input rows through the input projection
       const float* inputs = a.features + block.first[t] * 2 * d;  // forward: the step's rows are contiguous
       if (a.dir) {
@@ -411,17 +398,17 @@ INLINE void layer_pass(const Pass& a) {
       }
       a.weights->input->product(n, inputs, s.projected.data());
     }
-    a.weights->gates->product(n, h, s.gates.data());
     const auto input_row = [&](int i) {
-      if (!a.table) return projected + i * 3 * d;
-      const int64_t position = a.dir ? block.lengths[i] - 1 - static_cast<int64_t>(t) : static_cast<int64_t>(t);
-      return a.table + static_cast<int64_t>(block.ids[block.starts[i] + position]) * 6 * d + a.dir * 3 * d;
+      return a.table ? a.table + static_cast<int64_t>(block.ids[block.starts[i] + positions[i]]) * 6 * d + a.dir * 3 * d
+                     : s.projected.data() + i * 3 * d;
     };
+    a.weights->gates->product(n, h, s.gates.data());
     for (int i = 0; i < n; ++i) gates_row(s.gates.data() + i * 2 * d, input_row(i), bias, h + i * d, s.reset_h.data() + i * d, d);
     a.weights->cand->product(n, s.reset_h.data(), s.cand.data());
-    for (int i = 0; i < n; ++i)
-      candidate_row(s.cand.data() + i * d, input_row(i), bias, s.gates.data() + i * 2 * d, h + i * d, next_h + i * d,
-                    a.out + rows[i] * 2 * d + a.dir * d, d);
+    for (int i = 0; i < n; ++i) {
+      candidate_row(s.cand.data() + i * d, input_row(i), bias, s.gates.data() + i * 2 * d, h + i * d, next_h + i * d, d);
+      std::memcpy(a.out + rows[i] * 2 * d + a.dir * d, next_h + i * d, d * sizeof(float));
+    }
     std::swap(h, next_h);
   }
 }
@@ -484,6 +471,24 @@ using Floats = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using Int64s = py::array_t<int64_t, py::array::c_style>;
 using Int32s = py::array_t<int32_t, py::array::c_style>;
 
+// Where each of the sequences of ``lengths`` starts in their concatenation of ``total`` items; every sequence
+// non-empty and, where ``sorted``, no longer than the one before.
+std::vector<int64_t> sequence_starts(const Int64s& lengths, int64_t total, bool sorted, const std::string& caller) {
+  if (lengths.ndim() != 1) throw std::invalid_argument(caller + ": lengths is 1-D");
+  const int64_t* length = lengths.data();
+  std::vector<int64_t> starts(lengths.shape(0));
+  int64_t sum = 0;
+  for (ssize_t i = 0; i < lengths.shape(0); ++i) {
+    if (length[i] <= 0) throw std::invalid_argument(caller + ": sequences must be non-empty");
+    if (sorted && i && length[i] > length[i - 1])
+      throw std::invalid_argument(caller + ": sequences must be sorted by decreasing length");
+    starts[i] = sum;
+    sum += length[i];
+  }
+  if (sum != total) throw std::invalid_argument(caller + ": lengths do not add up to the " + std::to_string(total) + " items");
+  return starts;
+}
+
 // LAC's seg model, weights scaled (bigru_crf.FastSegModel gives them) and packed once; products through ``blas``.
 class SegModel {
  public:
@@ -523,8 +528,8 @@ class SegModel {
 
   // Tag ids of the concatenated ``ids`` of sequences of ``lengths`` (non-increasing), and each one's margin.
   std::pair<py::array_t<int8_t>, py::array_t<float>> tags(Int32s ids, Int64s lengths) {
-    const auto [starts, total] = check(ids, lengths);
-    py::array_t<int8_t> tags(total);
+    const std::vector<int64_t> starts = check(ids, lengths);
+    py::array_t<int8_t> tags(ids.shape(0));
     py::array_t<float> margins(lengths.shape(0));
     int8_t* tag_data = tags.mutable_data();
     float* margin_data = margins.mutable_data();
@@ -538,7 +543,7 @@ class SegModel {
           std::memcpy(sequence.data() + t * k_, scratch.emissions.data() + (block.first[t] + i) * k_, k_ * sizeof(float));
         margin_data[offset + i] = decode(sequence.data(), length, static_cast<int>(k_), start_.data(), end_.data(),
                                          transitions_.data(), alpha.data(), back.data(),
-                                         tag_data + block.starts[i] + (block.ids - ids.data()));
+                                         tag_data + block.starts[i]);
       }
     });
     return {tags, margins};
@@ -546,35 +551,27 @@ class SegModel {
 
   // The tag scores [total, K] of each character, in the order of ``ids`` (for tests and tools).
   py::array_t<float> emissions(Int32s ids, Int64s lengths) {
-    const auto [starts, total] = check(ids, lengths);
-    py::array_t<float> out({total, static_cast<int64_t>(k_)});
+    const std::vector<int64_t> starts = check(ids, lengths);
+    py::array_t<float> out({static_cast<int64_t>(ids.shape(0)), static_cast<int64_t>(k_)});
     float* data = out.mutable_data();
     run(ids, lengths, starts, [&](const Block& block, Scratch& scratch, int64_t) {
       for (int i = 0; i < block.count; ++i)
         for (int64_t t = 0; t < block.lengths[i]; ++t)
-          std::memcpy(data + (block.ids - ids.data() + block.starts[i] + t) * k_,
+          std::memcpy(data + (block.starts[i] + t) * k_,
                       scratch.emissions.data() + (block.first[t] + i) * k_, k_ * sizeof(float));
     });
     return out;
   }
 
  private:
-  std::pair<std::vector<int64_t>, int64_t> check(const Int32s& ids, const Int64s& lengths) const {
-    if (ids.ndim() != 1 || lengths.ndim() != 1) throw std::invalid_argument("SegModel: ids and lengths are 1-D");
-    const int64_t* length = lengths.data();
-    std::vector<int64_t> starts(lengths.shape(0));
-    int64_t total = 0;
-    for (ssize_t i = 0; i < lengths.shape(0); ++i) {
-      if (length[i] <= 0 || (i && length[i] > length[i - 1]))
-        throw std::invalid_argument("SegModel: sequences must be non-empty and sorted by decreasing length");
-      starts[i] = total;
-      total += length[i];
-    }
-    if (total != ids.shape(0)) throw std::invalid_argument("SegModel: lengths do not add up to the ids");
+  // Each sequence's start in ``ids``, once the input is checked.
+  std::vector<int64_t> check(const Int32s& ids, const Int64s& lengths) const {
+    if (ids.ndim() != 1) throw std::invalid_argument("SegModel: ids is 1-D");
+    std::vector<int64_t> starts = sequence_starts(lengths, ids.shape(0), true, "SegModel");
     const int32_t* id = ids.data();
-    for (int64_t c = 0; c < total; ++c)
+    for (ssize_t c = 0; c < ids.shape(0); ++c)
       if (id[c] < 0 || id[c] >= vocabulary_) throw std::invalid_argument("SegModel: character id out of range");
-    return {std::move(starts), total};
+    return starts;
   }
 
   // Blocks of consecutive sequences of about block_chars characters (at least one sequence) through the model;
@@ -589,10 +586,7 @@ class SegModel {
     for (int64_t begin = 0, end = 0; begin < count; begin = end) {
       int64_t chars = 0;
       for (end = begin; end < count && (end == begin || chars + length[end] <= block_chars_); ++end) chars += length[end];
-      Block block{ids.data() + starts[begin], length + begin, nullptr, static_cast<int>(end - begin)};
-      std::vector<int64_t> local(starts.begin() + begin, starts.begin() + end);
-      for (int64_t& s : local) s -= starts[begin];
-      block.starts = local.data();
+      Block block{ids.data(), length + begin, starts.data() + begin, static_cast<int>(end - begin)};
       block.layout();
       forward(block, scratch);
       done(block, scratch, begin);
@@ -605,7 +599,7 @@ class SegModel {
     s.gates.resize(std::max<size_t>(s.gates.size(), n * 2 * d));
     s.inputs.resize(std::max<size_t>(s.inputs.size(), n * 2 * d));
     s.projected.resize(std::max<size_t>(s.projected.size(), n * 3 * d));
-    s.rows.resize(std::max<size_t>(s.rows.size(), n));
+    for (auto* buffer : {&s.positions, &s.rows}) buffer->resize(std::max<size_t>(buffer->size(), n));
     s.features.resize(rows * 2 * d), s.hidden.resize(rows * 2 * d), s.emissions.resize(rows * k_);
     for (int layer = 0; layer < 2; ++layer)
       for (int dir = 0; dir < 2; ++dir) {
@@ -631,24 +625,19 @@ std::pair<py::array_t<int8_t>, py::array_t<float>> crf_decode(Floats emissions, 
                                                               Floats transitions) {
   const ssize_t k = start.shape(0);
   if (emissions.ndim() != 2 || emissions.shape(1) != k || end.shape(0) != k || transitions.ndim() != 2 ||
-      transitions.shape(0) != k || transitions.shape(1) != k || k > 64 || lengths.ndim() != 1)
+      transitions.shape(0) != k || transitions.shape(1) != k || k > 64)
     throw std::invalid_argument("crf_decode: inconsistent shapes");
-  int64_t total = 0;
-  for (ssize_t i = 0; i < lengths.shape(0); ++i) {
-    if (lengths.data()[i] <= 0) throw std::invalid_argument("crf_decode: empty sequence");
-    total += lengths.data()[i];
-  }
-  if (total != emissions.shape(0)) throw std::invalid_argument("crf_decode: lengths do not add up to the emissions");
-  py::array_t<int8_t> tags(total);
+  const std::vector<int64_t> starts = sequence_starts(lengths, emissions.shape(0), false, "crf_decode");
+  py::array_t<int8_t> tags(emissions.shape(0));
   py::array_t<float> margins(lengths.shape(0));
   std::vector<float> alpha;
   std::vector<int8_t> back;
-  for (ssize_t i = 0, offset = 0; i < lengths.shape(0); offset += lengths.data()[i++]) {
+  for (ssize_t i = 0; i < lengths.shape(0); ++i) {
     const int64_t length = lengths.data()[i];
     alpha.resize(length * k), back.resize(length * k);
-    margins.mutable_data()[i] = decode(emissions.data() + offset * k, length, static_cast<int>(k), start.data(),
+    margins.mutable_data()[i] = decode(emissions.data() + starts[i] * k, length, static_cast<int>(k), start.data(),
                                        end.data(), transitions.data(), alpha.data(), back.data(),
-                                       tags.mutable_data() + offset);
+                                       tags.mutable_data() + starts[i]);
   }
   return {tags, margins};
 }
