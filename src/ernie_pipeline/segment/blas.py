@@ -133,6 +133,19 @@ def measure(name: str, shape: tuple[int, int, int], repeats: int = 5) -> float:
     return products * rows * inner * columns / best / 1e9
 
 
+def choose(rates: dict, mkl_version: str | None, openblas: bool) -> Backend:
+    """The backend for measured ``rates`` (backend -> shape -> GMAC/s): MKL where its products cost the least per
+    character (the weights being each shape's share of the work), else NumPy's OpenBLAS through the C++ engine
+    where it can be opened, else NumPy's steps."""
+    cost = {name: sum(MACS_PER_CHAR[label] / rate for label, rate in values.items()) for name, values in rates.items()}
+    if mkl_version and cost["mkl"] <= cost["numpy"]:
+        return Backend("mkl", f"MKL {mkl_version.split('Version ')[-1].split(' Product')[0]} (libmklml_intel.so)",
+                       rates)
+    if openblas:
+        return Backend("openblas", f"NumPy's {openblas_detail()}", rates)
+    return Backend("numpy", f"NumPy, {openblas_detail()}", rates)
+
+
 @functools.lru_cache(maxsize=None)
 def backend() -> Backend:
     """The faster of MKL and NumPy's BLAS on this CPU for the engine's shapes (NumPy's where MKL is missing)."""
@@ -140,10 +153,4 @@ def backend() -> Backend:
     rates = {"numpy": {label: measure("numpy", shape) for label, shape in SHAPES.items()}}
     if version:
         rates["mkl"] = {label: measure("mkl", shape) for label, shape in SHAPES.items()}
-    # seconds per character of the products, the weights being each shape's share of the work
-    cost = {name: sum(MACS_PER_CHAR[label] / rate for label, rate in values.items()) for name, values in rates.items()}
-    if version and cost["mkl"] <= cost["numpy"]:
-        return Backend("mkl", f"MKL {version.split('Version ')[-1].split(' Product')[0]} (libmklml_intel.so)", rates)
-    if load_openblas():
-        return Backend("openblas", f"NumPy's {openblas_detail()}", rates)
-    return Backend("numpy", f"NumPy, {openblas_detail()}", rates)
+    return choose(rates, version, load_openblas())
