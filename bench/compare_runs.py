@@ -1,6 +1,7 @@
 """Byte-compare every artifact of a full tiny run made by two checkouts of this repository.
 
     python bench/compare_runs.py --before <git rev> [--after <git rev or "worktree">] --out bench/results/F.md
+    python bench/compare_runs.py --before HEAD --python-before /path/to/other/venv/bin/python   # another stack
 
 Each checkout runs the whole workflow (`all` plus the corpus jsonl, as the tests' shared run does) on
 tests/config.tiny.yaml in a fresh folder, with its own ``src`` first on PYTHONPATH (the compiled kernels are
@@ -49,13 +50,13 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def run_tiny(code: Path, workdir: Path) -> None:
+def run_tiny(code: Path, workdir: Path, python: str) -> None:
     config = yaml.safe_load((code / "tests" / "config.tiny.yaml").read_text())
     config["sample"]["downloads"] = str(DOWNLOADS)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(code / "src"))
     name = next(iter(config["datasets"]))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(code / "Snakefile"), "--directory", str(workdir),
+    cmd = [python, "-m", "snakemake", "--snakefile", str(code / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", "all", f"results/corpus/{name}.jsonl"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode:
@@ -96,15 +97,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision of the reference run")
     parser.add_argument("--after", default="worktree", help="git revision, or 'worktree' (default)")
+    parser.add_argument("--python-before", default=sys.executable, help="the Python (venv) of the reference run")
+    parser.add_argument("--python-after", default=sys.executable, help="the Python (venv) of the other run")
     parser.add_argument("--out", type=Path, help="write the comparison table here (markdown)")
     args = parser.parse_args(argv)
     digests = {}
     with tempfile.TemporaryDirectory(prefix="compare-runs-") as tmp:
-        for label, rev in (("before", args.before), ("after", args.after)):
+        for label, rev, python in (("before", args.before, args.python_before),
+                                   ("after", args.after, args.python_after)):
             code = checkout(rev, Path(tmp, label + "-code"))
             workdir = Path(tmp, label + "-run")
             workdir.mkdir()
-            run_tiny(code, workdir)
+            run_tiny(code, workdir, python)
             digests[label] = compared_files(workdir)
             print(f"{label} ({rev}): {len(digests[label])} files", file=sys.stderr)
     before, after = digests["before"], digests["after"]

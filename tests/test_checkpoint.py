@@ -54,6 +54,39 @@ def test_max_steps_counts_only_where_the_schedule_follows_from_it():
     assert horizon(train_settings(max_steps=6, **explicit)) == 12 and horizon(train_settings(max_steps=6)) == 6
 
 
+@pytest.mark.parametrize("warmup_rate, max_steps", [(0.01, 20), (0.29, 100), (0.5, 6)])
+def test_the_schedule_is_upstreams_for_a_warmup_that_is_not_a_whole_number_of_steps(warmup_rate, max_steps):
+    """upstream passes warmup_rate x max_steps to LinearAnnealingWithWarmupDecay as it is (0.01 x 20 = 0.2,
+    0.29 x 100 = 28.999999999999996): the trainer's schedule gives its rate at every step, not the rate of the
+    product cut to an int (0 and 28 steps of warmup)."""
+    from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
+
+    from ernie_pipeline.train.build import build_optimizer
+
+    train = train_settings(warmup_rate=warmup_rate, max_steps=max_steps, max_lr=1e-3, min_lr=1e-5)
+    upstream = LinearAnnealingWithWarmupDecay(1e-3, 1e-5, warmup_rate * max_steps, max_steps, last_epoch=0)
+    ours = build_optimizer(train, _TinyNet(), 0)[0]
+    for _ in range(max_steps + 2):
+        assert ours() == upstream()
+        ours.step(), upstream.step()
+    assert schedule_steps(train)[0] == warmup_rate * max_steps
+
+
+class _TinyNet:
+    """Just enough of a model for build_optimizer: one parameter."""
+
+    def __init__(self):
+        import paddle
+
+        self.weight = paddle.create_parameter([2], "float32")
+
+    def named_parameters(self):
+        return [("weight", self.weight)]
+
+    def parameters(self):
+        return [self.weight]
+
+
 def test_a_link_starts_from_the_checkpoint_before_it(tmp_path):
     run = run_fingerprint(TRAIN, RECORDS)
     previous, state = _checkpoint(tmp_path / "model_3", run, 3)

@@ -86,6 +86,5 @@ def test_settings_are_checked_when_built():
         SampleMapSettings(split="x", short_seq_prob=0.1, max_seq_len=64, seed=1, binary_head=True)
     with pytest.raises(ValueError, match=r"config train\.amp=O1: AMP .* runs on GPUs only"):
         train_settings(amp="O1").check_device()
-    with pytest.raises(ValueError, match=r"config train\.recompute: .* on GPUs only"):
-        train_settings(recompute=True).check_device()
+    train_settings(recompute=True).check_device()  # Paddle 3 replays the dropout state on CPU too
     train_settings(device="gpu", amp="O2", recompute=True).check_device()

@@ -82,7 +82,7 @@ def test_changed_parameter_reruns_exactly_its_stage_and_dependents(artifacts):
         "results/index/tiny_train_indexmap.npy", "results/index/tiny_train_indexmap.npy.json"]
     # settings that do not change the weights make no checkpoint stale (test_iters: the summary's test loss)
     neutral = _with(config, "train", logging_freq=2, eval_freq=2, eval_iters=3, threads=1, num_workers=2,
-                    nproc_per_node=2, checkpoint_steps=1, steps_per_job=6, recompute=False)
+                    nproc_per_node=2, checkpoint_steps=1, steps_per_job=6, recompute=True)
     assert _plan_with(workdir, neutral, "pretrain") == {}
     assert _plan_with(workdir, _with(config, "train", test_iters=2), "pretrain") == {"pretrain": 1}
 

@@ -29,11 +29,14 @@ NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", "save_s
 SCHEDULE_KEYS = ("max_steps", "warmup_rate", "warmup_steps", "decay_steps")
 
 
-def schedule_steps(train) -> tuple[int, int]:
+def schedule_steps(train) -> tuple[int | float, int]:
     """(warmup steps, decay steps) of the learning-rate schedule (``train``: TrainSettings): warmup_steps, else
-    warmup_rate x max_steps; decay_steps, else max_steps."""
-    warmup = train.warmup_steps if train.warmup_steps is not None else int(train.warmup_rate * train.max_steps)
-    return warmup, train.decay_steps or train.max_steps
+    warmup_rate x max_steps as upstream passes it, the exact product (0.01 x 20 = 0.2 warms up over a fifth of a
+    step, 0.29 x 100 = 28.999999999999996; an int where it is whole); decay_steps, else max_steps."""
+    if train.warmup_steps is not None:
+        return train.warmup_steps, train.decay_steps or train.max_steps
+    warmup = train.warmup_rate * train.max_steps
+    return int(warmup) if warmup.is_integer() else warmup, train.decay_steps or train.max_steps
 
 
 def horizon(train) -> int:

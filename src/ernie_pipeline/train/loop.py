@@ -149,6 +149,7 @@ class _Run:
     world: int
     rank: int
     accumulate: int
+    step_lr: float = 0.0  # the learning rate of the last step taken
 
     def train_steps(self, batches: dict, state: dict, link_begins: int, end: int) -> None:
         """Train from ``state`` (updated in place) to step ``end`` and save model_<end> with the rows logged since
@@ -209,6 +210,8 @@ class _Run:
         self._save(self.output / f"model_{end}", state, self.run_log.rows_since(link_begins) if self.run_log else None)
 
     def _apply_gradients(self) -> None:
+        # the rate this step trains with: the schedule moves on to the next step's below
+        self.step_lr = self.optimizer.get_lr()
         if self.scaler is None:
             self.optimizer.step()
         else:
@@ -219,7 +222,7 @@ class _Run:
 
     def _log(self, record: dict) -> None:
         """A logged step's record with the learning rate and loss scale, to the live logs (rank 0)."""
-        record["learning_rate"] = self.optimizer.get_lr()
+        record["learning_rate"] = self.step_lr
         if loss_scale(self.scaler) is not None:
             record["loss_scale"] = loss_scale(self.scaler)
         if not math.isfinite(record["loss"]):

@@ -56,16 +56,21 @@ def check_train_settings(train, world: int = 1) -> None:
 
 def enable_recompute(model, preserve_rng_state: bool = True) -> None:
     """Recompute each encoder layer's activations in the backward pass instead of keeping them (upstream's
-    ``enable_recompute``, which paddlenlp >= 2.6's ErnieConfig no longer has: issue #6716). Dropout draws
-    the same masks again only with ``preserve_rng_state``, which Paddle supports on GPUs."""
+    ``enable_recompute``, which paddlenlp >= 2.6's ErnieConfig no longer has: issue #6716). Dropout draws the
+    same masks again with ``preserve_rng_state`` (Paddle 3 does so on CPU too), so the gradients are those of the
+    plain model. A layer already recomputed is left as it is: nested recomputes fail in the backward pass."""
     from paddle.distributed.fleet.utils import recompute
 
     for layer in model.ernie.encoder.layers:
+        if getattr(layer, "recomputed", False):
+            continue
         base = type(layer)
 
         # A subclass rather than an assigned ``forward``: paddlenlp rewrites assigned forwards, and wrapping the
         # layer in another one would rename its parameters in the checkpoints.
         class Recomputed(base):
+            recomputed = True
+
             def forward(self, *args, **kwargs):
                 return recompute(super().forward, *args, preserve_rng_state=preserve_rng_state, use_reentrant=False,
                                  **kwargs)

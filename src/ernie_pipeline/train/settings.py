@@ -87,6 +87,3 @@ class TrainSettings:
         if self.amp:
             raise ValueError(f"config train.amp={self.amp}: AMP (float16 with loss scaling) runs on GPUs only; "
                              "set train.amp: null to train on CPU in float32, or train.device: gpu")
-        if self.recompute:
-            raise ValueError("config train.recompute: Paddle recomputes with the dropout random state preserved "
-                             "on GPUs only; set train.recompute: false on CPU (CPU memory is rarely the limit)")
