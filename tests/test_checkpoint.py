@@ -8,16 +8,24 @@ import pytest
 from conftest import train_settings
 from ernie_pipeline.train.chain import (NEUTRAL_KEYS, horizon, job_group, previous_save_point, save_points,
                                         schedule_steps, trajectory)
-from ernie_pipeline.train.checkpoint import STATE_FILE, changed_settings, initial_state, link_start, run_fingerprint
+from ernie_pipeline.train.checkpoint import (STATE_FILE, CheckpointError, changed_settings, checkpoint_identity,
+                                             file_digest, initial_state, link_start, run_fingerprint, verify_checkpoint)
 
 TRAIN = train_settings()
 RECORDS = [{"data_checksum": "ab12", "split_name": "train", "num_samples": 48, "rows": 1700, "seed": 1234}]
 
 
-def _checkpoint(folder, run, step):
+def _checkpoint(folder, run, step, started_from=None, weights=None):
+    """A checkpoint folder as save_checkpoint writes one: a weights file and a state listing it with its sha256;
+    the state as a link reads it back (without the file list)."""
     folder.mkdir()
+    (folder / "model_state.pdparams").write_bytes(weights or f"weights of step {step}".encode())
     state = {"global_step": step, "consumed_samples": 8 * step, "global_batch_size": 8, "run": run}
-    (folder / STATE_FILE).write_text(json.dumps(state))
+    if started_from:
+        state["link_start"] = checkpoint_identity(started_from)
+    files = {"model_state.pdparams": {"bytes": (folder / "model_state.pdparams").stat().st_size,
+                                      "sha256": file_digest(folder / "model_state.pdparams")}}
+    (folder / STATE_FILE).write_text(json.dumps({**state, "files": files}))
     return folder, state
 
 
@@ -90,7 +98,8 @@ class _TinyNet:
 def test_a_link_starts_from_the_checkpoint_before_it(tmp_path):
     run = run_fingerprint(TRAIN, RECORDS)
     previous, state = _checkpoint(tmp_path / "model_3", run, 3)
-    assert link_start(previous, tmp_path / "model_last", 6, run) == (previous, state)
+    assert link_start(previous, tmp_path / "model_last", 6, run) == (
+        previous, {**state, "link_start": {"checkpoint": "model_3", "state_sha256": file_digest(previous / STATE_FILE)}})
     # model_0 holds the trajectory and no data
     model_0 = tmp_path / "model_0"
     model_0.mkdir()
@@ -101,16 +110,54 @@ def test_a_link_starts_from_the_checkpoint_before_it(tmp_path):
 def test_a_retried_link_continues_from_model_last_inside_it_with_its_fingerprint(tmp_path):
     run = run_fingerprint(TRAIN, RECORDS)
     previous, _ = _checkpoint(tmp_path / "model_3", run, 3)
-    last, saved = _checkpoint(tmp_path / "model_last", run, 5)
+    last, saved = _checkpoint(tmp_path / "model_last", run, 5, started_from=previous)
     assert link_start(previous, last, 6, run) == (last, saved)
     # a neutral setting changed: still the same run
     assert link_start(previous, last, 6, run_fingerprint(train_settings(logging_freq=9), RECORDS))[0] == last
     # outside the link (an older or a later step), or of another run: the chain's checkpoint
     assert link_start(previous, last, 5, run)[0] == previous
-    assert link_start(tmp_path / "model_3", last, 9, run)[0] == last
     other = run_fingerprint(train_settings(max_lr=2e-3), RECORDS)
-    (last / STATE_FILE).write_text(json.dumps({**saved, "run": other}))
+    state = json.loads((last / STATE_FILE).read_text())
+    (last / STATE_FILE).write_text(json.dumps({**state, "run": other}))
     assert link_start(previous, last, 6, run)[0] == previous
+
+
+def test_model_last_is_resumed_only_from_the_checkpoint_its_link_started_from_as_it_is_now(tmp_path, caplog):
+    """model_last records the identity (state file sha256, which lists every file's) of the checkpoint its link
+    started from: after that checkpoint is made again with other content (a corrupted one restored), model_last
+    is not resumed, nor is a model_last whose own files no longer match their record."""
+    import shutil
+
+    run = run_fingerprint(TRAIN, RECORDS)
+    previous, _ = _checkpoint(tmp_path / "model_3", run, 3, weights=b"corrupted weights of step 3")
+    last, _ = _checkpoint(tmp_path / "model_last", run, 5, started_from=previous)
+    assert link_start(previous, last, 6, run)[0] == last
+    shutil.rmtree(previous)
+    _checkpoint(previous, run, 3)  # made again
+    assert link_start(previous, last, 6, run)[0] == previous
+    assert "model_last was trained from another model_3 than the one there now" in caplog.text
+    last_again, _ = _checkpoint(tmp_path / "model_last2", run, 5, started_from=previous)
+    assert link_start(previous, last_again, 6, run)[0] == last_again
+    (last_again / "model_state.pdparams").write_bytes(b"truncated")
+    assert link_start(previous, last_again, 6, run)[0] == previous
+    assert "not resuming" in caplog.text and "model_last2/model_state.pdparams is not the file" in caplog.text
+
+
+def test_a_checkpoint_is_verified_against_the_checksums_its_state_records(tmp_path):
+    run = run_fingerprint(TRAIN, RECORDS)
+    previous, _ = _checkpoint(tmp_path / "model_3", run, 3)
+    verify_checkpoint(previous)
+    weights = previous / "model_state.pdparams"
+    weights.write_bytes(weights.read_bytes()[:-3])
+    with pytest.raises(CheckpointError, match=r"model_3/model_state.pdparams is not the file its checkpoint recorded "
+                                              r"\(14 bytes, 17 recorded in .*trainer_state.json\): truncated"):
+        link_start(previous, tmp_path / "model_last", 6, run)
+    weights.write_bytes(b"weights of step 4")  # same size, other content
+    with pytest.raises(CheckpointError, match=r"\(sha256 differs in .*\): truncated or altered"):
+        verify_checkpoint(previous)
+    weights.unlink()
+    with pytest.raises(CheckpointError, match=r"model_3/model_state.pdparams is missing \(listed in "):
+        verify_checkpoint(previous)
 
 
 @pytest.mark.parametrize("change, named", [
@@ -144,5 +191,5 @@ def test_a_checkpoint_without_a_fingerprint_is_refused_naming_every_setting(tmp_
     previous, _ = _checkpoint(tmp_path / "model_3", None, 3)
     with pytest.raises(ValueError, match=rf"changed: {', '.join(everything)}\)"):
         link_start(previous, tmp_path / "model_last", 6, run)
-    with pytest.raises(FileNotFoundError, match="holds no trainer_state.json"):
+    with pytest.raises(CheckpointError, match="holds no trainer_state.json"):
         link_start(tmp_path / "absent", tmp_path / "model_last", 6, run)

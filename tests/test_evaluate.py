@@ -104,6 +104,28 @@ def test_bad_task_lines_are_errors_naming_file_and_line(tmp_path, line, message)
         read_task(task)
 
 
+def test_encodings_a_byte_order_mark_and_label_types(tmp_path, inews_task_rows):
+    """A GBK file is an error naming the file and line (not a bare UnicodeDecodeError); a UTF-8 byte-order mark is
+    dropped, as the corpus readers drop it; labels configured as strings for a file of numbers are named as such."""
+    rows = [{"sentence": d["sentence"][:40], "label": d["label"]} for d in inews_task_rows["dev"][:6]]
+    task = _task(tmp_path, {"train": ("train.json", rows), "dev": ("dev.json", rows), "test": ("test.json", rows)})
+    text = (tmp_path / "dev.json").read_text(encoding="utf-8")
+    (tmp_path / "dev.json").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    labels, examples = read_task(task)
+    assert [e.texts[0] for e in examples["dev"]] == [r["sentence"] for r in rows]
+    (tmp_path / "dev.json").write_bytes(text.encode("gbk"))
+    with pytest.raises(ValueError, match=r"dev.json:1: invalid UTF-8 at byte \d+ of the line: task files are UTF-8 "
+                                         r"\(convert another encoding first, e.g. iconv -f GBK -t UTF-8\)"):
+        read_task(task)
+    (tmp_path / "dev.json").write_text(text, encoding="utf-8")
+    strings = _task(tmp_path, {"train": ("train.json", rows), "dev": ("dev.json", rows), "test": ("test.json", rows)},
+                    labels=["0", "1", "2"])
+    with pytest.raises(ValueError, match=r"train.json:1: label \d is not one of \['0', '1', '2'\]: the file gives a "
+                                         r"number, the task's labels \(config eval.tasks ... labels\) are strings; write "
+                                         r"them as the file does \(\[0, 1, 2\]\)"):
+        read_task(strings)
+
+
 def _settings(**changes) -> EvalSettings:
     section = {**schema_defaults("eval"), "tasks": {}, **changes}
     return EvalSettings.from_config(section)

@@ -87,12 +87,45 @@ def test_the_config_says_ernie_with_paddlenlps_layer_norm_epsilon():
     (lambda s: s.update({"cls.predictions.decoder.bias": s["cls.predictions.decoder_bias"] + 1}),
      "held twice with different values"),
     (lambda s: s.pop("cls.predictions.decoder.weight"), "no MLM decoder"),
+    (lambda s: s.update({"ernie.encoder.layers.0.linear1.weight": s["ernie.encoder.layers.0.linear1.weight"].T}),
+     r"another shape than config.json gives \(Paddle's layout\): ernie.encoder.layers.0.linear1.weight \[16, 8\] "
+     r"\(config.json gives \[8, 16\]\)"),
+    (lambda s: s.update({"ernie.pooler.dense.bias": np.zeros(7, np.float32)}),
+     r"ernie.pooler.dense.bias \[7\] \(config.json gives \[8\]\)"),
+    (lambda s: s.update({"ernie.embeddings.position_embeddings.weight": np.zeros((13, 8), np.float32)}),
+     r"position_embeddings.weight \[13, 8\] \(config.json gives \[12, 8\]\)"),
+    (lambda s: s.update({"ernie.encoder.layers.5.norm1.weight": np.zeros(8, np.float32)}),
+     r"holds parameters config.json does not give: \['ernie.encoder.layers.5.norm1.weight'\]"),
 ])
 def test_a_checkpoint_it_cannot_map_exactly_is_refused(change, message):
     state = _paddle_state()
     change(state)
     with pytest.raises(ExportError, match=message):
         hf_state_dict(state, CONFIG)
+
+
+def test_weights_that_do_not_read_or_differ_from_their_record_are_refused_naming_the_file(tmp_path):
+    import json
+    import pickle
+
+    from ernie_pipeline.export.hf import export
+    from ernie_pipeline.train.checkpoint import STATE_FILE, CheckpointError, file_digest
+
+    folder = tmp_path / "model_3"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    data = pickle.dumps(_paddle_state(), protocol=4)
+    for cut in (0, len(data) // 3):
+        (folder / "model_state.pdparams").write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=rf"{folder}/model_state.pdparams does not read as a state dict"):
+            export(folder, tmp_path / "hf")
+    (folder / "model_state.pdparams").write_bytes(data)
+    (folder / STATE_FILE).write_text(json.dumps({"global_step": 3, "files": {"model_state.pdparams": {
+        "bytes": len(data), "sha256": file_digest(folder / "model_state.pdparams")}}}))
+    (folder / "model_state.pdparams").write_bytes(data[:-1] + b"x")
+    with pytest.raises(CheckpointError, match=r"model_3/model_state.pdparams is not the file its checkpoint recorded"):
+        export(folder, tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
 
 
 def test_an_activation_transformers_lacks_is_refused():

@@ -307,7 +307,108 @@ def test_continue_training_starts_from_a_pretrained_folder(artifacts, tmp_path):
                               model_overrides={"num_hidden_layers": 1, "hidden_size": 64})
     result = subprocess.run(command + [str(tmp_path / "other")], capture_output=True, text=True)
     assert result.returncode != 0 and "config train.continue_training: " in result.stderr
-    assert "does not fit train.model" in result.stderr
+    assert "model_6/model_state.pdparams does not fit the model" in result.stderr
+    assert "mis-shaped: ernie.embeddings.word_embeddings.weight" in result.stderr
+
+
+def _tiny_model():
+    import paddle
+    from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
+
+    paddle.seed(1)
+    return ErnieForPretraining(ErnieConfig(vocab_size=60, num_hidden_layers=1, hidden_size=16, num_attention_heads=2,
+                                           intermediate_size=32))
+
+
+def test_every_restore_checks_names_and_shapes_naming_the_file_and_the_tensor(tmp_path, caplog):
+    """A chain checkpoint whose weights lack a tensor, hold one of the wrong shape or one the model does not have,
+    or do not read at all, is refused naming the file and the tensor (Paddle would warn "Skip loading" and train on
+    from a partly re-initialised model, or raise a bare KeyError); continue_training leaves extra tensors out,
+    naming them."""
+    import paddle
+
+    from ernie_pipeline.train.checkpoint import CheckpointError, pretrained_weights, restore_weights
+
+    model = _tiny_model()
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    cases = {
+        "mis-shaped": ({**state, "cls.seq_relationship.weight": np.zeros((16, 3), np.float32)},
+                       r"mis-shaped: cls.seq_relationship.weight \[16, 3\] \(the model's: \[16, 2\]\)"),
+        "missing": ({k: v for k, v in state.items() if k != "ernie.pooler.dense.bias"},
+                    "missing: ernie.pooler.dense.bias"),
+        "unexpected": ({**state, "classifier.weight": np.zeros((16, 3), np.float32)}, "unexpected: classifier.weight"),
+    }
+    for name, (weights, message) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        paddle.save(weights, str(folder / "model_state.pdparams"))
+        with pytest.raises(CheckpointError, match=rf"{folder}/model_state.pdparams does not fit the model .*{message}"):
+            restore_weights(folder, _tiny_model())
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    data = (tmp_path / "missing/model_state.pdparams").read_bytes()
+    for cut in (0, len(data) // 2):
+        (truncated / "model_state.pdparams").write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match=rf"{truncated}/model_state.pdparams does not read as a state dict"):
+            restore_weights(truncated, _tiny_model())
+    kept = pretrained_weights(tmp_path / "unexpected", _tiny_model())
+    assert "classifier.weight" not in kept and kept.keys() == state.keys()
+    assert "unexpected/model_state.pdparams holds 1 tensors the model does not have, left out: classifier.weight" in \
+        caplog.text
+    with pytest.raises(CheckpointError, match="config train.continue_training: .*missing: ernie.pooler.dense.bias"):
+        pretrained_weights(tmp_path / "missing", _tiny_model())
+
+
+def test_a_checkpoint_without_its_optimizer_state_is_refused(tmp_path):
+    """model_0 holds no optimizer state; any later checkpoint must (a fresh optimizer would train on silently
+    from other moments): its absence is an error naming the file, as is a missing loss scaler state under AMP."""
+    import paddle
+
+    from ernie_pipeline.train.checkpoint import CheckpointError, restore_optimizer
+
+    model = _tiny_model()
+    optimizer = paddle.optimizer.AdamW(parameters=model.parameters())
+    restore_optimizer(tmp_path, optimizer, None, 0)
+    with pytest.raises(CheckpointError, match=rf"{tmp_path}/model_state.pdopt not found: a checkpoint of step 3"):
+        restore_optimizer(tmp_path, optimizer, None, 3)
+    paddle.save(optimizer.state_dict(), str(tmp_path / "model_state.pdopt"))
+    restore_optimizer(tmp_path, optimizer, None, 3)
+    with pytest.raises(CheckpointError, match=r"scaler.pdparams not found: .* \(a fresh loss scaler"):
+        restore_optimizer(tmp_path, optimizer, paddle.amp.GradScaler(), 3)
+
+
+def test_a_corrupted_checkpoint_is_found_by_where_and_refused_by_the_next_link(artifacts, tmp_path):
+    """Snakemake's own status cannot see inside a checkpoint folder: a truncated model_3 reads "ok" to it.
+    `python -m ernie_pipeline.workflow.where` verifies each checkpoint against the checksums its trainer_state.json
+    records and reports it corrupt (exit 1); the link that starts from it fails naming the file instead of
+    training on from it; a deleted optimizer state likewise."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO, run_snakemake
+
+    workdir = tmp_path / "w"
+    shutil.copytree(artifacts["workdir"], workdir, symlinks=True)
+    weights = workdir / "results/pretrain/model_3/model_state.pdparams"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    where = subprocess.run([sys.executable, "-m", "ernie_pipeline.workflow.where", "--snakefile", str(REPO / "Snakefile"),
+                            "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")],
+                           capture_output=True, text=True)
+    assert where.returncode == 1, where.stderr[-3000:]
+    assert re.search(r"train_checkpoint\s+corrupt\s+results/pretrain/model_3$", where.stdout, re.M), where.stdout
+    assert "results/pretrain/model_3/model_state.pdparams is not the file its checkpoint recorded (1,000 bytes" in \
+        where.stdout
+    assert re.search(r"train_checkpoint\s+ok\s+results/pretrain/model_6$", where.stdout, re.M)
+    failed = run_snakemake(workdir, "--forcerun", "results/pretrain/model_6", "results/pretrain/model_6", check=False)
+    log = (workdir / "results/logs/pretrain/model_6.log").read_text()
+    assert failed.returncode and "model_3/model_state.pdparams is not the file its checkpoint recorded" in log, log
+    shutil.copy(artifacts["pretrain"] / "model_3/model_state.pdparams", weights)
+    (workdir / "results/pretrain/model_3/model_state.pdopt").unlink()
+    failed = run_snakemake(workdir, "--forcerun", "results/pretrain/model_6", "results/pretrain/model_6", check=False)
+    log = (workdir / "results/logs/pretrain/model_6.log").read_text()
+    assert failed.returncode and "model_3/model_state.pdopt is missing (listed in" in log, log
 
 
 def test_two_process_data_parallel_follows_the_one_process_trajectory(artifacts, tmp_path):

@@ -127,7 +127,7 @@ def _read_all(path: Path) -> bytes:
     return data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | CorpusFormatError]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, str | CorpusFormatError]]:
     """(line number, decoded line without its newline, or the error of a line that is not UTF-8); a UTF-8
     byte-order mark at the start is dropped; a NUL byte (never in UTF-8 text) refuses the file."""
     handle = open_binary(path)
@@ -192,7 +192,7 @@ def jsonl_text(line: str | bytes, json_key: str, path: str | Path, number: int) 
 
 
 def read_jsonl(path: Path, json_key: str = "text") -> Iterator[Record]:
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if isinstance(line, CorpusFormatError):
             yield line
         elif line.strip():
@@ -203,7 +203,7 @@ def read_jsonl(path: Path, json_key: str = "text") -> Iterator[Record]:
 
 
 def read_clue(path: Path, json_key: str = "") -> Iterator[Record]:
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if isinstance(line, CorpusFormatError):
             yield line
         elif line.strip():
@@ -213,7 +213,7 @@ def read_clue(path: Path, json_key: str = "") -> Iterator[Record]:
 def read_text(path: Path, json_key: str = "") -> Iterator[Record]:
     document: list[str] = []
     start, error = 0, None  # a bad line spoils its whole document, not only itself
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if isinstance(line, CorpusFormatError):
             error = error or line
             start = start or number

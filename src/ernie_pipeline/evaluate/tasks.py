@@ -9,8 +9,8 @@ Which keys hold the text (``text_keys``: one for a single sentence, two for a pa
 (``label_key``) is the task's setting; labels may be strings or integers (``label_desc`` and any other key is
 ignored). The label set is the task's ``labels``, or the sorted distinct labels of its train file. FewCLUE's
 layout (``train_few_all.json``, ``dev_few_all.json``, ``test_public.json``) is three such files. A line that
-is not a JSON object, lacks a text or its label, or carries a label outside the set is an error naming the
-file and line.
+is not a JSON object, is not UTF-8 (a GBK file), lacks a text or its label, or carries a label outside the set is
+an error naming the file and line; a UTF-8 byte-order mark at the start is dropped, as the corpus readers do.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ernie_pipeline.corpus.readers import CorpusFormatError, numbered_lines
 from ernie_pipeline.settings import from_section
 
 SPLITS = ("train", "dev", "test")
@@ -60,30 +61,40 @@ class Example:
 def read_records(path: str | Path, task: TaskSettings) -> list[tuple[tuple[str, ...], object, int]]:
     """(texts, raw label, line number) of every record of a task file (the first ``max_examples``)."""
     records = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    try:
+        lines = numbered_lines(Path(path))
+        for number, line in lines:
             if task.max_examples and len(records) == task.max_examples:
                 break
+            if isinstance(line, CorpusFormatError):
+                raise ValueError(f"{line}: task files are UTF-8 (convert another encoding first, e.g. "
+                                 "iconv -f GBK -t UTF-8)")
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: not a JSON object ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{where}: not a JSON object")
-            missing = [k for k in task.text_keys if not isinstance(record.get(k), str)]
-            if missing:
-                raise ValueError(f"{where}: no text under {', '.join(map(repr, missing))} (eval text_keys "
-                                 f"{list(task.text_keys)})")
-            label = record.get(task.label_key)
-            if label is None or isinstance(label, (dict, list, bool)):
-                raise ValueError(f"{where}: unlabelled (no string or integer under {task.label_key!r})")
-            records.append((tuple(record[k] for k in task.text_keys), label, number))
+            records.append(_record(line, f"{path}:{number}", task) + (number,))
+    except CorpusFormatError as err:  # the file as a whole: empty, binary, a corrupt .gz
+        raise ValueError(str(err)) from None
     if not records:
         raise ValueError(f"{path}: no examples")
     return records
+
+
+def _record(line: str, where: str, task: TaskSettings) -> tuple[tuple[str, ...], object]:
+    """(texts, raw label) of one line at ``where`` (file:line)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: not a JSON object ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    missing = [k for k in task.text_keys if not isinstance(record.get(k), str)]
+    if missing:
+        raise ValueError(f"{where}: no text under {', '.join(map(repr, missing))} (eval text_keys "
+                         f"{list(task.text_keys)})")
+    label = record.get(task.label_key)
+    if label is None or isinstance(label, (dict, list, bool)):
+        raise ValueError(f"{where}: unlabelled (no string or integer under {task.label_key!r})")
+    return tuple(record[k] for k in task.text_keys), label
 
 
 def label_set(task: TaskSettings, train_records: list) -> tuple:
@@ -107,6 +118,17 @@ def read_task(task: TaskSettings) -> tuple[tuple, dict[str, list[Example]]]:
         examples[split] = []
         for texts, label, number in rows:
             if label not in ids:
-                raise ValueError(f"{task.path(split)}:{number}: label {label!r} is not one of {list(labels)}")
+                raise ValueError(f"{task.path(split)}:{number}: label {label!r} is not one of {list(labels)}"
+                                 f"{_type_hint(label, labels, task)}")
             examples[split].append(Example(texts, ids[label]))
     return labels, examples
+
+
+def _type_hint(label, labels: tuple, task: TaskSettings) -> str:
+    """Where the file writes a label as a number and the configured labels as strings (or the other way round)."""
+    if task.labels is None or str(label) not in {str(known) for known in labels}:
+        return ""
+    kind = "a string" if isinstance(label, str) else "a number"
+    configured = "strings" if all(isinstance(known, str) for known in labels) else "numbers"
+    return (f": the file gives {kind}, the task's labels (config eval.tasks ... labels) are {configured}; write them "
+            f"as the file does ({[type(label)(known) for known in labels]})")

@@ -16,8 +16,10 @@ What makes the export exact (checked against Paddle in ``tests/tools/compare_hf.
   ``tokenizer_class: PreTrainedTokenizerFast`` (with ``model_input_names``) keeps that pre-tokenizer and
   returns ``token_type_ids``.
 
-A checkpoint it cannot map exactly (an unknown or missing parameter, a decoder not tied to the word
-embeddings, an activation transformers' Ernie does not have) is refused, naming what is wrong.
+A checkpoint it cannot map exactly (an unknown, missing or extra parameter, one whose shape is not the one
+``config.json`` gives, a decoder not tied to the word embeddings, an activation transformers' Ernie does not have,
+weights that do not read or files that differ from the checksums the chain recorded) is refused, naming what is
+wrong.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ernie_pipeline.io.atomic import atomic_path
-from ernie_pipeline.io.safe_pickle import load_paddle_state
+from ernie_pipeline.train.checkpoint import STATE_FILE, WEIGHTS_FILE, read_state_dict, verify_checkpoint
 
 LAYER_NORM_EPS = 1e-12  # paddlenlp's Ernie, whatever its config says
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
@@ -83,8 +85,8 @@ def _target(name: str) -> tuple[str, bool]:
 
 def hf_state_dict(paddle_state: dict[str, np.ndarray], config: dict) -> dict[str, np.ndarray]:
     """transformers' ErnieForPreTraining state dict (float32, C-contiguous) from Paddle's, each parameter
-    mapped once; the decoder must be tied to the word embeddings."""
-    state = {}
+    mapped once and of the shape ``config`` gives; the decoder must be tied to the word embeddings."""
+    state, source = {}, {}
     decoder = {k: paddle_state[k] for k in _DECODER if k in paddle_state}
     embeddings = paddle_state.get("ernie.embeddings.word_embeddings.weight")
     if embeddings is None or "cls.predictions.decoder.weight" not in decoder:
@@ -100,28 +102,53 @@ def hf_state_dict(paddle_state: dict[str, np.ndarray], config: dict) -> dict[str
         target, transposed = _target(name)
         if target in state:
             raise ExportError(f"two parameters map to {target!r}")
-        state[target] = np.ascontiguousarray((value.T if transposed else value).astype(np.float32))
+        state[target], source[target] = np.ascontiguousarray((value.T if transposed else value).astype(np.float32)), name
     state["cls.predictions.decoder.weight"] = state["ernie.embeddings.word_embeddings.weight"]
     state["cls.predictions.bias"] = np.ascontiguousarray(biases[0].astype(np.float32))
-    missing = sorted(set(expected_names(config)) - set(state))
+    source["cls.predictions.bias"] = next(k for k in _DECODER[1:] if k in decoder)
+    shapes = expected_shapes(config)
+    missing = sorted(set(shapes) - set(state))
     if missing:
         raise ExportError(f"the checkpoint lacks {missing[:5]}")
+    extra = sorted(source[k] for k in set(state) - set(shapes))
+    if extra:
+        raise ExportError(f"the checkpoint holds parameters config.json does not give: {extra[:5]}")
+    wrong = [f"{source.get(k, k)} {list(paddle_state[source[k]].shape) if k in source else list(v.shape)} "
+             f"(config.json gives {list(shapes[k][::-1] if _target(source[k])[1] else shapes[k]) if k in source else list(shapes[k])})"
+             for k, v in state.items() if v.shape != shapes[k]]
+    if wrong:
+        raise ExportError(f"parameters of another shape than config.json gives (Paddle's layout): {', '.join(wrong[:5])}")
     return state
+
+
+def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Every parameter of transformers' ErnieForPreTraining for ``config`` (the decoder bias once), with its shape
+    (transformers' layout: Linear weights [out, in])."""
+    hidden, inner, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    shapes = {"ernie.embeddings.word_embeddings.weight": (vocab, hidden),
+              "ernie.embeddings.position_embeddings.weight": (config["max_position_embeddings"], hidden),
+              "ernie.embeddings.token_type_embeddings.weight": (config["type_vocab_size"], hidden)}
+    if config.get("use_task_id"):
+        shapes["ernie.embeddings.task_type_embeddings.weight"] = (config.get("task_type_vocab_size", 3), hidden)
+    shapes |= {"ernie.embeddings.LayerNorm.weight": (hidden,), "ernie.embeddings.LayerNorm.bias": (hidden,)}
+    layer = {"attention.self.query": (hidden, hidden), "attention.self.key": (hidden, hidden),
+             "attention.self.value": (hidden, hidden), "attention.output.dense": (hidden, hidden),
+             "attention.output.LayerNorm": (hidden,), "intermediate.dense": (inner, hidden),
+             "output.dense": (hidden, inner), "output.LayerNorm": (hidden,)}
+    assert set(layer) == {target for target, _ in _LAYER.values()}
+    for k in range(config["num_hidden_layers"]):
+        for module, weight in layer.items():
+            shapes[f"ernie.encoder.layer.{k}.{module}.weight"] = weight
+            shapes[f"ernie.encoder.layer.{k}.{module}.bias"] = weight[:1]
+    for module, weight in (("ernie.pooler.dense", (hidden, hidden)), ("cls.predictions.transform.dense", (hidden, hidden)),
+                           ("cls.predictions.transform.LayerNorm", (hidden,)), ("cls.seq_relationship", (2, hidden))):
+        shapes[f"{module}.weight"], shapes[f"{module}.bias"] = weight, weight[:1]
+    return shapes | {"cls.predictions.decoder.weight": (vocab, hidden), "cls.predictions.bias": (vocab,)}
 
 
 def expected_names(config: dict) -> list[str]:
     """Every parameter of transformers' ErnieForPreTraining for ``config`` (the decoder bias once)."""
-    names = [f"ernie.embeddings.{e}.weight" for e in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
-    if config.get("use_task_id"):
-        names.append("ernie.embeddings.task_type_embeddings.weight")
-    names += ["ernie.embeddings.LayerNorm.weight", "ernie.embeddings.LayerNorm.bias"]
-    for layer in range(config["num_hidden_layers"]):
-        names += [f"ernie.encoder.layer.{layer}.{module}.{kind}" for module, _ in _LAYER.values()
-                  for kind in ("weight", "bias")]
-    names += [f"{module}.{kind}" for module in ("ernie.pooler.dense", "cls.predictions.transform.dense",
-                                                  "cls.predictions.transform.LayerNorm", "cls.seq_relationship")
-              for kind in ("weight", "bias")]
-    return names + ["cls.predictions.decoder.weight", "cls.predictions.bias"]
+    return list(expected_shapes(config))
 
 
 def hf_config(paddle_config: dict) -> dict:
@@ -227,9 +254,11 @@ def export(checkpoint: str | Path, out_dir: str | Path) -> dict:
     from safetensors.numpy import save_file
 
     checkpoint = Path(checkpoint)
+    if (checkpoint / STATE_FILE).is_file():  # a checkpoint of the chain: its files as its link recorded them
+        verify_checkpoint(checkpoint)
     paddle_config = json.loads((checkpoint / "config.json").read_text())
     config = hf_config(paddle_config)
-    weights = load_paddle_state(checkpoint / "model_state.pdparams")  # untrusted: no full unpickler
+    weights = read_state_dict(checkpoint / WEIGHTS_FILE)  # untrusted: the restricted unpickler
     state = hf_state_dict(weights, paddle_config)
     tokenizer_config = json.loads((checkpoint / "tokenizer_config.json").read_text())
     do_lower_case = tokenizer_config.get("do_lower_case", True)

@@ -94,7 +94,7 @@ def train_link(data: TrainData, train: TrainSettings, output_dir: str, previous:
     log.info("training steps %d..%d from %s (step %d)", link_begins + 1, end, start, state["global_step"])
     restore_weights(start, net)
     lr, optimizer, scaler, net = build_optimizer(train, net, state["global_step"])
-    restore_optimizer(start, optimizer, scaler)
+    restore_optimizer(start, optimizer, scaler, state["global_step"])
     model = paddle.DataParallel(net) if world > 1 else net
     # every evaluation reads eval_iters global batches of the valid split; a link continues after the last one
     eval_consumed = train.global_batch_size * train.eval_iters * (state["global_step"] // train.eval_freq)

@@ -23,7 +23,7 @@ from ernie_pipeline.data.masking import Vocab
 from ernie_pipeline.io.atomic import atomic_outputs
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 from ernie_pipeline.train.build import TrainData, build_datasets, build_model, cycled_batches
-from ernie_pipeline.train.checkpoint import SAVE_DTYPE, read_state, restore_weights
+from ernie_pipeline.train.checkpoint import SAVE_DTYPE, read_state, restore_weights, verify_checkpoint
 from ernie_pipeline.train.step import evaluate, start_process
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.train_log import (EVAL_SCALARS, TRAIN_LOG, VALID_LOG, VISUALDL_DIR, add_scalars,
@@ -55,6 +55,7 @@ def summarize(data: TrainData, train: TrainSettings, output_dir: str, checkpoint
               curve_path: str | None = None) -> dict:
     """Write the run's summary (and its training curve) from the chain's ``checkpoints``, in step order."""
     final = Path(checkpoints[-1])
+    verify_checkpoint(final)
     state = read_state(final)
     train_rows, valid_rows = chain_rows(checkpoints, TRAIN_LOG), chain_rows(checkpoints, VALID_LOG)
     test = test_losses(data, train, final)

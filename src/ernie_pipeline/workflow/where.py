@@ -1,5 +1,7 @@
 """Print where each artifact of the workflow is (``python -m ernie_pipeline.workflow.where``), from
-``snakemake --summary``: one line per output file with the rule that made it and its status."""
+``snakemake --summary``: one line per output file with the rule that made it and its status. A training
+checkpoint is also verified against the checksums its ``trainer_state.json`` records (``corrupt``: a file missing,
+truncated or altered, which Snakemake's own status cannot see)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import csv
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 
 def read_summary(text: str) -> list[dict[str, str]]:
@@ -18,6 +21,19 @@ def read_summary(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO("\n".join(lines[start:])), delimiter="\t"))
 
 
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with the training checkpoint folder ``path`` (None: intact, or not a checkpoint)."""
+    from ernie_pipeline.train.checkpoint import STATE_FILE, CheckpointError, verify_checkpoint
+
+    if not (path / STATE_FILE).is_file():
+        return None
+    try:
+        verify_checkpoint(path)
+    except CheckpointError as err:
+        return str(err)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     rows = read_summary(subprocess.run([sys.executable, "-m", "snakemake", "--summary", *argv],
@@ -27,9 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     width = max(len(r["rule"]) for r in rows)
     print("Artifacts (rule, status, path):")
+    corrupt = 0
     for row in rows:
-        print(f"  {row['rule']:<{width}}  {row['status']:<10}  {row['output_file']}")
-    return 0
+        problem = checkpoint_problem(Path(row["output_file"]))
+        corrupt += problem is not None
+        print(f"  {row['rule']:<{width}}  {'corrupt' if problem else row['status']:<10}  {row['output_file']}")
+        if problem:
+            print(f"  {'':<{width}}  {'':<10}  {problem}")
+    return 1 if corrupt else 0
 
 
 if __name__ == "__main__":
