@@ -162,15 +162,31 @@ def test_selection_takes_the_best_dev_mean_over_seeds():
     assert select_best([result(1e-4, 1, 0.5, 0.1), result(3e-5, 1, 0.5, 0.9)], "accuracy")["best"]["learning_rate"] == 1e-4
 
 
-def test_the_report_puts_every_checkpoint_beside_model_0():
-    def selection(test):
-        return {"best": {"learning_rate": 1e-4, "batch_size": 32, "epochs": 3, "seeds": [1],
-                         "dev": {"accuracy": test + 0.01, "macro_f1": 0.5}, "test": {"accuracy": test, "macro_f1": 0.4}}}
+def test_the_report_puts_every_checkpoint_beside_model_0_and_the_majority_class():
+    """Each checkpoint's dev-best scores beside model_0's, the majority-class accuracy of the test split, the
+    spread over seeds, and a note where seeds ended predicting a single class (no measure of the checkpoint)."""
+    from ernie_pipeline.evaluate.report import markdown
 
-    rows = report_rows({"inews": {300: selection(0.7), 0: selection(0.6), 100: selection(0.65)}})
+    def selection(test, one_class=0):
+        return {"best": {"learning_rate": 1e-4, "batch_size": 32, "epochs": 3, "seeds": [1, 2],
+                         "dev": {"accuracy": test + 0.01, "macro_f1": 0.5}, "test": {"accuracy": test, "macro_f1": 0.4},
+                         "sd": {"dev": {"accuracy": 0.01, "macro_f1": 0.0}, "test": {"accuracy": 0.02, "macro_f1": 0.0}},
+                         "majority_test_accuracy": 0.49, "one_class_seeds": one_class}}
+
+    rows = report_rows({"inews": {300: selection(0.49, one_class=2), 0: selection(0.6), 100: selection(0.65)}})
     assert [r["step"] for r in rows] == [0, 100, 300]
-    assert [round(r["test_accuracy_gain"], 6) for r in rows] == [0.0, 0.05, 0.1]
-    assert all(r["baseline_test_accuracy"] == 0.6 for r in rows)
+    assert [round(r["test_accuracy_gain"], 6) for r in rows] == [0.0, 0.05, -0.11]
+    assert all(r["baseline_test_accuracy"] == 0.6 and r["majority_test_accuracy"] == 0.49 for r in rows)
+    table = markdown(rows)
+    assert "| inews | model_300 | 0.0001 | 32 | 3 | 2 | 0.5000 | 0.5000 | 0.4900 ± 0.0200 (one class in 2 of 2 seeds) | " \
+           "0.4000 | -0.1100 | 0.4900 |" in table
+    assert "- inews model_300: in 2 of 2 seeds the fine-tuned model predicts one class" in table
+    assert "model_100: in" not in table
+    best = select_best([{"point": GridPoint(1e-4, 32, 3, seed).__dict__, "dev": {"accuracy": dev, "macro_f1": 0.1},
+                         "test": {"accuracy": dev, "macro_f1": 0.1}, "majority_test_accuracy": 0.49,
+                         "predicted_classes": {"dev": classes, "test": classes}}
+                        for seed, dev, classes in ((1, 0.5, 1), (2, 0.7, 3))], "accuracy")["best"]
+    assert best["one_class_seeds"] == 1 and best["sd"]["test"]["accuracy"] == pytest.approx(0.1)
 
 
 # ---- fine-tuning for real (the tiny run's checkpoints) ----

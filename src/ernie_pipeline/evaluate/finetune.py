@@ -5,7 +5,8 @@ warmup and decay, a cross-entropy loss. Seeded: the classifier's initial weights
 in every epoch and dropout all follow the point's seed, so a rerun gives the same scores (on CPU, bit for bit).
 
 The result (one small JSON): the dev scores after every epoch, and the dev and test scores of the final
-model (accuracy, macro-F1), with the throughput of the training steps.
+model (accuracy, macro-F1), the majority-class accuracy of dev and test, how many classes the final model
+predicts on each (1: it learnt nothing but the majority), with the throughput of the training steps.
 """
 
 from __future__ import annotations
@@ -115,11 +116,14 @@ def finetune(checkpoint: str, task: TaskSettings, point: GridPoint, settings: Ev
         seconds += time.perf_counter() - start
         dev = scores(gold["dev"], predict(model, encoded["dev"], point.batch_size, pad), len(labels))
         curve.append({"epoch": epoch, "loss": float(loss), **dev})
-    test = scores(gold["test"], predict(model, encoded["test"], point.batch_size, pad), len(labels))
+    predicted = {split: predict(model, encoded[split], point.batch_size, pad) for split in ("dev", "test")}
+    test = scores(gold["test"], predicted["test"], len(labels))
     return {"checkpoint": checkpoint, "point": point.__dict__, "labels": list(labels),
             "examples": {split: len(rows) for split, rows in examples.items()},
             "dev": {k: curve[-1][k] for k in ("accuracy", "macro_f1")}, "test": test, "dev_curve": curve,
             "majority_dev_accuracy": float(np.bincount(gold["dev"]).max() / len(gold["dev"])),
+            "majority_test_accuracy": float(np.bincount(gold["test"]).max() / len(gold["test"])),
+            "predicted_classes": {split: int(len(np.unique(p))) for split, p in predicted.items()},
             "train_examples_per_second": trained / seconds if seconds else None}
 
 

@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from ernie_pipeline.evaluate.tasks import TaskSettings
 from ernie_pipeline.settings import from_section
 
@@ -89,7 +91,9 @@ class EvalSettings:
 
 def select_best(results: list[dict], metric: str) -> dict:
     """The configuration with the best mean dev ``metric`` over its seeds (ties: the first in grid order), with
-    its mean dev and test scores and every configuration's mean for the record. ``results``: the points'
+    its mean dev and test scores, their standard deviation over the seeds (``sd``), the test split's
+    majority-class accuracy and how many seeds ended predicting one class on the test split (``one_class_seeds``:
+    the run learnt nothing but the majority), and every configuration's for the record. ``results``: the points'
     result files (each with ``point``, ``dev``, ``test``)."""
     by_configuration: dict[tuple, list[dict]] = {}
     for result in results:
@@ -97,9 +101,14 @@ def select_best(results: list[dict], metric: str) -> dict:
         by_configuration.setdefault(point.configuration, []).append(result)
     table = []
     for (learning_rate, batch_size, epochs), runs in by_configuration.items():
+        classes = [r.get("predicted_classes", {}).get("test") for r in runs]
         table.append({"learning_rate": learning_rate, "batch_size": batch_size, "epochs": epochs,
                       "seeds": sorted(r["point"]["seed"] for r in runs),
-                      **{split: {m: sum(r[split][m] for r in runs) / len(runs) for m in METRICS}
-                         for split in ("dev", "test")}})
+                      **{split: {m: float(np.mean([r[split][m] for r in runs])) for m in METRICS}
+                         for split in ("dev", "test")},
+                      "sd": {split: {m: float(np.std([r[split][m] for r in runs])) for m in METRICS}
+                             for split in ("dev", "test")},
+                      "majority_test_accuracy": runs[0].get("majority_test_accuracy"),
+                      "one_class_seeds": None if None in classes else sum(c == 1 for c in classes)})
     best = max(table, key=lambda row: row["dev"][metric])  # max keeps the first of equals
     return {"metric": metric, "best": best, "configurations": table}

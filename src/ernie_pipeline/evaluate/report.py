@@ -1,6 +1,7 @@
-"""The evaluation report: per task and checkpoint, the dev-best configuration and its dev and test scores, the
-``model_0`` baseline beside every checkpoint (``report.tsv``, ``report.md``), and per task a plot of the
-scores against the pretraining step (``<task>.png``)."""
+"""The evaluation report: per task and checkpoint, the dev-best configuration and its dev and test scores (mean
+and standard deviation over the seeds), the ``model_0`` baseline beside every checkpoint, the majority-class
+accuracy of the test split, and a flag where seeds ended predicting a single class (``report.tsv``,
+``report.md``); per task a plot of the scores against the pretraining step (``<task>.png``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 from ernie_pipeline.io.atomic import atomic_outputs
 
 COLUMNS = ("task", "step", "learning_rate", "batch_size", "epochs", "seeds", "dev_accuracy", "dev_macro_f1",
-           "test_accuracy", "test_macro_f1", "baseline_test_accuracy", "test_accuracy_gain")
+           "test_accuracy", "test_accuracy_sd", "test_macro_f1", "baseline_test_accuracy", "test_accuracy_gain",
+           "majority_test_accuracy", "one_class_seeds")
 
 
 def report_rows(selections: dict[str, dict[int, dict]]) -> list[dict]:
@@ -23,26 +25,42 @@ def report_rows(selections: dict[str, dict[int, dict]]) -> list[dict]:
             rows.append({"task": task, "step": step, "learning_rate": best["learning_rate"],
                          "batch_size": best["batch_size"], "epochs": best["epochs"], "seeds": len(best["seeds"]),
                          "dev_accuracy": best["dev"]["accuracy"], "dev_macro_f1": best["dev"]["macro_f1"],
-                         "test_accuracy": best["test"]["accuracy"], "test_macro_f1": best["test"]["macro_f1"],
-                         "baseline_test_accuracy": baseline, "test_accuracy_gain": best["test"]["accuracy"] - baseline})
+                         "test_accuracy": best["test"]["accuracy"],
+                         "test_accuracy_sd": best.get("sd", {}).get("test", {}).get("accuracy"),
+                         "test_macro_f1": best["test"]["macro_f1"],
+                         "baseline_test_accuracy": baseline, "test_accuracy_gain": best["test"]["accuracy"] - baseline,
+                         "majority_test_accuracy": best.get("majority_test_accuracy"),
+                         "one_class_seeds": best.get("one_class_seeds")})
     return rows
 
 
 def _cell(value) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f"{value:.4f}" if isinstance(value, float) else "n/a" if value is None else str(value)
 
 
 def markdown(rows: list[dict]) -> str:
-    header = ["task", "checkpoint", "lr", "batch", "epochs", "seeds", "dev acc", "dev F1", "test acc", "test F1",
-              "test acc vs model_0"]
+    """The table, then a note for every row whose best configuration predicted one class in some seeds."""
+    header = ["task", "checkpoint", "lr", "batch", "epochs", "seeds", "dev acc", "dev F1", "test acc (± sd)",
+              "test F1", "test acc vs model_0", "majority class"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes = []
     for row in rows:
+        spread = f" ± {row['test_accuracy_sd']:.4f}" if row["test_accuracy_sd"] is not None else ""
+        one_class = row["one_class_seeds"]
+        flag = f" (one class in {one_class} of {row['seeds']} seeds)" if one_class else ""
         lines.append("| " + " | ".join([row["task"], f"model_{row['step']}", f"{row['learning_rate']:g}",
                                         str(row["batch_size"]), str(row["epochs"]), str(row["seeds"]),
-                                        *(f"{row[k]:.4f}" for k in ("dev_accuracy", "dev_macro_f1", "test_accuracy",
-                                                                     "test_macro_f1")),
-                                        f"{row['test_accuracy_gain']:+.4f}"]) + " |")
-    return "\n".join(lines) + "\n"
+                                        *(f"{row[k]:.4f}" for k in ("dev_accuracy", "dev_macro_f1")),
+                                        f"{row['test_accuracy']:.4f}{spread}{flag}", f"{row['test_macro_f1']:.4f}",
+                                        f"{row['test_accuracy_gain']:+.4f}", _cell(row["majority_test_accuracy"])])
+                     + " |")
+        if one_class:
+            notes.append(f"- {row['task']} model_{row['step']}: in {one_class} of {row['seeds']} seeds the fine-tuned "
+                         "model predicts one class on the test split (it learnt nothing but the majority class): "
+                         "its score is not a measure of the checkpoint")
+    legend = ("\nScores: the dev-best configuration of each checkpoint, mean over its seeds (± their standard "
+              "deviation); majority class: the test accuracy of always answering the most frequent label.\n")
+    return "\n".join(lines) + "\n" + legend + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def plot(task: str, rows: list[dict], path: Path) -> None:
@@ -57,6 +75,9 @@ def plot(task: str, rows: list[dict], path: Path) -> None:
     for key, color in (("dev_accuracy", "#4477aa"), ("test_accuracy", "#ee6677")):
         axis.plot(steps, [row[key] for row in rows], "o-", color=color, label=key.replace("_", " "))
     axis.axhline(rows[0]["test_accuracy"], color="#ee6677", linestyle="--", linewidth=1, label="model_0 test accuracy")
+    if rows[0]["majority_test_accuracy"] is not None:
+        axis.axhline(rows[0]["majority_test_accuracy"], color="#999999", linestyle=":", linewidth=1,
+                     label="majority class (test)")
     axis.set_xlabel("pretraining step")
     axis.set_ylabel("accuracy (dev-best configuration)")
     axis.set_title(f"{task}: fine-tuned score vs pretraining step")

@@ -43,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     width = max(len(r["rule"]) for r in rows)
     print("Artifacts (rule, status, path):")
+    # the summary's paths are relative to the workflow's folder (snakemake's --directory / -d)
+    flags = [k for k, arg in enumerate(argv[:-1]) if arg in ("--directory", "-d")]
+    workdir = Path(argv[flags[-1] + 1]) if flags else Path()
     corrupt = 0
     for row in rows:
-        problem = checkpoint_problem(Path(row["output_file"]))
+        problem = checkpoint_problem(workdir / row["output_file"])
         corrupt += problem is not None
         print(f"  {row['rule']:<{width}}  {'corrupt' if problem else row['status']:<10}  {row['output_file']}")
         if problem:
