@@ -53,7 +53,8 @@ from ernie_pipeline.train.checkpoint import (initial_state, link_start, read_sta
 from ernie_pipeline.train.models import check_train_settings
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.signals import StopRequest, TrainingStopped
-from ernie_pipeline.train.step import autocast, evaluate, loss_scale, losses, mean_over_ranks, start_process, step_seed
+from ernie_pipeline.train.step import (autocast, barrier, evaluate, loss_scale, losses, mean_over_ranks,
+                                       start_process, step_seed)
 from ernie_pipeline.train.train_log import LogWindow, RunLog
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def train_link(data: TrainData, train: TrainSettings, output_dir: str, previous:
     net, config, criterion = build_model(train, len(tokenizer.vocab))
     if rank == 0 and recover_directory(last):  # a crash fell between the renames of a checkpoint replace
         log.warning("recovered %s from the previous checkpoint", last)
-    _barrier(world)
+    barrier(world)
     run = run_fingerprint(train, train_records)
     start, state = link_start(Path(previous), last, end, run)
     state.update(run=run, data_parallel=world)  # model_0's state holds no data
@@ -103,6 +104,7 @@ def train_link(data: TrainData, train: TrainSettings, output_dir: str, previous:
                "valid": cycled_batches(datasets["valid"], "valid", train.micro_batch_size, train.global_batch_size,
                                        eval_consumed)}
     run_log = RunLog(output, state["global_step"], config.to_dict(), train.binary_head) if rank == 0 else None
+    barrier(world)  # rank 0 may take a while to rewrite the live logs: the first all-reduce must not wait for it
 
     _Run(train, model, net, criterion, tokenizer, optimizer, lr, scaler, run_log, output, world, rank,
          accumulate).train_steps(batches, state, link_begins, end)
@@ -240,11 +242,4 @@ class _Run:
     def _save(self, path: Path, state: dict, logs: dict | None = None) -> None:
         if self.rank == 0:
             save_checkpoint(path, self.net, self.tokenizer, self.optimizer, self.scaler, state, logs)
-        _barrier(self.world)
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import paddle
-
-        paddle.distributed.barrier()
+        barrier(self.world)

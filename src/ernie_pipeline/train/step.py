@@ -5,6 +5,7 @@ of a micro-batch, and means over the data-parallel ranks."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 
@@ -77,6 +78,26 @@ def loss_scale(scaler) -> float | None:
     if scaler is None or not scaler.is_enable():
         return None
     return float(scaler.state_dict()["scale"])
+
+
+_BARRIERS = itertools.count()
+
+
+def barrier(world: int) -> None:
+    """Wait until every rank gets here, through Paddle's TCP store (the rendezvous's store, minutes of patience)
+    rather than a gloo collective: gloo gives up after 30 s, and a rank kept waiting that long in the gradient
+    all-reduce inside backward() aborts (gloo's TimeoutException is not turned into a Python error: exit -6, no
+    traceback). So every stretch one rank works alone (rank 0 opening the live logs, writing a checkpoint) ends
+    here, and the ranks enter their next collective together however loaded the machine is."""
+    if world == 1:
+        return
+    from paddle.base import core
+
+    store = core.create_or_get_global_tcp_store()
+    name = f"ernie_pipeline/barrier/{next(_BARRIERS)}"  # every rank passes the same barriers in the same order
+    if store.add(name, 1) == world:
+        store.set(f"{name}/done", "1")
+    store.wait(f"{name}/done")
 
 
 def step_seed(seed: int, step: int, micro_batch: int) -> int:
