@@ -31,7 +31,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DOWNLOADS = REPO / "data" / "downloads"
+sys.path.insert(0, str(REPO / "src"))  # this checkout's package, as the workflow's jobs use it
+DOWNLOADS = Path(__file__).resolve().parents[1] / "data" / "downloads"
 
 
 def config_for(args) -> dict:

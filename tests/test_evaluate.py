@@ -213,6 +213,29 @@ def _finetune(artifacts, tmp_path, inews_task_rows, checkpoint="model_6", **grid
     return finetune(str(artifacts["pretrain"] / checkpoint), settings.tasks["inews"], settings.points()[0], settings)
 
 
+def test_encoding_from_prefixes_gives_the_whole_texts_ids(artifacts, inews_task_rows):
+    """Examples are tokenised from prefixes ending at a CJK character (a token of its own): the same ids as the
+    tokenizer gives the whole text, truncated, for single sentences and pairs (whichever side is longer), short
+    limits and long ones, and texts with no CJK character (English) or one only at the end."""
+    from paddlenlp.transformers import ErnieTokenizer
+
+    from ernie_pipeline.evaluate.finetune import encode
+    from ernie_pipeline.evaluate.tasks import Example
+
+    tokenizer = ErnieTokenizer.from_pretrained(str(artifacts["vocab_dir"]))
+    texts = [r["sentence"] for r in inews_task_rows["dev"][:120]]
+    english = "The quick brown fox jumps over the lazy dog, again and again. " * 40
+    examples = ([Example((t,), 0) for t in texts] + [Example((english,), 0), Example((english + "好",), 0)]
+                + [Example((t[:400], t[400:]), 1) for t in texts[:60]] + [Example((t[:40], t[40:]), 1) for t in texts[60:]]
+                + [Example((english, texts[0]), 0), Example((texts[1], english), 0)])
+    for max_seq_len in (16, 128, 512):
+        whole = [tokenizer(e.texts[0], text_pair=e.texts[1] if len(e.texts) > 1 else None, max_length=max_seq_len,
+                           truncation=True) for e in examples]
+        assert encode(tokenizer, examples, max_seq_len) == [(f["input_ids"], f["token_type_ids"], e.label)
+                                                           for f, e in zip(whole, examples)]
+    assert max(len(t) for t in texts) > 4 * 512  # the prefixes are cut
+
+
 def test_fine_tuning_a_pretrained_checkpoint_beats_the_majority_class(artifacts, tmp_path, inews_task_rows):
     """1,000 inews examples, 4 epochs from the tiny run's model_6: dev accuracy well above always answering
     the most frequent class (about 0.49)."""

@@ -21,17 +21,47 @@ import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.evaluate.grid import EvalSettings, GridPoint
 from ernie_pipeline.evaluate.tasks import Example, TaskSettings, read_task
 from ernie_pipeline.io.atomic import atomic_write
+from ernie_pipeline.vocab.constants import is_cjk
 
 
 def encode(tokenizer, examples: list[Example], max_seq_len: int) -> list[tuple[list[int], list[int], int]]:
     """(input ids, token type ids, label) of each example: ``[CLS] a [SEP]`` or ``[CLS] a [SEP] b [SEP]``,
-    truncated to ``max_seq_len`` tokens (the longer sentence of a pair first)."""
+    truncated to ``max_seq_len`` tokens (the longer sentence of a pair first). Each text is tokenised from a prefix
+    that holds the tokens truncation keeps (:func:`_prefix`): the same ids as the whole text, a fraction of the work
+    on long documents."""
     encoded = []
     for example in examples:
-        pair = example.texts[1] if len(example.texts) > 1 else None
-        features = tokenizer(example.texts[0], text_pair=pair, max_length=max_seq_len, truncation=True)
+        first, pair = example.texts[0], example.texts[1] if len(example.texts) > 1 else None
+        features = _features(tokenizer, first, pair, max_seq_len)
         encoded.append((features["input_ids"], features["token_type_ids"], example.label))
     return encoded
+
+
+def _features(tokenizer, first: str, pair: str | None, max_seq_len: int) -> dict:
+    if pair is None:
+        for prefix in _prefixes(first, max_seq_len):
+            features = tokenizer(prefix, max_length=max_seq_len, truncation=True)
+            # truncated (or the whole text): the prefix's tokens are the text's first ones, so these are its ids
+            if prefix is first or len(features["input_ids"]) == max_seq_len:
+                return features
+    # a pair's truncation takes from the longer side: each side needs as many tokens as the other could keep
+    texts = [next(p for p in _prefixes(text, max_seq_len)
+                  if p is text or len(tokenizer.tokenize(p)) >= max_seq_len) for text in (first, pair)]
+    return tokenizer(texts[0], text_pair=texts[1], max_length=max_seq_len, truncation=True)
+
+
+def _prefixes(text: str, max_seq_len: int):
+    """Prefixes of ``text`` ending right after a CJK character, of about 2, 4, 8 ... x ``max_seq_len`` characters,
+    then the text itself. paddlenlp's BasicTokenizer makes every CJK character a token of its own, so a prefix
+    ending there tokenises to exactly the first tokens of the whole text."""
+    cut = 2 * max_seq_len
+    while cut < len(text):
+        end = next((k + 1 for k in range(cut, len(text)) if is_cjk(text[k])), len(text))
+        if end >= len(text):
+            break
+        yield text[:end]
+        cut *= 2
+    yield text
 
 
 def batches(encoded: list, batch_size: int, pad_id: int, order=None):
