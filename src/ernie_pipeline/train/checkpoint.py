@@ -115,7 +115,7 @@ def file_digest(path: Path) -> str:
 
 def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict, logs: dict | None = None) -> None:
     """Write a checkpoint folder atomically (``optimizer`` None: model_0); ``logs``: file name -> text. The state
-    file, written last, lists every other file with its size and sha256."""
+    file, written last, lists every other file but the logs with its size and sha256."""
     import paddle
 
     with atomic_path(path, is_dir=True) as tmp:
@@ -129,8 +129,9 @@ def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict
             paddle.save(scaler.state_dict(), str(tmp / SCALER_FILE))
         for name, text in (logs or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
+        # the logs carry timings, so they are left out: the same training gives the same state file
         files = {f.name: {"bytes": f.stat().st_size, "sha256": file_digest(f)} for f in sorted(tmp.iterdir())
-                 if f.is_file() and f.name != STATE_FILE}
+                 if f.is_file() and f.name != STATE_FILE and f.name not in (logs or {})}
         (tmp / STATE_FILE).write_text(json.dumps({**state, "files": files}, indent=1, sort_keys=True) + "\n")
 
 
