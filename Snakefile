@@ -24,12 +24,12 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
-include: "rules/sample.smk"
+include: "rules/corpus.smk"
 include: "rules/segment.smk"
 include: "rules/vocab.smk"
-include: "rules/token_ids.smk"
+include: "rules/tokenize.smk"
 include: "rules/index.smk"
-include: "rules/pretrain.smk"
+include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/export.smk"
 

@@ -79,7 +79,8 @@ def _child_run(spec: dict) -> dict:
     import paddle
     from paddlenlp.transformers import ErnieForPretraining
 
-    from ernie_pipeline.data.index_map import build_index_map, map_samples
+    from ernie_pipeline.index.index_map import build_index_map
+    from ernie_pipeline.train.chain import map_samples
     from ernie_pipeline.train.build import TrainData
     from ernie_pipeline.train.loop import pretrain
     from ernie_pipeline.train.settings import TrainSettings

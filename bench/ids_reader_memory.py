@@ -60,7 +60,7 @@ class _PeakAnon:
 def _child_index_map(prefix: str, samples: int) -> dict:
     """Peak anonymous memory of building the train and the valid sample map (``samples`` rows each)."""
     import ernie_pipeline  # noqa: F401
-    from ernie_pipeline.data.index_map import SampleMapSettings, build_index_map
+    from ernie_pipeline.index.index_map import SampleMapSettings, build_index_map
 
     settings = SampleMapSettings(split="949,50,1", short_seq_prob=0.1, max_seq_len=128, seed=1234, binary_head=True)
     peaks = {}
@@ -78,7 +78,8 @@ def _child_merge(factor: int) -> dict:
     import ernie_pipeline  # noqa: F401
     import numpy as np
 
-    from ernie_pipeline.data.token_files import IdsDataset, merge_ids
+    from ernie_pipeline.tokenize.merge import merge_ids
+    from ernie_pipeline.tokenize.token_files import IdsDataset
 
     order = np.random.RandomState(1).permutation(IdsDataset(SOURCE).num_docs * factor)
     with tempfile.TemporaryDirectory() as work, _PeakAnon() as peak:
@@ -90,9 +91,9 @@ def _child_reader(prefix: str, samples: int) -> dict:
     import ernie_pipeline  # noqa: F401
     import numpy as np
 
-    from ernie_pipeline.data.dataset import ErnieDataset
-    from ernie_pipeline.data.token_files import IdsDataset
-    from ernie_pipeline.data.masking import MaskingSettings, Vocab
+    from ernie_pipeline.index.dataset import ErnieDataset
+    from ernie_pipeline.tokenize.token_files import IdsDataset
+    from ernie_pipeline.index.masking import MaskingSettings, Vocab
     from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
     masking = MaskingSettings(max_seq_len=128, binary_head=True, masked_lm_prob=0.15, max_ngrams=3,
@@ -136,7 +137,8 @@ def main() -> None:
         print(json.dumps(measure()))
         return
     import ernie_pipeline  # noqa: F401
-    from ernie_pipeline.data.token_files import merge_ids, paths_for
+    from ernie_pipeline.tokenize.merge import merge_ids
+    from ernie_pipeline.tokenize.token_files import paths_for
 
     work = Path(args.work or tempfile.mkdtemp(prefix="ids-memory-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def unigram_entropy(results: Path, dataset: str) -> float:
     import numpy as np
 
     import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-    from ernie_pipeline.data.masking import Vocab
+    from ernie_pipeline.index.masking import Vocab
     from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 
     vocab = Vocab.from_tokenizer(load_tokenizer(str(results / "vocab" / "tokenizer")))

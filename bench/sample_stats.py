@@ -11,15 +11,16 @@ share of tokens masked, the share of swapped (SOP) pairs, and the n-gram sizes o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.data.dataset import ErnieDataset
-from ernie_pipeline.data.token_files import IdsDataset
-from ernie_pipeline.data.masking import Vocab, masked_lm_predictions
+from ernie_pipeline.index.dataset import ErnieDataset
+from ernie_pipeline.tokenize.token_files import IdsDataset
+from ernie_pipeline.index.masking import Vocab, masked_lm_predictions
 from ernie_pipeline.settings import load_config
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 from ernie_pipeline.workflow import planning
@@ -53,8 +54,8 @@ def main() -> None:
         for i in range(n):
             first = i * 126 % (data.ids.size - 126)
             stretch = [vocab.cls_id] + np.asarray(data.ids[first : first + 126]).tolist() + [vocab.sep_id]
-            masked_lm_predictions(stretch, vocab, train.masked_lm_prob, train.masked_lm_prob * 128,
-                                  np.random.RandomState(i), train.max_ngrams, ngram_sizes=sizes, **options)
+            masked_lm_predictions(stretch, vocab, train.masked_lm_prob * 128, np.random.RandomState(i),
+                                  dataclasses.replace(train.masking, **options), ngram_sizes=sizes)
         drawn = np.bincount([d for d, _ in sizes], minlength=train.max_ngrams + 1)[1:] / len(sizes)
         used = np.bincount([u for _, u in sizes], minlength=train.max_ngrams + 1)[1:] / len(sizes)
         rows.append(f"| {name} | {' / '.join(f'{x:.3f}' for x in drawn)} | {' / '.join(f'{x:.3f}' for x in used)} |")

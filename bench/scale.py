@@ -115,22 +115,26 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
     train = _train_settings(config, steps, workers)
     maps = {split: [str(work / f"{split}_map.npy")] for split in ("train", "valid", "test")}
     if stage == "merge":
+        from ernie_pipeline.segment.settings import JsonlSettings
         from ernie_pipeline.tokenize.merge import merge_shards
 
         shards = sorted(p.name[: -len(".stats.json")] for p in TOKEN_SHARDS.glob("*.stats.json")) * factor
         merged = merge_shards([TOKEN_SHARDS / s for s in shards], [TOKEN_SHARDS / f"{s}.stats.json" for s in shards],
-                              prefix, True, config["jsonl"]["seed"], False, config["tokenize"]["merge_bucket_mb"])
+                              prefix, JsonlSettings.from_config({**config["jsonl"], "shuffle": True}),
+                              bucket_mb=config["tokenize"]["merge_bucket_mb"])
         return {"sentences": merged["sentences"], "tokens": merged["tokens"], "documents": merged["documents"]}
     if stage == "corpus_jsonl":
-        from ernie_pipeline.corpus.corpus_jsonl import merge_jsonl
+        from ernie_pipeline.segment.corpus_jsonl import merge_jsonl
+        from ernie_pipeline.segment.settings import JsonlSettings
 
         counts = merge_jsonl(sorted(SEGMENTED.glob("*.jsonl")) * factor, work / "corpus.jsonl",
-                             config["jsonl"]["json_key"], config["jsonl"]["min_doc_length"], True, config["jsonl"]["seed"])
+                             JsonlSettings.from_config({**config["jsonl"], "shuffle": True}))
         (work / "corpus.jsonl").unlink()
         sentences = sum(json.loads(p.read_text())["sentences"] for p in SEGMENTED.glob("*.stats.json")) * factor
         return {"sentences": sentences, **counts}
     if stage.startswith("index_map"):
-        from ernie_pipeline.data.index_map import build_index_map, map_samples
+        from ernie_pipeline.index.index_map import build_index_map
+        from ernie_pipeline.train.chain import map_samples
 
         splits = ["train"] if stage.endswith("train") else ["valid", "test"]  # the test map rides along
         rows = 0
@@ -148,13 +152,14 @@ def child(stage: str, work: Path, factor: int, steps: int, workers: int, sample_
         shutil.rmtree(out)
         return {"steps": steps, **{k: v for k, v in summary.items() if "loss" in k and not isinstance(v, (list, dict))}}
     if stage == "scheme2_text":
+        from ernie_pipeline.segment.settings import JsonlSettings
         from ernie_pipeline.vocab.scheme2 import pretokenize_shards
+        from ernie_pipeline.vocab.settings import VocabSettings
 
         segmented = sorted(SEGMENTED.glob("*.jsonl"))
         shards = [("inews", f"{path.name[:-len('.jsonl')]}.copy{k}", path) for k in range(factor) for path in segmented]
-        lines = pretokenize_shards(shards, work / "pretokenized.txt", config["jsonl"]["json_key"],
-                                   config["jsonl"]["min_doc_length"], config["vocab"]["heldout_fraction"],
-                                   config["vocab"]["seed"], sample_mb)
+        vocab = VocabSettings.from_config({**config["vocab"], "scheme2_sample_mb": sample_mb})
+        lines = pretokenize_shards(shards, work / "pretokenized.txt", vocab, JsonlSettings.from_config(config["jsonl"]))
         return {"lines": lines, "mb": (work / "pretokenized.txt").stat().st_size / 1e6}
     if stage == "scheme2_vocab":
         from ernie_pipeline.vocab.scheme2 import train_scheme2

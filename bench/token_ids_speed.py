@@ -121,8 +121,11 @@ def timed(fn):
 _CHILD = """
 import re, sys
 import ernie_pipeline
+from ernie_pipeline.segment.settings import JsonlSettings
+from ernie_pipeline.settings import schema_defaults
 from ernie_pipeline.tokenize.shard import tokenize_shard
-stats = tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], tables_path=sys.argv[4])
+stats = tokenize_shard(sys.argv[1], sys.argv[2], sys.argv[3], JsonlSettings.from_config(schema_defaults("jsonl")),
+                       tables_path=sys.argv[4])
 peak_kb = re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
 print(peak_kb, stats["mb_per_s"], stats["tokens"])
 """

@@ -48,7 +48,8 @@ def _settings(work: Path, steps: int, threads: int, workers: int):
 
 
 def build_maps(work: Path, steps: int) -> None:
-    from ernie_pipeline.data.index_map import build_index_map, map_samples
+    from ernie_pipeline.index.index_map import build_index_map
+    from ernie_pipeline.train.chain import map_samples
 
     train, sample_map, paths = _settings(work, steps, 1, 0)
     for split, samples in map_samples(train).items():
@@ -75,9 +76,9 @@ def run_bare(work: Path, steps: int, threads: int) -> list[float]:
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining, ErniePretrainingCriterion
     from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
 
-    from ernie_pipeline.data.dataset import ErnieDataset
-    from ernie_pipeline.data.token_files import IdsDataset
-    from ernie_pipeline.data.masking import Vocab, collate
+    from ernie_pipeline.index.dataset import ErnieDataset
+    from ernie_pipeline.tokenize.token_files import IdsDataset
+    from ernie_pipeline.index.masking import Vocab, collate
     from ernie_pipeline.train.models import model_config
     from ernie_pipeline.tokenize.tokenizer import load_tokenizer
     from ernie_pipeline.train.build import FIELDS

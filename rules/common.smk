@@ -4,11 +4,15 @@ import os
 import re
 import sys
 
-# The workflow's own package, importable whether or not it was pip-installed into this env.
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+# The workflow's own package, importable whether or not it was pip-installed into this env: here, and in every
+# job's script (they import it first: ernie_pipeline.workflow.job).
+PACKAGE_DIR = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, PACKAGE_DIR)
+# (set, not read from the user: not a variable for an envvars directive)
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_DIR, os.environ.get("PYTHONPATH")])))
 
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES
-from ernie_pipeline.data.index_map import SPLIT_NAMES, parse_split
+from ernie_pipeline.index.index_map import SPLIT_NAMES, parse_split
 from ernie_pipeline.settings import as_section
 from ernie_pipeline.train import chain as training_chain
 from ernie_pipeline.workflow import job_resources, planning
@@ -150,13 +154,19 @@ SAVE_POINTS = training_chain.save_points(TRAIN_SETTINGS)
 
 def train_inputs(wildcards):
     """What the training jobs read (the sample maps do not grow with max_steps up to the run's horizon, nor
-    with the evaluation cadence: see ernie_pipeline.data.index_map)."""
+    with the evaluation cadence: see ernie_pipeline.index.index_map)."""
     return {
         "ids": expand(rules.merge_token_ids.output.ids, dataset=TRAIN_DATASETS),
         "idx": expand(rules.merge_token_ids.output.idx, dataset=TRAIN_DATASETS),
         "tokenizer": TOKENIZER_FILES,
-        "index_maps": expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=SPLIT_NAMES),
-        "blends": expand(rules.blend_index.output.blend, split=SPLIT_NAMES) if len(TRAIN_BLEND) > 1 else [],
+        **{
+            f"{split}_maps": expand(rules.index_map.output.index_map, dataset=TRAIN_DATASETS, split=split)
+            for split in SPLIT_NAMES
+        },
+        **{
+            f"{split}_blend": expand(rules.blend_index.output.blend, split=split) if len(TRAIN_BLEND) > 1 else []
+            for split in SPLIT_NAMES
+        },
     }
 
 

@@ -9,23 +9,6 @@ wildcard_constraints:
     eval_step="|".join(str(step) for step in EVAL_STEPS) or "(?!)",
 
 
-rule sample_eval_task:
-    output:
-        splits=expand(f"{SAMPLE_DIR}/eval/inews/{{split}}.json", split=("train", "dev", "test")),
-    log:
-        f"{RESULTS}/logs/sample_eval_task.log",
-    conda:
-        CPU_ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-    params:
-        package=config["sample"]["zh_package"],
-        downloads=config["sample"]["downloads"],
-    script:
-        "../scripts/sample/eval_task.py"
-
-
 rule finetune:
     input:
         checkpoint=f"{PRETRAIN}/model_{{eval_step}}",

@@ -58,6 +58,22 @@ def train_settings(**changes):
     return TrainSettings.from_config(train)
 
 
+def jsonl_settings(**changes):
+    """The schema's config jsonl (the segmented documents as the later stages take them) with ``changes``."""
+    from ernie_pipeline.segment.settings import JsonlSettings
+    from ernie_pipeline.settings import schema_defaults
+
+    return JsonlSettings.from_config({**schema_defaults("jsonl"), **changes})
+
+
+def vocab_settings(**changes):
+    """The schema's config vocab (an English text named) with ``changes``."""
+    from ernie_pipeline.settings import schema_defaults
+    from ernie_pipeline.vocab.settings import VocabSettings
+
+    return VocabSettings.from_config({**schema_defaults("vocab"), "english_text": "english.txt", **changes})
+
+
 def tiny_config(workdir: Path) -> dict:
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["sample"]["downloads"] = str(DOWNLOADS)

@@ -6,13 +6,15 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_CONFIG, train_settings, validated
-from ernie_pipeline.data.index_map import SampleMapSettings
-from ernie_pipeline.data.masking import MaskingSettings
+from ernie_pipeline.index.index_map import SampleMapSettings
+from ernie_pipeline.index.masking import MaskingSettings
 from ernie_pipeline.evaluate.grid import EvalSettings
 from ernie_pipeline.evaluate.tasks import TaskSettings
+from ernie_pipeline.segment.settings import DatasetSettings, JsonlSettings, SegmentSettings
 from ernie_pipeline.settings import as_section, from_section, schema_defaults
 from ernie_pipeline.tokenize.settings import TokenizeSettings
 from ernie_pipeline.train.settings import TrainSettings
+from ernie_pipeline.vocab.settings import VocabSettings
 from ernie_pipeline.workflow import planning
 
 
@@ -34,7 +36,14 @@ def test_each_settings_class_holds_keys_of_its_config_sections_and_no_defaults_o
     task_keys = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]["eval"][
         "properties"]["tasks"]["additionalProperties"]["properties"]
     assert _fields(TaskSettings) == set(task_keys)
-    for cls in (TrainSettings, MaskingSettings, SampleMapSettings, EvalSettings, TaskSettings):
+    assert _fields(SegmentSettings) == _schema_keys("segment")
+    assert _fields(JsonlSettings) == _schema_keys("jsonl")
+    assert _fields(VocabSettings) == _schema_keys("vocab")
+    dataset_keys = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]["datasets"][
+        "additionalProperties"]["properties"]
+    assert _fields(DatasetSettings) == set(dataset_keys)
+    for cls in (TrainSettings, MaskingSettings, SampleMapSettings, EvalSettings, TaskSettings, SegmentSettings,
+                JsonlSettings, VocabSettings, DatasetSettings):
         assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
 
 
@@ -57,6 +66,11 @@ def test_the_shipped_and_the_tiny_config_build_every_stages_settings():
         assert train.masking.max_ngrams == config["train"]["max_ngrams"]
         evaluation = planning.eval_settings(config)
         assert set(evaluation.tasks) == set(config["eval"]["tasks"])
+        assert SegmentSettings.from_config(config["segment"]).engine == config["segment"]["engine"]
+        assert JsonlSettings.from_config(config["jsonl"]).min_doc_length == config["jsonl"]["min_doc_length"]
+        assert VocabSettings.from_config(config["vocab"]).english_text == config["vocab"]["english_text"]
+        for name, section in config["datasets"].items():
+            assert DatasetSettings.from_config(name, section).format == section["format"]
 
 
 def test_settings_are_frozen_and_travel_as_their_config_section():

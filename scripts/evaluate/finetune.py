@@ -1,14 +1,11 @@
 """Snakemake job: fine-tune one checkpoint on one task at one grid point; its dev and test scores."""
-import sys
+from ernie_pipeline.workflow.job import run
 
 
 def main(snakemake):
-    sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.evaluate.finetune import finetune, write_result
     from ernie_pipeline.workflow.planning import eval_settings
 
-    logs.to_file(snakemake.log[0])
     settings = eval_settings(snakemake.config)  # device and threads too, which are no params: they rerun nothing
     w = snakemake.wildcards
     result = finetune(snakemake.input.checkpoint, settings.tasks[w.task], settings.point(w.point), settings)
@@ -17,4 +14,4 @@ def main(snakemake):
 
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)
+    run(main, snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

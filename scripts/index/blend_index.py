@@ -1,14 +1,11 @@
 """Snakemake job: one split's blending index (which dataset, which of its samples) for a blend."""
-import sys
+from ernie_pipeline.workflow.job import run
 
 
 def main(snakemake):
-    sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
-    from ernie_pipeline.data.blend import build_blend_index, one_pass_sizes
-    from ernie_pipeline.data.index_map import read_record
+    from ernie_pipeline.index.blend import build_blend_index, one_pass_sizes
+    from ernie_pipeline.index.index_map import read_record
 
-    logs.to_file(snakemake.log[0])
     p = snakemake.params
     blend = [tuple(pair) for pair in p.blend]
     sizes = dict(p.sizes)
@@ -19,4 +16,4 @@ def main(snakemake):
 
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)
+    run(main, snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

@@ -1,10 +1,8 @@
 """Snakemake job: one link of the training chain, from the checkpoint before a save point to it."""
-import sys
+from ernie_pipeline.workflow.job import run
 
 
 def main(snakemake):
-    sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     import os
     import socket
     from pathlib import Path
@@ -12,7 +10,6 @@ def main(snakemake):
     from ernie_pipeline.train.loop import train_link
     from ernie_pipeline.workflow.planning import train_data, train_settings
 
-    logs.to_file(snakemake.log[0])
     # read from the config, not params: only the trajectory's settings are params, so that changing how
     # often to log or evaluate, or the process layout, makes no checkpoint stale
     train = train_settings(snakemake.config)
@@ -33,4 +30,4 @@ def main(snakemake):
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)
+    run(main, snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

@@ -1,15 +1,12 @@
 """Snakemake job: merge char_dict.pickle and eng.vocab into vocab.txt."""
-import sys
+from ernie_pipeline.workflow.job import run
 
 
 def main(snakemake):
-    sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.vocab.chars import load_char_dict
     from ernie_pipeline.vocab.sentencepiece_bpe import read_pieces
     from ernie_pipeline.vocab.merge import build_vocab, extended_size, write_vocab
 
-    logs.to_file(snakemake.log[0])
     tokens = build_vocab(load_char_dict(snakemake.input.char_dict), read_pieces(snakemake.input.eng_vocab),
                          snakemake.params.min_char_count, snakemake.params.include_kana_hangul,
                          snakemake.params.fullwidth_twins)
@@ -19,4 +16,4 @@ def main(snakemake):
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)
+    run(main, snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

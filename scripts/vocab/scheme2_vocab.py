@@ -1,15 +1,12 @@
 """Snakemake job: sentencepiece on the pre-tokenised corpus -> scheme 2's vocab.txt."""
-import sys
+from ernie_pipeline.workflow.job import run
 
 
 def main(snakemake):
-    sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # the workflow's package, in any environment
-    from ernie_pipeline.io import logs  # first: puts the system zlib ahead of Paddle's copy
     from ernie_pipeline.vocab.sentencepiece_bpe import read_pieces
     from ernie_pipeline.vocab.merge import extended_size, write_vocab
     from ernie_pipeline.vocab.scheme2 import train_scheme2, vocab_from_pieces
 
-    logs.to_file(snakemake.log[0])
     out, p = snakemake.output, snakemake.params
     train_scheme2(snakemake.input.text, out.model, out.pieces, p.vocab_size, p.model_type)
     tokens = vocab_from_pieces(read_pieces(out.pieces), include_kana_hangul=p.include_kana_hangul,
@@ -20,4 +17,4 @@ def main(snakemake):
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821  (defined by Snakemake's script preamble)
+    run(main, snakemake)  # noqa: F821  (defined by Snakemake's script preamble)

@@ -1,2 +1,3 @@
-"""Stage 0-1 input: raw corpus readers (WuDao JSON, CLUECorpus, text, jsonl), the bundled real sample, and
-the corpus jsonl (upstream's trans_to_json output) in the one document order the token files share."""
+"""The corpus (before stage 1): the raw formats and their readers (WuDao JSON, CLUECorpus, text, jsonl; .gz/.zst),
+the bundled real sample, and the one seeded document order the corpus jsonl (stage 1) and the token files
+(stage 3) share."""

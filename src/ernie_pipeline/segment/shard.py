@@ -17,6 +17,7 @@ from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.corpus.readers import load_documents
 from ernie_pipeline.segment.segmenters import make_segmenter
 from ernie_pipeline.segment.sentences import split_sentences
+from ernie_pipeline.segment.settings import DatasetSettings, SegmentSettings
 
 
 def segment_documents(documents: Iterable[list[str]], segmenter: Callable[[list[str]], list[list[str]]],
@@ -43,30 +44,22 @@ def segment_documents(documents: Iterable[list[str]], segmenter: Callable[[list[
         yield from flush()
 
 
-def segment_file(
-    in_path: str | Path,
-    out_path: str | Path,
-    fmt: str = "wudao",
-    segmenter: Callable[[list[str]], list[list[str]]] | None = None,
-    json_key: str = "text",
-    input_key: str | None = None,
-    stats_path: str | Path | None = None,
-    on_error: str = "fail",
-    max_document_chars: int = 0,
-    max_sentence_chars: int = 0,
-    max_invalid_utf8_share: float = 0.5,
-) -> dict:
-    """Segment one raw shard (format ``fmt``, see :mod:`readers`) into a jsonl shard; return its
-    counts, also written to ``stats_path`` as JSON when given.
+def segment_file(in_path: str | Path, out_path: str | Path, segmenter: Callable[[list[str]], list[list[str]]] | None,
+                 dataset: DatasetSettings, segment: SegmentSettings, json_key: str = "text", *,
+                 stats_path: str | Path | None = None) -> dict:
+    """Segment one raw shard (``dataset``'s format, see :mod:`readers`) into a jsonl shard of documents under
+    ``json_key``; return its counts, also written to ``stats_path`` as JSON when given. ``segmenter`` (None: LAC's
+    seg) is built from ``segment`` by the job (:func:`ernie_pipeline.segment.segmenters.make_segmenter`).
 
-    ``on_error``: ``fail`` raises :class:`~ernie_pipeline.corpus.readers.CorpusFormatError` at the first
+    ``dataset.on_error``: ``fail`` raises :class:`~ernie_pipeline.corpus.readers.CorpusFormatError` at the first
     bad record (no output is written); ``skip`` leaves bad records out and counts them by reason
     (``skipped``, with the first few messages in ``skipped_examples``). ``max_document_chars``:
     longer documents are bad records; ``max_sentence_chars``: longer sentences are cut (0: no
     limit for either); ``max_invalid_utf8_share``: under ``skip``, a file with a larger share of records
     that are not UTF-8 is refused whole."""
-    contents, skipped = load_documents(in_path, fmt, input_key, max_document_chars, on_error, max_invalid_utf8_share)
-    documents = [split_sentences(content, max_sentence_chars) for content in contents]
+    contents, skipped = load_documents(in_path, dataset.format, dataset.input_key, segment.max_document_chars,
+                                       dataset.on_error, segment.max_invalid_utf8_share)
+    documents = [split_sentences(content, segment.max_sentence_chars) for content in contents]
     del contents  # the raw texts are not needed any more: about half the peak memory of a shard
     segmenter = segmenter or make_segmenter("seg")
     words_per_document = segment_documents(documents, segmenter, getattr(segmenter, "sentences_per_call", 512))

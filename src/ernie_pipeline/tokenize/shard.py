@@ -12,11 +12,12 @@ from tqdm import tqdm
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.io.atomic import atomic_write
-from ernie_pipeline.data.token_files import IdsWriter
-from ernie_pipeline.corpus.corpus_jsonl import keeps_document
+from ernie_pipeline.tokenize.token_files import IdsWriter
+from ernie_pipeline.segment.corpus_jsonl import keeps_document
 from ernie_pipeline.corpus.readers import jsonl_text
 from ernie_pipeline.vocab.constants import ids_dtype
 from ernie_pipeline.tokenize.encoder import DocumentEncoder
+from ernie_pipeline.segment.settings import JsonlSettings
 from ernie_pipeline.tokenize.settings import TokenizeSettings
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer, vocab_fingerprint
 
@@ -40,19 +41,12 @@ def _document_batches(path: Path, json_key: str, min_doc_length: int, batch_docs
         yield batch
 
 
-def tokenize_shard(
-    jsonl_path: str | Path,
-    tokenizer_source: str | Path,
-    output_prefix: str | Path,
-    stats_path: str | Path | None = None,
-    json_key: str = "text",
-    min_doc_length: int = 10,
-    settings: TokenizeSettings = TokenizeSettings(),
-    tables_path: str | Path | None = None,
-    batch_docs: int = 256,
-) -> dict:
-    """Tokenise one segmented jsonl shard into ``<prefix>_ids.npy`` + ``<prefix>_idx.npz``
-    (streamed); return (and write to ``stats_path``) its counts and the vocabulary fingerprint.
+def tokenize_shard(jsonl_path: str | Path, tokenizer_source: str | Path, output_prefix: str | Path,
+                   jsonl: JsonlSettings, *, stats_path: str | Path | None = None,
+                   settings: TokenizeSettings = TokenizeSettings(), tables_path: str | Path | None = None,
+                   batch_docs: int = 256) -> dict:
+    """Tokenise the documents ``jsonl`` keeps of one segmented jsonl shard into ``<prefix>_ids.npy`` +
+    ``<prefix>_idx.npz`` (streamed); return (and write to ``stats_path``) its counts and the vocabulary fingerprint.
     With ``tables_path`` (the ``tokenizer_tables`` artifact) paddlenlp is loaded only if needed."""
     jsonl_path = Path(jsonl_path)
     started = time.perf_counter()
@@ -72,7 +66,7 @@ def tokenize_shard(
     setup_seconds = time.perf_counter() - started
     try:
         with tqdm(desc=f"token ids {jsonl_path.name}", unit="doc", mininterval=5) as progress:
-            for texts in _document_batches(jsonl_path, json_key, min_doc_length, batch_docs, counts):
+            for texts in _document_batches(jsonl_path, jsonl.json_key, jsonl.min_doc_length, batch_docs, counts):
                 ids, lens, sentences = encoder.encode(texts)
                 empty_positions += (np.flatnonzero(sentences == 0) + progress.n).tolist()
                 writer.add(ids, lens, sentences)

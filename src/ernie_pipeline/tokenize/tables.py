@@ -28,7 +28,7 @@ import numpy as np
 
 from ernie_pipeline.io.atomic import atomic_path
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer, vocab_fingerprint
-from ernie_pipeline.data.token_files import write_npz
+from ernie_pipeline.tokenize.token_files import write_npz
 
 # What a code point becomes: the values of the C++ enum Kind in _wordpiece.cpp.
 DROP, SPACE, JOIN, ISOLATE, MAPPED, COMPLEX = range(6)

@@ -7,15 +7,15 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from ernie_pipeline.data.blend import BlendedDataset, dataset_samples
-from ernie_pipeline.data.dataset import ErnieDataset
-from ernie_pipeline.data.index_map import (SPLIT_NAMES, SampleMapSettings, data_checksum, describe,
-                                           load_index_map, map_samples, read_record)
-from ernie_pipeline.data.masking import Vocab, collate
-from ernie_pipeline.data.token_files import IdsDataset
+from ernie_pipeline.index.blend import BlendedDataset, dataset_samples
+from ernie_pipeline.index.dataset import ErnieDataset
+from ernie_pipeline.index.index_map import (SPLIT_NAMES, SampleMapSettings, data_checksum, describe,
+                                           load_index_map, read_record)
+from ernie_pipeline.index.masking import Vocab, collate
+from ernie_pipeline.tokenize.token_files import IdsDataset
 from ernie_pipeline.settings import as_section
 from ernie_pipeline.tokenize.tokenizer import check_same_vocabulary
-from ernie_pipeline.train.chain import schedule_steps
+from ernie_pipeline.train.chain import map_samples, schedule_steps
 from ernie_pipeline.train.checkpoint import SAVE_DTYPE, pretrained_weights
 from ernie_pipeline.train.models import enable_recompute, model_config
 from ernie_pipeline.train.settings import TrainSettings

@@ -45,6 +45,13 @@ def horizon(train) -> int:
     return max(train.max_steps, train.decay_steps or 0)
 
 
+def map_samples(train) -> dict[str, int | None]:
+    """The samples each split's sample map is built for: train, the global batch times the run's horizon; valid
+    and test, None: one pass over the split, which evaluation reads round and round (see
+    :mod:`ernie_pipeline.index.index_map`)."""
+    return {"train": train.global_batch_size * horizon(train), "valid": None, "test": None}
+
+
 def trajectory(train) -> dict:
     """The settings a checkpoint's weights depend on, JSON-ready: ``train`` without the neutral keys, the
     schedule as the steps it gives (so max_steps counts only where the schedule follows from it)."""

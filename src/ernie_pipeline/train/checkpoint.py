@@ -113,7 +113,7 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict, logs: dict | None = None) -> None:
+def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict, *, logs: dict | None = None) -> None:
     """Write a checkpoint folder atomically (``optimizer`` None: model_0); ``logs``: file name -> text. The state
     file, written last, lists every other file but the logs with its size and sha256."""
     import paddle

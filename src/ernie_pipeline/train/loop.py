@@ -43,7 +43,7 @@ from pathlib import Path
 
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
-from ernie_pipeline.data.masking import Vocab
+from ernie_pipeline.index.masking import Vocab
 from ernie_pipeline.io.atomic import recover_directory
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 from ernie_pipeline.train.build import (TrainData, build_datasets, build_model, build_optimizer, cycled_batches,
@@ -106,8 +106,9 @@ def train_link(data: TrainData, train: TrainSettings, output_dir: str, previous:
     run_log = RunLog(output, state["global_step"], config.to_dict(), train.binary_head) if rank == 0 else None
     barrier(world)  # rank 0 may take a while to rewrite the live logs: the first all-reduce must not wait for it
 
-    _Run(train, model, net, criterion, tokenizer, optimizer, lr, scaler, run_log, output, world, rank,
-         accumulate).train_steps(batches, state, link_begins, end)
+    steps = _Run(settings=train, model=model, net=net, criterion=criterion, tokenizer=tokenizer, optimizer=optimizer,
+                 lr=lr, scaler=scaler, run_log=run_log, output=output, world=world, rank=rank, accumulate=accumulate)
+    steps.train_steps(batches, state, link_begins, end)
     if run_log:
         run_log.close()
     return state
@@ -133,7 +134,7 @@ def pretrain(data: TrainData, train: TrainSettings, output_dir: str, summary_pat
     return summarize(data, train, output_dir, [str(output / f"model_{s}") for s in save_points(train)], summary_path)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Run:
     """What the training loop works with: the model (``model``: DataParallel over ``net`` on several ranks),
     its optimizer, schedule and loss scaler, the live logs (rank 0) and the process layout."""
@@ -241,5 +242,5 @@ class _Run:
 
     def _save(self, path: Path, state: dict, logs: dict | None = None) -> None:
         if self.rank == 0:
-            save_checkpoint(path, self.net, self.tokenizer, self.optimizer, self.scaler, state, logs)
+            save_checkpoint(path, self.net, self.tokenizer, self.optimizer, self.scaler, state, logs=logs)
         barrier(self.world)

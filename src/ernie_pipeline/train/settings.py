@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ernie_pipeline.data.index_map import SampleMapSettings
-from ernie_pipeline.data.masking import MaskingSettings
+from ernie_pipeline.index.index_map import SampleMapSettings
+from ernie_pipeline.index.masking import MaskingSettings
 from ernie_pipeline.settings import from_section
 from ernie_pipeline.train.models import check_train_settings
 

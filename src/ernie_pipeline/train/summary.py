@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ernie_pipeline.data.masking import Vocab
+from ernie_pipeline.index.masking import Vocab
 from ernie_pipeline.io.atomic import atomic_outputs
 from ernie_pipeline.tokenize.tokenizer import load_tokenizer
 from ernie_pipeline.train.build import TrainData, build_datasets, build_model, cycled_batches

@@ -23,7 +23,9 @@ from typing import Iterator
 from tqdm import tqdm
 
 from ernie_pipeline.io.atomic import atomic_outputs, atomic_write
-from ernie_pipeline.corpus.corpus_jsonl import keeps_document
+from ernie_pipeline.segment.corpus_jsonl import keeps_document
+from ernie_pipeline.segment.settings import JsonlSettings
+from ernie_pipeline.vocab.settings import VocabSettings
 from ernie_pipeline.corpus.readers import jsonl_text
 from ernie_pipeline.io.safe_pickle import load_plain
 
@@ -37,29 +39,29 @@ def document_draw(seed: int, dataset: str, shard: str, number: int) -> float:
     return int.from_bytes(digest, "little") / 2**64
 
 
-def drawn_documents(jsonl_path: str | Path, dataset: str, shard: str, json_key: str = "text",
-                    min_doc_length: int = 0, seed: int = 1234, desc: str = "read") -> Iterator[tuple[float, str]]:
+def drawn_documents(jsonl_path: str | Path, dataset: str, shard: str, jsonl: JsonlSettings, seed: int,
+                    desc: str = "read") -> Iterator[tuple[float, str]]:
     """``(document_draw, text)`` of each document of a segmented shard that ``corpus_jsonl`` keeps
-    (longer than ``min_doc_length``): the one place that decides which documents are sampled or
+    (longer than ``jsonl.min_doc_length``): the one place that decides which documents are sampled or
     held out, for scheme 1's counts and scheme 2's text alike."""
     with open(jsonl_path, encoding="utf-8") as handle:
         for number, line in enumerate(tqdm(handle, desc=f"{desc} {shard}", unit="doc", mininterval=5), 1):
-            text = jsonl_text(line, json_key, jsonl_path, number)
-            if keeps_document(text, min_doc_length):
+            text = jsonl_text(line, jsonl.json_key, jsonl_path, number)
+            if keeps_document(text, jsonl.min_doc_length):
                 yield document_draw(seed, dataset, shard, number), text
 
 
-def count_shard(jsonl_path: str | Path, dataset: str, shard: str, json_key: str = "text", min_doc_length: int = 0,
-                count_fraction: float = 1.0, heldout_fraction: float = 0.0, seed: int = 1234
+def count_shard(jsonl_path: str | Path, dataset: str, shard: str, vocab: VocabSettings, jsonl: JsonlSettings
                 ) -> tuple[collections.Counter, list[str]]:
-    """Character counts of the sampled documents of one segmented shard, and the held-out
-    documents' texts (see the module docstring)."""
+    """Character counts of the sampled documents of one segmented shard (``vocab.char_count_fraction``), and the
+    held-out documents' texts (``vocab.heldout_fraction``; see the module docstring)."""
     counts: collections.Counter = collections.Counter()
     heldout: list[str] = []
-    for draw, text in drawn_documents(jsonl_path, dataset, shard, json_key, min_doc_length, seed, "count chars"):
-        if draw < heldout_fraction:
+    held, counted = vocab.heldout_fraction, vocab.char_count_fraction
+    for draw, text in drawn_documents(jsonl_path, dataset, shard, jsonl, vocab.seed, "count chars"):
+        if draw < held:
             heldout.append(text)
-        elif (draw - heldout_fraction) < count_fraction * (1 - heldout_fraction):
+        elif (draw - held) < counted * (1 - held):
             counts.update(text)
     return counts, heldout
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ernie_pipeline.io.atomic import atomic_write
+from ernie_pipeline.segment.settings import JsonlSettings
 from ernie_pipeline.vocab.chars import drawn_documents
+from ernie_pipeline.vocab.settings import VocabSettings
 from ernie_pipeline.vocab.constants import CJK_FIRST, CJK_LAST, SPECIAL_TOKENS
 from ernie_pipeline.vocab.merge import kana_hangul_tokens
 
@@ -28,23 +30,23 @@ def sample_fraction(paths: list[str | Path], sample_mb: float) -> float:
     return 1.0 if sample_mb <= 0 or total <= sample_mb * 1e6 else sample_mb * 1e6 / total
 
 
-def pretokenize_shards(shards: list[tuple[str, str, str | Path]], out_path: str | Path, json_key: str = "text",
-                       min_doc_length: int = 0, heldout_fraction: float = 0.0, seed: int = 1234,
-                       sample_mb: float = 0) -> int:
-    """BasicTokenizer-split the sentences of a seeded sample of about ``sample_mb`` MB (0 = all) of the
-    ``(dataset, shard, path)`` segmented shards into ``out_path``, a sentence per line, leaving out the
+def pretokenize_shards(shards: list[tuple[str, str, str | Path]], out_path: str | Path, vocab: VocabSettings,
+                       jsonl: JsonlSettings) -> int:
+    """BasicTokenizer-split the sentences of a seeded sample of about ``vocab.scheme2_sample_mb`` MB (0 = all) of
+    the ``(dataset, shard, path)`` segmented shards into ``out_path``, a sentence per line, leaving out the
     documents the coverage report holds out (:func:`ernie_pipeline.vocab.chars.drawn_documents` decides
     both, as for scheme 1's counts), so time and memory stay bounded at any corpus size. Returns the lines
     written."""
     from paddlenlp.transformers.bert.tokenizer import BasicTokenizer
 
     basic = BasicTokenizer(do_lower_case=True)
-    kept = sample_fraction([path for _, _, path in shards], sample_mb) * (1 - heldout_fraction)
+    held = vocab.heldout_fraction
+    kept = sample_fraction([path for _, _, path in shards], vocab.scheme2_sample_mb) * (1 - held)
     lines = 0
     with atomic_write(out_path) as out:
         for dataset, shard, path in shards:
-            for draw, text in drawn_documents(path, dataset, shard, json_key, min_doc_length, seed, "pre-tokenise"):
-                if not 0 <= draw - heldout_fraction < kept:
+            for draw, text in drawn_documents(path, dataset, shard, jsonl, vocab.seed, "pre-tokenise"):
+                if not 0 <= draw - held < kept:
                     continue
                 for sentence in text.splitlines():
                     words = basic.tokenize(sentence)

@@ -16,7 +16,7 @@ from ernie_pipeline.io.atomic import atomic_outputs
 
 
 def train_sentencepiece(text_path: str | Path, model_path: str | Path, vocab_path: str | Path,
-                        vocab_size: int, max_sentences: int = 0, character_coverage: float = 0.9995,
+                        vocab_size: int, *, max_sentences: int = 0, character_coverage: float = 0.9995,
                         model_type: str = "bpe", hard_vocab_limit: bool = True, normalization: str = "nmt_nfkc"
                         ) -> None:
     """Train on the first ``max_sentences`` lines of ``text_path`` (0 = all); ``hard_vocab_limit``

@@ -1,1 +1,2 @@
-"""Snakemake support that is plain Python: job resource estimates, and where the results are."""
+"""Snakemake support that is plain Python: what the config plans (planning), job resource estimates, what every
+job script does first (job), and where the results are (where)."""

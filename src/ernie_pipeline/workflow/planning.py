@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
-from ernie_pipeline.data.blend import dataset_samples, parse_blend
-from ernie_pipeline.data.index_map import SPLIT_NAMES, SampleMapSettings, map_samples
-from ernie_pipeline.data.token_files import prefix_of
+from ernie_pipeline.index.blend import dataset_samples, parse_blend
+from ernie_pipeline.index.index_map import SPLIT_NAMES, SampleMapSettings
+from ernie_pipeline.tokenize.token_files import prefix_of
 from ernie_pipeline.evaluate.grid import EvalSettings
 from ernie_pipeline.train.build import TrainData
-from ernie_pipeline.train.chain import save_points
+from ernie_pipeline.train.chain import map_samples, save_points
 from ernie_pipeline.train.settings import TrainSettings
 
 # vocab.scheme -> the folder (below results_dir) of that scheme's vocabulary
@@ -104,14 +104,15 @@ def tokenizer_source(config: dict) -> tuple[str, list[str]]:
 
 
 def train_data(config: dict, job_input) -> TrainData:
-    """What a training job reads, from its Snakemake input (named ``ids``, ``tokenizer``, ``index_maps`` dataset by
-    dataset, each with its train, valid and test map, and ``blends``)."""
-    maps = list(job_input.index_maps)
+    """What a training job reads, from its Snakemake input: ``ids`` and ``tokenizer``, and per split its sample maps
+    (``train_maps``, ... in the blend's dataset order) and blending index (``train_blend``, ...; empty for one
+    dataset)."""
     tokenizer = os.path.dirname(job_input.tokenizer[0]) if job_input.tokenizer else tokenizer_source(config)[0]
+    blends = {split: getattr(job_input, f"{split}_blend") for split in SPLIT_NAMES}
     return TrainData(prefixes=[prefix_of(path) for path in job_input.ids], tokenizer=tokenizer,
-                     index_maps={split: maps[k::len(SPLIT_NAMES)] for k, split in enumerate(SPLIT_NAMES)},
+                     index_maps={split: list(getattr(job_input, f"{split}_maps")) for split in SPLIT_NAMES},
                      sample_map=sample_map_settings(config),
-                     blends=dict(zip(SPLIT_NAMES, job_input.blends)) or None)
+                     blends={split: files[0] for split, files in blends.items()} if all(blends.values()) else None)
 
 
 def eval_settings(config: dict) -> EvalSettings:

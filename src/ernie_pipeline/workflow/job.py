@@ -1,0 +1,19 @@
+"""What every Snakemake job script (``scripts/<stage>/*.py``) does around its work: ``rules/common.smk`` puts this
+package on ``PYTHONPATH`` for the jobs it starts (importable in any environment, pip-installed or not), and
+``run(main, snakemake)`` sends the job's logging to its log file, then calls ``main(snakemake)``.
+
+A script imports this module first: ``import ernie_pipeline`` puts the system zlib ahead of any copy a later
+library (Paddle 2.6) brings.
+"""
+
+from __future__ import annotations
+
+from ernie_pipeline.io import logs
+
+
+def run(main, snakemake) -> None:
+    """Run a job script's ``main`` with its log file set up (``snakemake``: the object Snakemake's script preamble
+    defines; a script calls this under ``if __name__ == "__main__"``, since worker processes started by spawn
+    import the file again without that preamble)."""
+    logs.to_file(snakemake.log[0])
+    main(snakemake)
