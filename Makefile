@@ -27,13 +27,13 @@ demo: setup
 	$(BIN)/python -m ernie_pipeline.workflow.where
 	@echo; echo "Evaluation (results/eval/report.md):"; cat results/eval/report.md
 
-# Everything, as CI runs it: lint, then every test tier (workflow, training, SLURM, megatron included).
-test: setup megatron-env lint
+# Everything, as CI runs it: lint, then every test tier (workflow, training, SLURM, the torch venv's included).
+test: setup torch-env lint
 	ERNIE_TEST_REQUIRE_ALL=1 $(BIN)/python -m pytest
 
 # The unit tier for the edit loop (seconds): no Snakemake runs, no training, no SLURM, no megatron venv.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not (slow or workflow or train or slurm or megatron)"
+	$(BIN)/python -m pytest -q -m "not (slow or workflow or train or slurm or torch)"
 
 lint: setup
 	$(BIN)/python -m snakefmt --check Snakefile rules/
@@ -46,18 +46,19 @@ rulegraph: setup
 clean-results:
 	rm -rf results .snakemake
 
-# The torch side of the tests, in its own venv (torch must not share a process with Paddle): megatron-core's
-# IndexedDataset reader for tests/tools/read_megatron.py, transformers for tests/tools/compare_hf.py. `make test` builds it; `make setup` does not.
-MEGATRON_VENV := .venv-megatron
-MEGATRON_STAMP := $(MEGATRON_VENV)/.installed-from-lock
+# The torch backend's venv (no Paddle: torch and transformers need other pins than paddlenlp), also the torch side of
+# the tests: megatron-core's IndexedDataset reader for tests/tools/read_megatron.py, transformers for
+# tests/tools/compare_hf.py, the torch backend's training. `make test` builds it; `make setup` does not.
+TORCH_VENV := .venv-torch
+TORCH_STAMP := $(TORCH_VENV)/.installed-from-lock
 
-.PHONY: megatron-env
-megatron-env: $(MEGATRON_STAMP)
+.PHONY: torch-env
+torch-env: $(TORCH_STAMP)
 
-$(MEGATRON_STAMP): requirements-megatron.lock
+$(TORCH_STAMP): requirements-torch.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
-	test -x $(MEGATRON_VENV)/bin/python || $(PYTHON) -m venv $(MEGATRON_VENV)
-	$(MEGATRON_VENV)/bin/python -m pip --disable-pip-version-check install --quiet -r requirements-megatron.lock
-	$(MEGATRON_VENV)/bin/python -m pip --disable-pip-version-check check
-	$(MEGATRON_VENV)/bin/python -W ignore -c 'from megatron.core.datasets.indexed_dataset import IndexedDataset; import transformers'
+	test -x $(TORCH_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip --disable-pip-version-check install --quiet -r requirements-torch.lock
+	$(TORCH_VENV)/bin/python -m pip --disable-pip-version-check check
+	$(TORCH_VENV)/bin/python -W ignore -c 'from megatron.core.datasets.indexed_dataset import IndexedDataset; import transformers, visualdl'
 	touch $@

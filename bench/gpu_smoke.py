@@ -219,7 +219,7 @@ def main() -> int:
         sys.exit(f"{args.prefix}_ids.npy or {args.tokenizer}/vocab.txt is missing: build them first "
                  "(.venv/bin/snakemake --cores 4 results/token_ids/inews_ids.npy) or pass --prefix / --tokenizer")
     if args.device == "gpu":  # the readiness checks first: their message beats a crash in every run
-        from ernie_pipeline.train.gpu import check_gpu_runtime, gpu_count
+        from ernie_pipeline.train.paddle_backend.gpu import check_gpu_runtime, gpu_count
 
         try:
             gpu_count()

@@ -98,7 +98,21 @@ def test_settings_are_checked_when_built():
         train_settings(global_batch_size=6)
     with pytest.raises(ValueError, match=r"config index\.split: 'x' is not a list of numbers"):
         SampleMapSettings(split="x", short_seq_prob=0.1, max_seq_len=64, seed=1, binary_head=True)
-    with pytest.raises(ValueError, match=r"config train\.amp=O1: AMP .* runs on GPUs only"):
+    with pytest.raises(ValueError, match=r"config train\.amp=O1: float16 AMP .* runs on GPUs only"):
         train_settings(amp="O1").check_device()
+    train_settings(backend="torch", amp="bf16").check_device()  # autocast in bf16 runs on CPUs too
     train_settings(recompute=True).check_device()  # Paddle 3 replays the dropout state on CPU too
     train_settings(device="gpu", amp="O2", recompute=True).check_device()
+
+
+@pytest.mark.parametrize("changes, refused", [
+    ({"amp": "bf16"}, r"config train\.amp=bf16: the Paddle backend trains in float32, O1 or O2"),
+    ({"backend": "torch", "amp": "O2"}, r"config train\.amp=O2: the torch backend keeps float32 weights"),
+    ({"compile": True}, r"config train\.compile=True: torch\.compile needs train\.backend: torch"),
+    ({"python": "/opt/torch/bin/python"}, r"config train\.python=/opt/torch/bin/python: the Python of the torch"),
+])
+def test_combinations_a_backend_cannot_do_are_refused_when_the_settings_are_built(changes, refused):
+    """Refused at parse time (a dry run), naming the key, not when a training job starts."""
+    with pytest.raises(ValueError, match=refused):
+        train_settings(**changes)
+    train_settings(backend="torch", amp="bf16", compile=True, python="/opt/torch/bin/python")

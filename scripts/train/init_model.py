@@ -3,10 +3,10 @@ from ernie_pipeline.workflow.job import run
 
 
 def main(snakemake):
-    from ernie_pipeline.train.loop import init_checkpoint
+    from ernie_pipeline.train.launch import run_init
     from ernie_pipeline.workflow.planning import train_settings
 
-    init_checkpoint(snakemake.params.tokenizer, train_settings(snakemake.config), snakemake.output.checkpoint)
+    run_init(snakemake.params.tokenizer, train_settings(snakemake.config), snakemake.output.checkpoint)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ def main(snakemake):
     import os
     import socket
     from pathlib import Path
-    from ernie_pipeline.train.launch import launch, plan_launch
-    from ernie_pipeline.train.loop import train_link
+    from ernie_pipeline.train.launch import plan_launch, run_link
     from ernie_pipeline.workflow.planning import train_data, train_settings
 
     # read from the config, not params: only the trajectory's settings are params, so that changing how
@@ -21,11 +20,9 @@ def main(snakemake):
     if "SLURM_JOB_ID" in os.environ:
         print(f"SLURM job {os.environ['SLURM_JOB_ID']} on {socket.gethostname()}: "
               f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')}, {plan}", flush=True)
-    if plan.world_size == 1:
-        print(train_link(**spec))
-    else:  # paddle.distributed.launch: one process per GPU (or per train.nproc_per_node on CPU), per node
+    if plan.world_size > 1:  # the backend's launcher: one process per GPU (or per train.nproc_per_node on CPU), per node
         print(f"data parallel over {plan.world_size} processes ({plan.nnodes} node(s) x {plan.nproc_per_node})")
-        launch(spec, plan)
+    print(run_link(spec, plan))
 
 
 # Guarded: worker processes (spawn) re-import this file without Snakemake's preamble.

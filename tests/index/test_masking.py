@@ -130,7 +130,7 @@ def test_samples_are_the_same_in_another_process_and_with_workers(dataset, artif
     import sys
     import tempfile
 
-    from ernie_pipeline.train.build import micro_batches
+    from ernie_pipeline.train.paddle_backend import micro_batches
 
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/map.npy", dataset.index_map)

@@ -340,12 +340,12 @@ def test_the_reader_maps_the_files_and_holds_one_offset_per_block(artifacts, tmp
         IdsDataset(compressed)
 
 
-@pytest.mark.megatron
+@pytest.mark.torch
 def test_megatron_core_reads_our_bin_idx(artifacts, tmp_path):
-    """megatron-core's IndexedDataset (PyPI megatron-core, in .venv-megatron: torch and Paddle do not share a
+    """megatron-core's IndexedDataset (PyPI megatron-core, in .venv-torch: torch and Paddle do not share a
     process) reads the .bin/.idx pair back: the same sentences, sizes and document index."""
-    python = REPO / ".venv-megatron" / "bin" / "python"
-    require(python.is_file(), "needs .venv-megatron: `make megatron-env` (`make test` builds it)")
+    python = REPO / ".venv-torch" / "bin" / "python"
+    require(python.is_file(), "needs .venv-torch: `make torch-env` (`make test` builds it)")
     out = tmp_path / "megatron.npz"
     result = subprocess.run([str(python), str(REPO / "tests/tools/read_megatron.py"), str(artifacts["prefix"]), str(out)],
                             capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""The torch side of the Hugging Face export test (runs in .venv-megatron, which has torch and transformers;
+"""The torch side of the Hugging Face export test (runs in .venv-torch, which has torch and transformers;
 Paddle never shares its process): load an exported folder with transformers' Auto classes and write what
 they compute, for the Paddle side to compare.
 

@@ -1,8 +1,8 @@
 """Read a Megatron .bin/.idx pair (MMIDIDX) with megatron-core's own IndexedDataset.
 
 Run with the torch venv, never the project's (Paddle) one:
-    .venv-megatron/bin/python tests/tools/read_megatron.py <prefix> <out.npz>
-(`make megatron-env` builds it). Writes an npz with
+    .venv-torch/bin/python tests/tools/read_megatron.py <prefix> <out.npz>
+(`make torch-env` builds it). Writes an npz with
     sizes             int32, tokens per sequence (from the index)
     document_indices  int64, the index's document boundaries
     tokens            every sequence read through dataset[i], concatenated in order, in the

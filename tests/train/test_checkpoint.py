@@ -6,8 +6,8 @@ import json
 import pytest
 
 from conftest import train_settings
-from ernie_pipeline.train.chain import (NEUTRAL_KEYS, horizon, job_group, map_samples, previous_save_point,
-                                        save_points, schedule_steps, trajectory)
+from ernie_pipeline.train.chain import (NEUTRAL_KEYS, horizon, job_group, learning_rate, map_samples,
+                                        previous_save_point, save_points, schedule_steps, trajectory)
 from ernie_pipeline.train.checkpoint import (STATE_FILE, CheckpointError, changed_settings, checkpoint_identity,
                                              file_digest, initial_state, link_start, run_fingerprint, verify_checkpoint)
 
@@ -73,34 +73,21 @@ def test_max_steps_counts_only_where_the_schedule_follows_from_it():
 @pytest.mark.parametrize("warmup_rate, max_steps", [(0.01, 20), (0.29, 100), (0.5, 6)])
 def test_the_schedule_is_upstreams_for_a_warmup_that_is_not_a_whole_number_of_steps(warmup_rate, max_steps):
     """upstream passes warmup_rate x max_steps to LinearAnnealingWithWarmupDecay as it is (0.01 x 20 = 0.2,
-    0.29 x 100 = 28.999999999999996): the trainer's schedule gives its rate at every step, not the rate of the
-    product cut to an int (0 and 28 steps of warmup)."""
+    0.29 x 100 = 28.999999999999996): both backends' schedules (Paddle's scheduler, the torch backend's function)
+    give its rate at every step, not the rate of the product cut to an int (0 and 28 steps of warmup)."""
     from paddlenlp.transformers import LinearAnnealingWithWarmupDecay
 
-    from ernie_pipeline.train.build import build_optimizer
+    from ernie_pipeline.train.paddle_backend import build_schedule
 
     train = train_settings(warmup_rate=warmup_rate, max_steps=max_steps, max_lr=1e-3, min_lr=1e-5)
     upstream = LinearAnnealingWithWarmupDecay(1e-3, 1e-5, warmup_rate * max_steps, max_steps, last_epoch=0)
-    ours = build_optimizer(train, _TinyNet(), 0)[0]
-    for _ in range(max_steps + 2):
-        assert ours() == upstream()
-        ours.step(), upstream.step()
+    paddle_schedule = build_schedule(train, 0)
+    for step in range(1, max_steps + 3):
+        assert paddle_schedule() == upstream() == learning_rate(train, step)
+        paddle_schedule.step(), upstream.step()
     assert schedule_steps(train)[0] == warmup_rate * max_steps
-
-
-class _TinyNet:
-    """Just enough of a model for build_optimizer: one parameter."""
-
-    def __init__(self):
-        import paddle
-
-        self.weight = paddle.create_parameter([2], "float32")
-
-    def named_parameters(self):
-        return [("weight", self.weight)]
-
-    def parameters(self):
-        return [self.weight]
+    resumed = build_schedule(train, 7)  # a link from step 7: step 8 trains with index 8
+    assert resumed() == learning_rate(train, 8)
 
 
 def test_a_link_starts_from_the_checkpoint_before_it(tmp_path):

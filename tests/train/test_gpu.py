@@ -1,4 +1,4 @@
-"""The checks before GPU training with Paddle (ernie_pipeline.train.gpu): kernels for the GPUs, the CUDA libraries
+"""The checks before GPU training with Paddle (ernie_pipeline.train.paddle_backend.gpu): kernels for the GPUs, the CUDA libraries
 the build opens; and the conda envs' pins."""
 
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ernie_pipeline.train import gpu
+from ernie_pipeline.train.paddle_backend import gpu
 
 REPO = Path(__file__).resolve().parents[2]
 # what a Paddle 3 cu126 build reports (paddle.version.cuda_archs()), as seen in Paddle's own error messages
@@ -143,7 +143,7 @@ def test_a_build_without_pip_libraries_opens_them_by_their_unversioned_names(nvi
     flat.mkdir()
     for relative in FAKE_WHEELS:
         (flat / (Path(relative).name.split(".so")[0] + ".so")).symlink_to(nvidia_dir / relative)
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from ernie_pipeline.train.gpu import "
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from ernie_pipeline.train.paddle_backend.gpu import "
             "probe_library_versions; print(json.dumps(probe_library_versions()))")
     done = subprocess.run([sys.executable, "-c", code, str(REPO / "src")], capture_output=True, text=True, check=True,
                           env={"LD_LIBRARY_PATH": str(flat), "PATH": "/usr/bin:/bin"})

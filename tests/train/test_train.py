@@ -328,7 +328,8 @@ def test_every_restore_checks_names_and_shapes_naming_the_file_and_the_tensor(tm
     naming them."""
     import paddle
 
-    from ernie_pipeline.train.checkpoint import CheckpointError, pretrained_weights, restore_weights
+    from ernie_pipeline.train.checkpoint import CheckpointError
+    from ernie_pipeline.train.paddle_backend import pretrained_weights, restore_weights
 
     model = _tiny_model()
     state = {k: v.numpy() for k, v in model.state_dict().items()}
@@ -352,12 +353,12 @@ def test_every_restore_checks_names_and_shapes_naming_the_file_and_the_tensor(tm
         (truncated / "model_state.pdparams").write_bytes(data[:cut])
         with pytest.raises(CheckpointError, match=rf"{truncated}/model_state.pdparams does not read as a state dict"):
             restore_weights(truncated, _tiny_model())
-    kept = pretrained_weights(tmp_path / "unexpected", _tiny_model())
+    kept = pretrained_weights(tmp_path / "unexpected", _tiny_model(), {})
     assert "classifier.weight" not in kept and kept.keys() == state.keys()
     assert "unexpected/model_state.pdparams holds 1 tensors the model does not have, left out: classifier.weight" in \
         caplog.text
     with pytest.raises(CheckpointError, match="config train.continue_training: .*missing: ernie.pooler.dense.bias"):
-        pretrained_weights(tmp_path / "missing", _tiny_model())
+        pretrained_weights(tmp_path / "missing", _tiny_model(), {})
 
 
 def test_a_checkpoint_without_its_optimizer_state_is_refused(tmp_path):
@@ -365,7 +366,8 @@ def test_a_checkpoint_without_its_optimizer_state_is_refused(tmp_path):
     from other moments): its absence is an error naming the file, as is a missing loss scaler state under AMP."""
     import paddle
 
-    from ernie_pipeline.train.checkpoint import CheckpointError, restore_optimizer
+    from ernie_pipeline.train.checkpoint import CheckpointError
+    from ernie_pipeline.train.paddle_backend import restore_optimizer
 
     model = _tiny_model()
     optimizer = paddle.optimizer.AdamW(parameters=model.parameters())
@@ -452,7 +454,7 @@ import os, time
 # work that rank does alone (opening the live logs, writing a checkpoint) takes longer than gloo's 30 s timeout,
 # as it can on a loaded machine
 if os.environ.get("PADDLE_TRAINER_ID") == "0":
-    from ernie_pipeline.train import checkpoint, train_log
+    from ernie_pipeline.train import paddle_backend, train_log
 
     def slow(function):
         def wrapper(*args, **kwargs):
@@ -461,7 +463,7 @@ if os.environ.get("PADDLE_TRAINER_ID") == "0":
         return wrapper
 
     train_log.RunLog.__init__ = slow(train_log.RunLog.__init__)
-    checkpoint.save_checkpoint = slow(checkpoint.save_checkpoint)
+    paddle_backend.PaddleBackend.save = slow(paddle_backend.PaddleBackend.save)
 """
 
 
@@ -524,7 +526,7 @@ def test_recompute_gives_the_plain_models_loss_and_gradients_with_dropout():
     import paddle
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
 
-    from ernie_pipeline.train.models import enable_recompute
+    from ernie_pipeline.train.paddle_backend import enable_recompute
 
     ids = paddle.to_tensor(np.random.RandomState(0).randint(1, 300, (2, 24)))
     results = {}
@@ -555,7 +557,7 @@ def test_recompute_gives_the_plain_models_loss_and_gradients_with_dropout():
 def test_a_disabled_loss_scaler_logs_no_scale():
     import paddle
 
-    from ernie_pipeline.train.step import loss_scale
+    from ernie_pipeline.train.paddle_backend import loss_scale
 
     assert loss_scale(None) is None
     # on CPU Paddle disables the scaler it is asked for, as on GPUs below compute capability 7.0
@@ -567,7 +569,8 @@ def test_an_o2_checkpoint_reloads_as_the_float32_weights_it_holds(tmp_path):
     from paddle.amp.auto_cast import StateDictHook
     from paddlenlp.transformers import ErnieConfig, ErnieForPretraining
 
-    from ernie_pipeline.train.checkpoint import SAVE_DTYPE, save_model
+    from ernie_pipeline.train.checkpoint import SAVE_DTYPE
+    from ernie_pipeline.train.paddle_backend import save_model
 
     net = ErnieForPretraining(ErnieConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
                                           num_attention_heads=2, intermediate_size=64))
@@ -626,7 +629,7 @@ def test_continue_training_refuses_a_pdparams_that_carries_code(tmp_path):
     import pickle
 
     from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_paddle_state
-    from ernie_pipeline.train.checkpoint import pretrained_weights
+    from ernie_pipeline.train.paddle_backend import pretrained_weights
 
     marker = tmp_path / "ran"
 
@@ -640,7 +643,7 @@ def test_continue_training_refuses_a_pdparams_that_carries_code(tmp_path):
         pickle.dump({"ernie.embeddings.word_embeddings.weight": Payload()}, handle, protocol=4)
     with pytest.raises(UnsafePickleError, match=r"config train.continue_training: .*model_state.pdparams: refusing "
                                                 r"to load global '(posix|os)\.system'"):
-        pretrained_weights(folder, None)
+        pretrained_weights(folder, None, {})
     assert not marker.exists()
 
     # what paddle.save writes loads as the same arrays

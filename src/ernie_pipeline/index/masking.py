@@ -29,6 +29,22 @@ class Vocab:
     to_base: np.ndarray  # int per id: '##X' Chinese ids → id of 'X', others unchanged
 
     @classmethod
+    def from_vocabulary(cls, vocabulary) -> "Vocab":
+        """From a :class:`ernie_pipeline.tokenize.vocabulary.Vocabulary` (vocab.txt read without paddlenlp): the same
+        as :meth:`from_tokenizer` gives for its tokenizer."""
+        ids = vocabulary.token_to_id
+        total = len(vocabulary.tokens) + len(vocabulary.added)
+        is_continuation = np.zeros(total, dtype=bool)
+        to_base = np.arange(total, dtype=np.int64)
+        for token, idx in ids.items():
+            if token.startswith("##"):
+                is_continuation[idx] = True
+                if is_cjk(token[2:]) and token[2:] in ids and ids[token[2:]] < len(vocabulary.tokens):
+                    to_base[idx] = ids[token[2:]]
+        return cls(cls_id=ids["[CLS]"], sep_id=ids["[SEP]"], mask_id=ids["[MASK]"], pad_id=ids["[PAD]"],
+                   size=len(vocabulary.tokens), is_continuation=is_continuation, to_base=to_base)
+
+    @classmethod
     def from_tokenizer(cls, tokenizer) -> "Vocab":
         """From a paddlenlp ErnieTokenizer on which ``extend_chinese_char()`` has been called."""
         id_to_token = dict(tokenizer.vocab.idx_to_token)

@@ -60,13 +60,13 @@ def vocab_fingerprint(tokenizer) -> str:
     return digest.hexdigest()
 
 
-def check_same_vocabulary(prefix: str | Path, tokenizer) -> None:
-    """Refuse token files made with another vocabulary than ``tokenizer``'s, when their stats say so
-    (``<prefix>.stats.json`` of the ``token_ids`` rule; files from elsewhere have none)."""
+def check_same_vocabulary(prefix: str | Path, fingerprint: str) -> None:
+    """Refuse token files made with another vocabulary than the one of ``fingerprint`` (:func:`vocab_fingerprint`),
+    when their stats say so (``<prefix>.stats.json`` of the ``token_ids`` rule; files from elsewhere have none)."""
     stats_path = Path(f"{prefix}.stats.json")
     if not stats_path.is_file():
         return
     made_with = json.loads(stats_path.read_text(encoding="utf-8"))["merge"]["vocab_sha256"]
-    if made_with != vocab_fingerprint(tokenizer):
+    if made_with != fingerprint:
         raise ValueError(f"{prefix}_ids.npy was tokenised with another vocabulary than the one training loads "
                          f"(sha256 {made_with[:12]}... in {stats_path}): rebuild the token ids")

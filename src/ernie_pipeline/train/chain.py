@@ -7,8 +7,10 @@ point before it (``model_<j>``) and trains steps j+1..k. With ``train.steps_per_
 one SLURM job (a Snakemake job group): fewer, longer jobs, every save point still a target.
 
 What a chain's checkpoints depend on is its *trajectory*: every setting that changes the weights of step k
-(data, model, seed, batch, optimizer, schedule, masking, precision). The others (:data:`NEUTRAL_KEYS`:
-logging, evaluation, checkpoint cadence, workers, threads, process layout, link length) may change without
+(data, model, seed, batch, optimizer, schedule, masking, precision, the backend: a torch link never continues a
+Paddle checkpoint). The others (:data:`NEUTRAL_KEYS`:
+logging, evaluation, checkpoint cadence, workers, threads, process layout, link length, recompute, torch.compile,
+the Python of the torch processes) may change without
 making a checkpoint stale. ``max_steps`` is neutral too where the learning-rate schedule does not depend on
 it (``decay_steps`` and ``warmup_steps`` given): raising it then only adds links.
 
@@ -25,7 +27,7 @@ from ernie_pipeline.settings import as_section
 # settings that do not change the trajectory; the schedule's own keys are replaced by the steps they give
 NEUTRAL_KEYS = ("logging_freq", "eval_freq", "eval_iters", "test_iters", "save_steps", "checkpoint_steps",
                 "steps_per_job", "num_workers", "threads", "nproc_per_node", "nnodes", "master_port",
-                "rendezvous_timeout", "recompute")
+                "rendezvous_timeout", "recompute", "compile", "python")
 SCHEDULE_KEYS = ("max_steps", "warmup_rate", "warmup_steps", "decay_steps")
 
 
@@ -37,6 +39,18 @@ def schedule_steps(train) -> tuple[int | float, int]:
         return train.warmup_steps, train.decay_steps or train.max_steps
     warmup = train.warmup_rate * train.max_steps
     return int(warmup) if warmup.is_integer() else warmup, train.decay_steps or train.max_steps
+
+
+def learning_rate(train, step: int) -> float:
+    """The rate step ``step`` trains with: upstream's ``LinearAnnealingWithWarmupDecay`` at index ``step`` (linear
+    warmup from 0 over the warmup steps, then linear decay to min_lr at the decay steps, min_lr after), computed as
+    paddlenlp computes it."""
+    warmup, decay = schedule_steps(train)
+    if warmup > 0 and step <= warmup:
+        return float(train.max_lr) * step / warmup
+    if step > decay:
+        return train.min_lr
+    return train.min_lr + (1.0 - float(step - warmup) / float(decay - warmup)) * (train.max_lr - train.min_lr)
 
 
 def horizon(train) -> int:
@@ -56,6 +70,9 @@ def trajectory(train) -> dict:
     """The settings a checkpoint's weights depend on, JSON-ready: ``train`` without the neutral keys, the
     schedule as the steps it gives (so max_steps counts only where the schedule follows from it)."""
     settings = {k: v for k, v in as_section(train).items() if k not in NEUTRAL_KEYS + SCHEDULE_KEYS}
+    if settings["backend"] == "paddle":
+        # the backend counts where it is not the first one: Paddle chains made before the torch backend stay valid
+        del settings["backend"]
     warmup, decay = schedule_steps(train)
     return {**settings, "warmup_steps": warmup, "decay_steps": decay}
 

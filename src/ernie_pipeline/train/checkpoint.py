@@ -23,22 +23,20 @@ import logging
 import pickle
 from pathlib import Path
 
-from ernie_pipeline.io.atomic import atomic_path
 from ernie_pipeline.io.safe_pickle import UnsafePickleError, load_paddle_state
 from ernie_pipeline.train.chain import trajectory
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
-WEIGHTS_FILE = "model_state.pdparams"
+WEIGHTS_FILE = "model_state.pdparams"  # the Paddle backend's files
 OPTIMIZER_FILE = "model_state.pdopt"
 SCALER_FILE = "scaler.pdparams"
 # what a train sample map's record holds that does not change its content: the samples asked for (the map
 # holds every epoch it started, so a larger max_steps gives the same map unless it needs another epoch)
 MAP_SIZE_KEYS = ("num_samples",)
 
-
-# checkpoint weights are float32 whatever the training precision (O2 trains float16 copies of them)
+# checkpoint weights are float32 whatever the training precision (O2 and bf16 train on lower-precision copies)
 SAVE_DTYPE = "float32"
 
 
@@ -61,51 +59,26 @@ def read_state_dict(path: Path) -> dict:
                               "not a checkpoint's file") from None
 
 
-def load_weights(path: Path, model, *, allow_unexpected: bool = False) -> dict:
-    """The state dict in ``path`` (a ``.pdparams``) as numpy arrays, read with the restricted unpickler, checked
-    against ``model``'s parameters: a missing, mis-shaped (or, unless ``allow_unexpected``, unexpected) tensor, or
-    a file that does not read (truncated, empty, not a state dict), raises CheckpointError naming the file and the
-    tensors. Extra tensors allowed are named in a warning: they are left out."""
-    weights = read_state_dict(path)
-    ours = model.state_dict()
-    mismatched = [f"{k} {list(weights[k].shape)} (the model's: {list(v.shape)})" for k, v in ours.items()
-                  if k in weights and list(weights[k].shape) != list(v.shape)]
-    missing = [k for k in ours if k not in weights]
-    unexpected = [k for k in weights if k not in ours]
+def check_weights(weights: dict, expected: dict[str, list[int]], path: Path, *, allow_unexpected: bool = False,
+                  optional: frozenset[str] = frozenset()) -> dict:
+    """``weights`` (name -> array) read from ``path`` against the model's names and shapes (``expected``: name ->
+    shape): a missing (unless ``optional``: tied weights a file stores once), mis-shaped or (unless
+    ``allow_unexpected``) unexpected tensor raises CheckpointError naming the file and the tensors. Extra tensors
+    allowed are named in a warning and left out."""
+    mismatched = [f"{k} {list(weights[k].shape)} (the model's: {list(shape)})" for k, shape in expected.items()
+                  if k in weights and list(weights[k].shape) != list(shape)]
+    missing = [k for k in expected if k not in weights and k not in optional]
+    unexpected = [k for k in weights if k not in expected]
     problems = [f"{label}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}" for label, names in
                 (("mis-shaped", mismatched), ("missing", missing), ("unexpected", [] if allow_unexpected else unexpected))
                 if names]
     if problems:
-        raise CheckpointError(f"{path} does not fit the model ({len(ours)} tensors): {'; '.join(problems)}")
+        raise CheckpointError(f"{path} does not fit the model ({len(expected)} tensors): {'; '.join(problems)}")
     if unexpected:
         log.warning("%s holds %d tensors the model does not have, left out: %s", path, len(unexpected),
                     ", ".join(unexpected))
-        for key in unexpected:
-            del weights[key]
+        weights = {k: v for k, v in weights.items() if k in expected}
     return weights
-
-
-def pretrained_weights(folder: Path, model) -> dict:
-    """The weights of a pretrained folder (``model_state.pdparams``), checked against ``model``'s names and shapes;
-    tensors the model lacks (a fine-tuned head, ...) are named in a warning and left out."""
-    weights_file = folder / WEIGHTS_FILE
-    if not weights_file.is_file():
-        raise FileNotFoundError(f"config train.continue_training: {weights_file} not found")
-    try:
-        return load_weights(weights_file, model, allow_unexpected=True)
-    except (UnsafePickleError, CheckpointError) as err:
-        raise type(err)(f"config train.continue_training: {err}") from None
-
-
-def save_model(model, directory: Path) -> None:
-    """``model.save_pretrained`` with the weights' dtype in config.json: under O2 paddlenlp writes the dtype of
-    the float16 parameters while Paddle's save hook writes them as float32, and ``from_pretrained`` would
-    build a float16 model (LayerNorm included) from float32 weights."""
-    model.save_pretrained(str(directory))
-    config_path = Path(directory) / "config.json"
-    config = json.loads(config_path.read_text())
-    config["dtype"] = SAVE_DTYPE
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def file_digest(path: Path) -> str:
@@ -113,26 +86,15 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def save_checkpoint(path: Path, model, tokenizer, optimizer, scaler, state: dict, *, logs: dict | None = None) -> None:
-    """Write a checkpoint folder atomically (``optimizer`` None: model_0); ``logs``: file name -> text. The state
-    file, written last, lists every other file but the logs with its size and sha256."""
-    import paddle
-
-    with atomic_path(path, is_dir=True) as tmp:
-        save_model(model, tmp)
-        tokenizer.save_pretrained(str(tmp))
-        # The '##X' Chinese tokens are a data-preparation device, not part of the released vocabulary.
-        (tmp / "added_tokens.json").unlink(missing_ok=True)
-        if optimizer is not None:
-            paddle.save(optimizer.state_dict(), str(tmp / OPTIMIZER_FILE))
-        if scaler is not None:
-            paddle.save(scaler.state_dict(), str(tmp / SCALER_FILE))
-        for name, text in (logs or {}).items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        # the logs carry timings, so they are left out: the same training gives the same state file
-        files = {f.name: {"bytes": f.stat().st_size, "sha256": file_digest(f)} for f in sorted(tmp.iterdir())
-                 if f.is_file() and f.name != STATE_FILE and f.name not in (logs or {})}
-        (tmp / STATE_FILE).write_text(json.dumps({**state, "files": files}, indent=1, sort_keys=True) + "\n")
+def write_state(folder: Path, state: dict, logs: dict | None = None) -> None:
+    """The last files of a checkpoint being written in ``folder``: the link's ``logs`` (file name -> text), then the
+    state file, which lists every other file but the logs with its size and sha256 (the logs carry timings: left
+    out, the same training gives the same state file)."""
+    for name, text in (logs or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    files = {f.name: {"bytes": f.stat().st_size, "sha256": file_digest(f)} for f in sorted(folder.iterdir())
+             if f.is_file() and f.name != STATE_FILE and f.name not in (logs or {})}
+    (folder / STATE_FILE).write_text(json.dumps({**state, "files": files}, indent=1, sort_keys=True) + "\n")
 
 
 def verify_checkpoint(folder: Path) -> None:
@@ -229,28 +191,3 @@ def _intact(folder: Path) -> bool:
         log.warning("not resuming %s: %s", folder, err)
         return False
     return True
-
-
-def restore_weights(folder: Path, model) -> None:
-    """The model weights of checkpoint ``folder``, checked against the model's names and shapes."""
-    model.set_state_dict(load_weights(Path(folder) / WEIGHTS_FILE, model))
-
-
-def restore_optimizer(folder: Path, optimizer, scaler, step: int) -> None:
-    """The optimizer's and the loss scaler's state from ``folder`` (a checkpoint of ``step``): every checkpoint but
-    model_0 (step 0) must hold the optimizer's, and under AMP the scaler's (a fresh optimizer would train on
-    silently from other moments)."""
-    folder = Path(folder)
-    needed = [(OPTIMIZER_FILE, optimizer)] + ([(SCALER_FILE, scaler)] if scaler is not None else [])
-    for name, target in needed:
-        path = folder / name
-        if not path.is_file():
-            if step == 0:
-                continue
-            raise CheckpointError(f"{path} not found: a checkpoint of step {step} must hold it (a fresh "
-                                  f"{'optimizer' if target is optimizer else 'loss scaler'} would change training)")
-        state = read_state_dict(path)
-        if target is optimizer:
-            optimizer.set_state_dict(state)
-        else:
-            scaler.load_state_dict(state)

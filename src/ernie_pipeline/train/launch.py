@@ -1,7 +1,10 @@
-"""Data-parallel launch of the trainer: how many processes on how many nodes, and the commands that start them.
+"""Launching the trainer: how many processes on how many nodes, and the commands that start them.
 
-One process (the default on CPU) trains in the Snakemake job itself. More processes are started by
-``paddle.distributed.launch`` (collective mode: NCCL on GPUs, gloo on CPU), one launcher per node:
+With the Paddle backend one process (the default on CPU) trains in the Snakemake job itself, and more are started by
+``paddle.distributed.launch`` (collective mode: NCCL on GPUs, gloo on CPU). The torch backend's processes always run
+in ``train.python`` (default: the workflow's own; another environment may hold torch, where Paddle's holds none):
+one process directly, more through ``torchrun`` (``torch.distributed.run``), and model_0 and the summary's test loss
+as jobs of that Python too (:func:`run_init`, :func:`run_summary`). One launcher per node:
 
 * ``train.nproc_per_node``: processes per node; ``auto`` = one per visible GPU (``CUDA_VISIBLE_DEVICES``,
   which SLURM sets from the job's GPUs; where it is unset or ``all``, the GPUs Paddle counts, as Paddle's
@@ -12,7 +15,8 @@ One process (the default on CPU) trains in the Snakemake job itself. More proces
   ``SLURM_JOB_NODELIST``, expanded with python-hostlist) publishes the rendezvous (:func:`rendezvous`).
 
 Every process then runs ``python -m ernie_pipeline.train.launch worker SPEC``: ``train_link(**spec)``, one link
-of the chain.
+of the chain. Before any process starts, the node's GPUs are checked for the backend
+(:mod:`ernie_pipeline.train.paddle_backend.gpu`, :mod:`ernie_pipeline.train.torch_backend.gpu`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import ernie_pipeline
 from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.settings import as_section
 from ernie_pipeline.train.build import TrainData
-from ernie_pipeline.train.gpu import check_gpu_runtime, gpu_count
+from ernie_pipeline.train.paddle_backend.gpu import check_gpu_runtime, gpu_count
 from ernie_pipeline.train.settings import TrainSettings
 
 SPEC_FILE = "launch_spec.json"
@@ -68,16 +72,33 @@ def _count(train: TrainSettings, key: str, auto: int) -> int:
     return value
 
 
+def training_python(train: TrainSettings) -> str:
+    """The Python the backend's processes run in: ``train.python`` (the torch backend) or this one."""
+    return train.python or sys.executable
+
+
 def plan_launch(train: TrainSettings, env=None, count_gpus=None) -> LaunchPlan:
     """The launch ``train`` asks for in the environment ``env`` (default os.environ).
 
-    ``count_gpus`` (default :func:`ernie_pipeline.train.gpu.gpu_count`) counts the GPUs Paddle can use; it is asked
-    on GPU runs even where ``CUDA_VISIBLE_DEVICES`` is set, so that a CPU-only Paddle fails here, before any
-    process starts. Once the number of processes is known, :func:`ernie_pipeline.train.gpu.check_gpu_runtime`
-    checks this node's CUDA libraries (NCCL for several processes) and GPUs.
+    ``count_gpus`` counts the GPUs the backend can use (default: Paddle's, or those torch reports in
+    ``train.python``); it is asked on GPU runs even where ``CUDA_VISIBLE_DEVICES`` is set, so that a CPU-only build
+    fails here, before any process starts. Once the number of processes is known, the backend's checks judge this
+    node's GPUs: kernels for their compute capability, the CUDA libraries (Paddle), bf16 (torch), NCCL for several
+    processes.
     """
-    plan = _plan(train, os.environ if env is None else env, count_gpus or gpu_count)
-    if train.device == "gpu":
+    env = os.environ if env is None else env
+    report = None
+    if count_gpus is None and train.device == "gpu" and train.backend == "torch":
+        from ernie_pipeline.train.torch_backend.gpu import probe
+
+        report = probe(training_python(train), _child_env(train, LaunchPlan(1, 1), env))
+        count_gpus = lambda: len(report["capabilities"])  # noqa: E731
+    plan = _plan(train, env, count_gpus or gpu_count)
+    if train.device == "gpu" and train.backend == "torch" and report is not None:
+        from ernie_pipeline.train.torch_backend.gpu import check_report
+
+        check_report(report, plan.nproc_per_node if plan.nnodes == 1 else plan.world_size, train.amp)
+    elif train.device == "gpu" and train.backend == "paddle":
         check_gpu_runtime(plan.world_size)
     return plan
 
@@ -89,7 +110,7 @@ def _plan(train: TrainSettings, env, count_gpus) -> LaunchPlan:
         gpus = len(_visible_gpus(env)) or paddle_gpus
         visible = f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
         if not gpus or not paddle_gpus:
-            raise ValueError(f"config train.device: gpu, but Paddle sees no GPU ({visible}); ask SLURM for GPUs "
+            raise ValueError(f"config train.device: gpu, but {train.backend} sees no GPU ({visible}); ask SLURM for GPUs "
                              "(--gpus / --gres) or check the driver with nvidia-smi")
         nproc = _count(train, "nproc_per_node", gpus)
         if nproc > gpus:
@@ -191,15 +212,30 @@ def rendezvous(plan: LaunchPlan, train: TrainSettings, output: Path, env=None, c
     return dataclasses.replace(plan, master=f"{address}:{port}", host=host)
 
 
-def node_command(plan: LaunchPlan, spec_path: str, log_dir: str) -> list[str]:
-    """The ``paddle.distributed.launch`` command of one node, each of whose processes runs the worker."""
+def node_command(plan: LaunchPlan, spec_path: str, log_dir: str, train: TrainSettings) -> list[str]:
+    """The launcher command of one node (``paddle.distributed.launch`` or ``torchrun``), each of whose processes runs
+    the worker."""
+    worker = ["-m", "ernie_pipeline.train.launch", "worker", spec_path]
+    if train.backend == "torch":
+        python = training_python(train)
+        if plan.world_size == 1:  # one process: no launcher
+            return [python, *worker]
+        command = [python, "-m", "torch.distributed.run", "--nnodes", str(plan.nnodes), "--nproc_per_node",
+                   str(plan.nproc_per_node)]
+        if plan.master:  # static rendezvous at node 0's published address
+            address, port = plan.master.rsplit(":", 1)
+            command += ["--node_rank", str(plan.node_rank), "--master_addr", address, "--master_port", port,
+                        "--local_addr", plan.host]
+        else:
+            command += ["--standalone"]
+        return command + worker
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nnodes", str(plan.nnodes),
                "--nproc_per_node", str(plan.nproc_per_node), "--log_dir", str(Path(log_dir) / f"node{plan.node_rank}"),
                "--job_id", "ernie_pretrain"]
     if plan.master:
         command += ["--master", plan.master, "--rank", str(plan.node_rank), "--host", plan.host]
     # a training script not ending in .py is run as given, followed by its arguments
-    return command + [sys.executable, "-m", "ernie_pipeline.train.launch", "worker", spec_path]
+    return command + [sys.executable, *worker]
 
 
 def _child_env(train: TrainSettings, plan: LaunchPlan, env=None) -> dict:
@@ -209,7 +245,8 @@ def _child_env(train: TrainSettings, plan: LaunchPlan, env=None) -> dict:
     src = str(Path(ernie_pipeline.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     if train.device == "cpu":
-        # paddle's launcher takes CUDA_VISIBLE_DEVICES to mean GPU workers; CPU training must use gloo
+        # paddle's launcher takes CUDA_VISIBLE_DEVICES to mean GPU workers; CPU training must use gloo (and torch's
+        # CPU processes need no GPU either)
         env.pop("CUDA_VISIBLE_DEVICES", None)
     elif not _visible_gpus(env):
         # paddle's launcher would take "all" (or docker's NVIDIA_VISIBLE_DEVICES=all) as one GPU named "all"
@@ -245,15 +282,16 @@ def run_forwarding_stop_signal(command: list[str], env: dict) -> int:
 
 
 def write_spec(spec: dict, path: Path) -> None:
-    """``train_link``'s arguments as JSON, its settings objects as their config sections."""
+    """A job's arguments as JSON (``train_link``'s, ...), its settings objects as their config sections."""
     with atomic_write(path) as handle:
-        json.dump({**spec, "data": spec["data"].as_spec(), "train": as_section(spec["train"])}, handle, indent=1,
-                  sort_keys=True)
+        json.dump({**spec, **({"data": spec["data"].as_spec()} if "data" in spec else {}),
+                   "train": as_section(spec["train"])}, handle, indent=1, sort_keys=True)
 
 
 def read_spec(path: Path) -> dict:
     spec = json.loads(Path(path).read_text())
-    return {**spec, "data": TrainData.from_spec(spec["data"]), "train": TrainSettings.from_config(spec["train"])}
+    return {**spec, **({"data": TrainData.from_spec(spec["data"])} if "data" in spec else {}),
+            "train": TrainSettings.from_config(spec["train"])}
 
 
 def launch(spec: dict, plan: LaunchPlan) -> None:
@@ -264,33 +302,90 @@ def launch(spec: dict, plan: LaunchPlan) -> None:
     write_spec(spec, spec_path)
     log_dir = output / LOG_DIR
     if plan.nnodes == 1:
-        command = node_command(plan, str(spec_path), str(log_dir))
+        command = node_command(plan, str(spec_path), str(log_dir), spec["train"])
     else:  # one launcher per node; each computes its node rank from its own SLURM environment
         command = ["srun", f"--nodes={plan.nnodes}", f"--ntasks={plan.nnodes}", "--ntasks-per-node=1",
                    sys.executable, "-m", "ernie_pipeline.train.launch", "node", str(spec_path)]
     print("launching:", " ".join(command), flush=True)
     returncode = run_forwarding_stop_signal(command, _child_env(spec["train"], plan))
     if returncode:
-        raise RuntimeError(f"distributed training failed (exit {returncode}); worker logs: {log_dir}/node*/")
+        where = f"; worker logs: {log_dir}/node*/" if plan.world_size > 1 else " (its output is above)"
+        raise RuntimeError(f"training failed (exit {returncode}){where}")
+
+
+def run_link(spec: dict, plan: LaunchPlan) -> dict | None:
+    """One link of the chain as ``plan`` lays it out: in this process (Paddle, one process; its trainer state
+    returned), else in the processes :func:`launch` starts."""
+    if spec["train"].backend == "paddle" and plan.world_size == 1:
+        from ernie_pipeline.train.loop import train_link
+
+        return train_link(**spec)
+    launch(spec, plan)
+    return None
+
+
+def run_init(tokenizer_source: str, train: TrainSettings, path: str) -> None:
+    """model_0 (:func:`ernie_pipeline.train.loop.init_checkpoint`) in the backend's Python."""
+    _run_job("init", {"tokenizer_source": tokenizer_source, "train": train, "path": path}, train, Path(path).parent)
+
+
+def run_summary(data: TrainData, train: TrainSettings, output_dir: str, checkpoints: list[str], summary_path: str,
+                curve_path: str) -> None:
+    """The run's summary (:func:`ernie_pipeline.train.summary.summarize`, which evaluates the last checkpoint on the
+    test split) in the backend's Python."""
+    _run_job("summary", {"data": data, "train": train, "output_dir": output_dir, "checkpoints": checkpoints,
+                         "summary_path": summary_path, "curve_path": curve_path}, train, Path(summary_path).parent)
+
+
+def _run_job(role: str, spec: dict, train: TrainSettings, folder: Path) -> None:
+    if train.backend == "paddle":  # the workflow's Python has Paddle
+        _call(role, spec)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    spec_path = folder / f"{role}_spec.json"
+    write_spec(spec, spec_path)
+    command = [training_python(train), "-m", "ernie_pipeline.train.launch", role, str(spec_path)]
+    print("running:", " ".join(command), flush=True)
+    returncode = run_forwarding_stop_signal(command, _child_env(train, LaunchPlan(1, 1)))
+    if returncode:
+        raise RuntimeError(f"{role} failed in {command[0]} (exit {returncode}; its output is above)")
+
+
+def _call(role: str, spec: dict) -> None:
+    if role == "init":
+        from ernie_pipeline.train.loop import init_checkpoint
+
+        init_checkpoint(**spec)
+    elif role == "summary":
+        from ernie_pipeline.train.summary import summarize
+
+        print(summarize(**spec))
+    else:
+        from ernie_pipeline.train.loop import train_link
+
+        print(train_link(**spec))
 
 
 def main(argv=None) -> None:
     role, spec_path = (argv or sys.argv[1:])[:2]
+    if role not in ("node", "worker", "init", "summary"):
+        raise SystemExit(f"usage: python -m ernie_pipeline.train.launch node|worker|init|summary SPEC (got {role!r})")
     spec = read_spec(Path(spec_path))
     train = spec["train"]
     if role == "node":  # under srun: this node's launcher
         plan = rendezvous(plan_launch(train), train, Path(spec_path).parent)
         print(f"node {plan.node_rank} of {plan.nnodes}: address {plan.host}, rendezvous {plan.master}", flush=True)
         log_dir = Path(spec_path).parent / LOG_DIR
-        sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir)), _child_env(train, plan)))
-    elif role == "worker":  # one training process
-        from ernie_pipeline.io import logs
-        from ernie_pipeline.train.loop import train_link
+        sys.exit(run_forwarding_stop_signal(node_command(plan, spec_path, str(log_dir), train), _child_env(train, plan)))
+    from ernie_pipeline.io import logs
 
-        logs.to_file(None)
-        train_link(**spec)
+    if role == "worker" and train.backend == "torch" and "LOCAL_RANK" in os.environ:
+        # torchrun leaves each process's output to it: the same files as Paddle's launcher writes
+        node, rank = os.environ.get("GROUP_RANK", "0"), os.environ["RANK"]
+        logs.to_file(Path(spec_path).parent / LOG_DIR / f"node{node}" / f"workerlog.{rank}")
     else:
-        raise SystemExit(f"usage: python -m ernie_pipeline.train.launch node|worker SPEC (got {role!r})")
+        logs.to_file(None)
+    _call(role, spec)
 
 
 if __name__ == "__main__":

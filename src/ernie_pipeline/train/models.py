@@ -48,31 +48,20 @@ def check_train_settings(train, world: int = 1) -> None:
         raise ValueError(f"config train.max_seq_len: {train.max_seq_len} exceeds the model's "
                          f"max_position_embeddings {model['max_position_embeddings']} (train.model {train.model}"
                          f"{overridden})")
+    refused = {
+        ("paddle", "amp", "bf16"): "the Paddle backend trains in float32, O1 or O2 (float16); bf16 needs "
+                                   "train.backend: torch",
+        ("torch", "amp", "O2"): "the torch backend keeps float32 weights under autocast: bf16 (Ampere and later GPUs, "
+                                "CPUs) or O1 (float16 with a loss scaler, older GPUs)",
+        ("paddle", "compile", True): "torch.compile needs train.backend: torch",
+    }
+    for (backend, key, value), reason in refused.items():
+        if train.backend == backend and getattr(train, key) == value:
+            raise ValueError(f"config train.{key}={value}: {reason}")
+    if train.python and train.backend != "torch":
+        raise ValueError(f"config train.python={train.python}: the Python of the torch backend's processes; the "
+                         "Paddle backend trains in the workflow's own (set train.python: null, or train.backend: torch)")
     if train.global_batch_size % (train.micro_batch_size * world):
         raise ValueError(f"config train.global_batch_size: {train.global_batch_size} is not a multiple of "
                          f"train.micro_batch_size {train.micro_batch_size}"
                          f"{f' x {world} data-parallel processes' if world > 1 else ''}")
-
-
-def enable_recompute(model, preserve_rng_state: bool = True) -> None:
-    """Recompute each encoder layer's activations in the backward pass instead of keeping them (upstream's
-    ``enable_recompute``, which paddlenlp >= 2.6's ErnieConfig no longer has: issue #6716). Dropout draws the
-    same masks again with ``preserve_rng_state`` (Paddle 3 does so on CPU too), so the gradients are those of the
-    plain model. A layer already recomputed is left as it is: nested recomputes fail in the backward pass."""
-    from paddle.distributed.fleet.utils import recompute
-
-    for layer in model.ernie.encoder.layers:
-        if getattr(layer, "recomputed", False):
-            continue
-        base = type(layer)
-
-        # A subclass rather than an assigned ``forward``: paddlenlp rewrites assigned forwards, and wrapping the
-        # layer in another one would rename its parameters in the checkpoints.
-        class Recomputed(base):
-            recomputed = True
-
-            def forward(self, *args, **kwargs):
-                return recompute(super().forward, *args, preserve_rng_state=preserve_rng_state, use_reentrant=False,
-                                 **kwargs)
-
-        layer.__class__ = Recomputed

@@ -19,6 +19,8 @@ class TrainSettings:
     model: str
     model_overrides: dict
     continue_training: str | None
+    backend: str
+    python: str | None
     device: str
     seed: int
     binary_head: bool
@@ -55,6 +57,7 @@ class TrainSettings:
     scale_loss: float
     amp_master_grad: bool
     recompute: bool
+    compile: bool
     nproc_per_node: int | str
     nnodes: int | str
     master_port: int | str
@@ -84,6 +87,7 @@ class TrainSettings:
         """Clear errors for settings the chosen device cannot run (instead of a failure deep inside Paddle)."""
         if self.device == "gpu":
             return
-        if self.amp:
-            raise ValueError(f"config train.amp={self.amp}: AMP (float16 with loss scaling) runs on GPUs only; "
-                             "set train.amp: null to train on CPU in float32, or train.device: gpu")
+        if self.amp in ("O1", "O2"):
+            raise ValueError(f"config train.amp={self.amp}: float16 AMP (with loss scaling) runs on GPUs only; set "
+                             "train.amp: null to train on CPU in float32 (or bf16 with the torch backend), or "
+                             "train.device: gpu")

@@ -21,9 +21,10 @@ def ignore_stop_signals(worker_id: int) -> None:
 
 
 def end_workers_at_exit(batches) -> None:
-    """multiprocessing ends daemon workers at exit with SIGTERM, which ours ignore: end them first with Paddle's
+    """multiprocessing ends daemon workers at exit with SIGTERM, which ours ignore: end them first with the loader's
     own shutdown (atexit runs last-registered first, so this precedes multiprocessing's handler)."""
-    shutdown = getattr(batches, "_try_shutdown_all", None)  # only multi-process loader iterators have workers
+    # only multi-process loader iterators have workers: Paddle's and torch's name their shutdown differently
+    shutdown = getattr(batches, "_try_shutdown_all", None) or getattr(batches, "_shutdown_workers", None)
     if shutdown is not None:
         atexit.register(shutdown)
 
@@ -45,16 +46,11 @@ class StopRequest:
     def _request(self, signum, frame):
         self.signal_name = signal.Signals(signum).name
 
-    def agreed(self, world: int) -> bool:
-        """Whether any rank was asked to stop (every rank must stop at the same step)."""
-        if world == 1:
-            return self.signal_name is not None
-        import paddle
-
-        flag = paddle.to_tensor([int(self.signal_name is not None)])
-        paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
-        self.signal_name = self.signal_name or ("on another rank" if int(flag) else None)
-        return bool(int(flag))
+    def agreed(self, any_rank) -> bool:
+        """Whether any rank was asked to stop (every rank must stop at the same step; ``any_rank``: the backend's)."""
+        asked = any_rank(self.signal_name is not None)
+        self.signal_name = self.signal_name or ("on another rank" if asked else None)
+        return asked
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():

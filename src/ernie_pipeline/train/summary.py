@@ -19,12 +19,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ernie_pipeline.index.masking import Vocab
 from ernie_pipeline.io.atomic import atomic_outputs
-from ernie_pipeline.tokenize.tokenizer import load_tokenizer
-from ernie_pipeline.train.build import TrainData, build_datasets, build_model, cycled_batches
-from ernie_pipeline.train.checkpoint import SAVE_DTYPE, read_state, restore_weights, verify_checkpoint
-from ernie_pipeline.train.step import evaluate, start_process
+from ernie_pipeline.train.backend import open_backend
+from ernie_pipeline.train.build import TrainData, build_datasets, cycled_batches
+from ernie_pipeline.train.checkpoint import read_state, verify_checkpoint
 from ernie_pipeline.train.settings import TrainSettings
 from ernie_pipeline.train.train_log import (EVAL_SCALARS, TRAIN_LOG, VALID_LOG, VISUALDL_DIR, add_scalars,
                                             open_visualdl, read_rows)
@@ -37,18 +35,13 @@ def chain_rows(checkpoints: list[str], name: str) -> list[dict]:
 
 def test_losses(data: TrainData, train: TrainSettings, checkpoint: Path) -> dict:
     """The checkpoint's losses on the first train.test_iters global batches of the test split (one process)."""
-    import paddle
-
-    start_process(train)
-    tokenizer = load_tokenizer(data.tokenizer)
-    datasets, _ = build_datasets(data, train, tokenizer, Vocab.from_tokenizer(tokenizer))
-    net, _, criterion = build_model(train, len(tokenizer.vocab))
-    restore_weights(checkpoint, net)
-    if train.amp == "O2":  # evaluate as training ran: float16 weights
-        net = paddle.amp.decorate(models=net, level="O2", save_dtype=SAVE_DTYPE)
+    backend = open_backend(train, data.tokenizer)
+    datasets, _ = build_datasets(data, train, backend.vocab, backend.vocab_fingerprint)
+    backend.build(checkpoint, read_state(checkpoint)["global_step"], training=False)
     accumulate = train.global_batch_size // train.micro_batch_size
-    batches = cycled_batches(datasets["test"], "test", train.micro_batch_size, train.global_batch_size, 0)
-    return evaluate(net, criterion, batches, train.test_iters * accumulate, train, world=1)
+    batches = cycled_batches(backend.loader, datasets["test"], "test", train.micro_batch_size,
+                             train.global_batch_size, 0)
+    return backend.evaluate(batches, train.test_iters * accumulate)
 
 
 def summarize(data: TrainData, train: TrainSettings, output_dir: str, checkpoints: list[str], summary_path: str,

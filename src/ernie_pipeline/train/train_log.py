@@ -37,8 +37,9 @@ class LogWindow:
 
     KEYS = ("loss", "lm_loss", "sop_loss")
 
-    def __init__(self, accumulate: int):
-        self.accumulate = accumulate
+    def __init__(self, accumulate: int, float32):
+        """``float32``: the backend's loss tensor as float32 (detached)."""
+        self.accumulate, self.float32 = accumulate, float32
         self.reset()
 
     def reset(self) -> None:
@@ -52,13 +53,13 @@ class LogWindow:
         2048 + 1 == 2048)."""
         for key, value in losses.items():
             if value is not None:
-                self.sums[key] += value.detach().astype("float32") / self.accumulate
+                self.sums[key] += self.float32(value) / self.accumulate
         self.tokens += tokens
 
     def record(self, step: int, mean_over_ranks, world: int) -> dict:
-        """The logged step's record: losses averaged over its steps and the ranks, all ranks' tokens and the
-        seconds the window took; the window starts anew."""
-        *means, tokens = mean_over_ranks([self.sums[k] / self.steps for k in self.KEYS] + [self.tokens], world)
+        """The logged step's record: losses averaged over its steps and the ranks (``mean_over_ranks``: the backend's,
+        over its ``world`` ranks), all ranks' tokens and the seconds the window took; the window starts anew."""
+        *means, tokens = mean_over_ranks([self.sums[k] / self.steps for k in self.KEYS] + [self.tokens])
         tokens *= world
         elapsed = time.perf_counter() - self.start
         record = {**dict(zip(self.KEYS, means)), "step": step, "tokens": int(tokens), "seconds": elapsed,
