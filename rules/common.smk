@@ -31,7 +31,11 @@ DATASETS = config["datasets"]  # name -> {input_dir, format, input_key, on_error
 SAMPLE_DIR = config["sample"]["dir"]
 SAMPLE_WUDAO_DIR = planning.sample_wudao_dir(config)
 CPU_ENV = "../envs/ernie-cpu.yaml"
-TRAIN_ENV = "../envs/ernie-gpu.yaml" if config["train"]["device"] == "gpu" else CPU_ENV
+TRAIN_ENV = (
+    "../envs/ernie-torch.yaml"
+    if config["train"]["backend"] == "torch"
+    else "../envs/ernie-gpu.yaml" if config["train"]["device"] == "gpu" else CPU_ENV
+)
 # the stages' settings objects, as the plain dicts a job's params carry (scripts rebuild the objects)
 SAMPLE_MAP = as_section(planned(planning.sample_map_settings))
 

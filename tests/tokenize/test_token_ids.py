@@ -18,7 +18,7 @@ from ernie_pipeline.tokenize.encoder import DocumentEncoder
 from ernie_pipeline.tokenize.merge import merge_shards
 from ernie_pipeline.tokenize.settings import TokenizeSettings
 from ernie_pipeline.tokenize.shard import tokenize_shard
-from ernie_pipeline.tokenize.tokenizer import check_same_vocabulary, check_vocab_file, load_tokenizer
+from ernie_pipeline.tokenize.tokenizer import check_same_vocabulary, check_vocab_file, load_tokenizer, vocab_fingerprint
 from ernie_pipeline.tokenize.whole_word import ReferenceConverter, mark_whole_words, split_words
 
 JSONL = jsonl_settings()  # the schema's: key text, documents longer than 10 characters, seed 1234
@@ -191,6 +191,25 @@ def test_engines_write_byte_identical_shard_files_equal_to_the_workflows(artifac
     assert native["reference_documents"] == 0 and slow["reference_documents"] == native["documents_read"] - native["dropped_short"]
     assert {k: v for k, v in native.items() if k not in ("engine", "reference_documents", "seconds", "setup_seconds", "mb_per_s")} == \
         {k: v for k, v in slow.items() if k not in ("engine", "reference_documents", "seconds", "setup_seconds", "mb_per_s")}
+
+
+@pytest.mark.parametrize("scheme", ["tokenizer", "scheme2/tokenizer"])
+def test_the_vocabulary_read_without_paddlenlp_is_the_tokenizers(artifacts, scheme):
+    """vocab.txt with the ##X extension read without paddlenlp (what the torch backend trains with): the same
+    fingerprint as paddlenlp's ErnieTokenizer after extend_chinese_char, and the same masking vocabulary."""
+    import numpy as np
+
+    from ernie_pipeline.index.masking import Vocab
+    from ernie_pipeline.tokenize.vocabulary import Vocabulary
+
+    folder = artifacts["results"] / "vocab" / scheme
+    tokenizer, vocabulary = load_tokenizer(folder), Vocabulary.from_folder(folder)
+    assert vocabulary.fingerprint == vocab_fingerprint(tokenizer) and len(vocabulary) == len(tokenizer.vocab)
+    assert len(vocabulary.added) == len(tokenizer.added_tokens_encoder) > 20000
+    ours, theirs = Vocab.from_vocabulary(vocabulary), Vocab.from_tokenizer(tokenizer)
+    for field in ("cls_id", "sep_id", "mask_id", "pad_id", "size"):
+        assert getattr(ours, field) == getattr(theirs, field)
+    assert np.array_equal(ours.is_continuation, theirs.is_continuation) and np.array_equal(ours.to_base, theirs.to_base)
 
 
 def test_shard_job_with_saved_tables_does_not_import_paddlenlp(artifacts, tmp_path):
@@ -411,9 +430,9 @@ def test_merge_refuses_shards_of_another_vocabulary(artifacts, tmp_path):
         merge_shards([workflow, tmp_path / "b"], [f"{workflow}.stats.json", tmp_path / "b.stats.json"], tmp_path / "m", JSONL)
     assert not list(tmp_path.glob("m*")) and not list(tmp_path.glob(".m*"))
     # training refuses the workflow's token files with this other vocabulary, and takes them with their own
-    check_same_vocabulary(artifacts["prefix"], load_tokenizer(artifacts["vocab_dir"]))
+    check_same_vocabulary(artifacts["prefix"], vocab_fingerprint(load_tokenizer(artifacts["vocab_dir"])))
     with pytest.raises(ValueError, match=r"tiny_ids\.npy was tokenised with another vocabulary"):
-        check_same_vocabulary(artifacts["prefix"], load_tokenizer(other))
+        check_same_vocabulary(artifacts["prefix"], vocab_fingerprint(load_tokenizer(other)))
 
 
 def test_vocab_files_that_would_give_wrong_ids_are_refused(artifacts, tmp_path):

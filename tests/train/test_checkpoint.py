@@ -155,6 +155,18 @@ def test_a_checkpoint_is_verified_against_the_checksums_its_state_records(tmp_pa
         verify_checkpoint(previous)
 
 
+def test_a_torch_link_never_continues_a_paddle_checkpoint(tmp_path):
+    """The backend is part of the trajectory (where it is not Paddle: chains made before the torch backend stay
+    valid): a torch link refuses a Paddle checkpoint, naming the setting."""
+    paddle = run_fingerprint(TRAIN, RECORDS)
+    assert "backend" not in paddle["train"]
+    torch = run_fingerprint(train_settings(backend="torch", python="/opt/torch/bin/python"), RECORDS)
+    assert torch["train"]["backend"] == "torch" and "python" not in torch["train"]
+    previous, _ = _checkpoint(tmp_path / "model_3", paddle, 3)
+    with pytest.raises(ValueError, match=r"model_3 was trained with other settings \(changed: backend\)$"):
+        link_start(previous, tmp_path / "model_last", 6, torch)
+
+
 @pytest.mark.parametrize("change, named", [
     ({"max_lr": 2e-3}, "max_lr"),
     ({"seed": 1}, "seed"),

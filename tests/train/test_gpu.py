@@ -1,5 +1,6 @@
-"""The checks before GPU training with Paddle (ernie_pipeline.train.paddle_backend.gpu): kernels for the GPUs, the CUDA libraries
-the build opens; and the conda envs' pins."""
+"""The checks before GPU training: with Paddle (ernie_pipeline.train.paddle_backend.gpu: kernels for the GPUs, the CUDA
+libraries the build opens) and with torch (ernie_pipeline.train.torch_backend.gpu: kernels, bf16, NCCL); the conda envs'
+pins."""
 
 import re
 import subprocess
@@ -166,3 +167,32 @@ def test_the_conda_envs_hold_the_locks_pins():
     assert "--extra-index-url https://www.paddlepaddle.org.cn/packages/stable/cu126/" in \
            (REPO / "envs/ernie-gpu.yaml").read_text()
     assert (REPO / "envs/ernie-gpu.post-deploy.sh").resolve() == (REPO / "envs/ernie-cpu.post-deploy.sh").resolve()
+    assert _pins(REPO / "envs/ernie-torch.yaml") == _pins(REPO / "requirements-torch.lock")
+
+
+# what PyPI's torch builds report (torch.cuda.get_arch_list()): CUDA 12.8 wheels serve Volta to Blackwell with PTX
+CU128 = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]
+CU118 = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "compute_90"]
+
+
+@pytest.mark.parametrize("capability, arch_list, runs", [
+    ((9, 0), CU128, True), ((10, 0), CU128, True), ((12, 0), CU128, True), ((8, 9), CU128, True),  # sm_86 on 8.9
+    ((6, 1), CU128, False), ((10, 0), CU118, True),  # compute_90: the driver compiles the PTX for 10.0
+    ((6, 1), CU118, True), ((9, 0), ["sm_80", "sm_86"], False), ((9, 0), ["sm_90a"], True)])
+def test_which_gpus_a_torch_build_runs_on(capability, arch_list, runs):
+    from ernie_pipeline.train.torch_backend.gpu import runs_on
+
+    assert runs_on(capability, arch_list) is runs
+
+
+def test_the_torch_gpu_check_names_each_problem():
+    from ernie_pipeline.train.torch_backend.gpu import check_devices
+
+    check_devices({0: (9, 0), 1: (9, 0)}, CU128, 2, "bf16", True, "2.9.1")
+    with pytest.raises(RuntimeError) as refused:
+        check_devices({0: (7, 0), 1: (6, 0)}, CU128, 4, "bf16", False, "2.9.1")
+    message = str(refused.value)
+    assert message.startswith("the torch backend cannot train here: 4 processes asked for, 2 GPUs visible")
+    assert "torch 2.9.1 has no kernels for GPU 1: compute capability 6.0" in message
+    assert "train.amp: bf16 needs Ampere (8.0) or later, not GPU 0 (7.0), GPU 1 (6.0): use train.amp: O1" in message
+    assert "several processes need NCCL" in message

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import train_settings
+from chain_runs import _driver_command, _logged_losses, _logged_rows, _same_weights, backend_settings
 
 
 def test_checkpoints_load_with_paddlenlp_classes(artifacts):
@@ -73,80 +73,18 @@ def test_each_row_logs_the_learning_rate_its_step_trained_with(artifacts):
     assert {r["step"]: r["learning_rate"] for r in rows} == used
 
 
-_DRIVER = """
-import json, sys
-import ernie_pipeline
-from ernie_pipeline.train.build import TrainData
-from ernie_pipeline.train.launch import LaunchPlan, launch
-from ernie_pipeline.train.loop import init_checkpoint, pretrain
-from ernie_pipeline.train.settings import TrainSettings
-a, out = json.load(open(sys.argv[1])), sys.argv[2]
-data, train = TrainData.from_spec(a["data"]), TrainSettings.from_config(a["train"])
-if a["processes"] == 1:  # the whole chain, as its jobs make it
-    pretrain(data, train, out, out + "/summary.json")
-else:  # one link from model_0 to max_steps, its processes started as the link's job starts them
-    init_checkpoint(data.tokenizer, train, out + "/model_0")
-    launch(dict(data=data, train=train, output_dir=out, previous=out + "/model_0", end=train.max_steps),
-           LaunchPlan(1, a["processes"]))
-"""
-
-
-def _driver_command(artifacts, tmp_path, processes=1, **changes) -> list[str]:
-    """A command running the training chain (or one link in ``processes`` gloo processes) on the tiny run's
-    data with its train settings changed as given (sample maps built for them under tmp_path); append the
-    output folder."""
-    import sys
-
-    from ernie_pipeline.index.index_map import build_index_map
-    from ernie_pipeline.train.chain import map_samples
-    from ernie_pipeline.settings import as_section
-    from ernie_pipeline.train.build import TrainData
-
-    train = train_settings(**changes)
-    sample_map = train.sample_map(artifacts["config"]["index"])
-    maps = {}
-    for split, samples in map_samples(train).items():
-        maps[split] = [str(tmp_path / f"{split}.npy")]
-        build_index_map(artifacts["prefix"], split, maps[split][0], sample_map, samples)
-    data = TrainData([str(artifacts["prefix"])], str(artifacts["vocab_dir"]), maps, sample_map)
-    spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"data": data.as_spec(), "train": as_section(train), "processes": processes}))
-    return [sys.executable, "-c", _DRIVER, str(spec)]
-
-
-def _weights(folder) -> dict:
-    import paddle
-
-    return {k: v.numpy() for k, v in paddle.load(str(folder / "model_state.pdparams")).items()}
-
-
-def _same_weights(a, b) -> bool:
-    a, b = _weights(a), _weights(b)
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
-def _logged_losses(out) -> dict[int, float]:
-    """step -> loss of every logged step."""
-    return {r["step"]: r["loss"] for r in _logged_rows(out)}
-
-
-def _logged_rows(out) -> list[dict]:
-    """The rows of train_log.jsonl in ``out``: the run's live log, or a checkpoint's (its link's rows)."""
-    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-
-
-def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path, backend):
     """Train 12 steps straight; train again, SIGKILL it once model_last holds step 3 and rerun: every step's
     loss equals the straight run's, bit for bit (CPU), and the final weights are the same. The same after a
-    SIGTERM, which checkpoints the current step first."""
+    SIGTERM, which checkpoints the current step first. Either backend."""
     import os
     import signal
     import subprocess
     import time
 
-
     command = _driver_command(artifacts, tmp_path, max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1,
-                              eval_freq=6)
+                              eval_freq=6, **backend_settings(backend))
 
     straight = tmp_path / "straight"
     subprocess.run(command + [str(straight)], check=True, capture_output=True)
@@ -180,7 +118,7 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     stopped = tmp_path / "stopped"
     stderr = open(tmp_path / "stopped.stderr", "w")
     command = _driver_command(artifacts, tmp_path, max_steps=12, checkpoint_steps=3, save_steps=100, logging_freq=1,
-                              eval_freq=6, num_workers=1)
+                              eval_freq=6, num_workers=1, **backend_settings(backend))
     process = subprocess.Popen(command + [str(stopped)], stdout=subprocess.DEVNULL, stderr=stderr,
                                start_new_session=True)
     while len(_logged_losses(stopped) if (stopped / "train_log.jsonl").is_file() else {}) < 4:
@@ -197,13 +135,14 @@ def test_resume_after_sigkill_or_sigterm_continues_exactly(artifacts, tmp_path):
     assert _logged_losses(stopped) == _logged_losses(straight)
 
 
-def test_a_chain_of_links_equals_one_job_bit_for_bit(artifacts, tmp_path):
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_a_chain_of_links_equals_one_job_bit_for_bit(artifacts, tmp_path, backend):
     """Steps 1-6 as a chain of three links (save_steps 2: model_2, model_4, model_6, each a job starting from
     the one before) and as one link: the same loss at every step and the same final weights, bit for bit
-    on CPU. Data position, optimizer, schedule and dropout streams carry across links."""
+    on CPU. Data position, optimizer, schedule and dropout streams carry across links. Either backend."""
     import subprocess
 
-    settings = dict(max_steps=6, logging_freq=1, eval_freq=2, num_workers=1)
+    settings = dict(max_steps=6, logging_freq=1, eval_freq=2, num_workers=1, **backend_settings(backend))
     chain, single = tmp_path / "chain", tmp_path / "single"
     subprocess.run(_driver_command(artifacts, tmp_path, save_steps=2, **settings) + [str(chain)], check=True)
     subprocess.run(_driver_command(artifacts, tmp_path, save_steps=100, **settings) + [str(single)], check=True)
@@ -222,17 +161,19 @@ def test_a_chain_of_links_equals_one_job_bit_for_bit(artifacts, tmp_path):
     assert summaries[0]["test"] == summaries[1]["test"] and summaries[0]["valid"] == summaries[1]["valid"]
 
 
-def test_sigusr1_stops_every_process_under_the_launcher_with_a_checkpoint(artifacts, tmp_path):
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_sigusr1_stops_every_process_under_the_launcher_with_a_checkpoint(artifacts, tmp_path, backend):
     """SLURM's --signal=USR1@T (the profile's early warning before a time limit) reaches every process of the
-    job step: the job's own process and Paddle's launcher ignore it, the workers checkpoint the step they are
-    in and stop, and the job fails (to be retried) with the checkpoint in place."""
+    job step: the job's own process and the backend's launcher (paddle.distributed.launch, torchrun) ignore it, the
+    workers checkpoint the step they are in and stop, and the job fails (to be retried) with the checkpoint in
+    place."""
     import os
     import signal
     import subprocess
     import time
 
     command = _driver_command(artifacts, tmp_path, processes=2, max_steps=200, checkpoint_steps=100, save_steps=1000,
-                              logging_freq=1, eval_freq=1000)
+                              logging_freq=1, eval_freq=1000, **backend_settings(backend))
     out = tmp_path / "out"
     process = subprocess.Popen(command + [str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -241,7 +182,7 @@ def test_sigusr1_stops_every_process_under_the_launcher_with_a_checkpoint(artifa
         time.sleep(0.01)
     os.killpg(process.pid, signal.SIGUSR1)
     _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 1 and "distributed training failed" in stderr, (process.returncode, stderr[-4000:])
+    assert process.returncode == 1 and "training failed" in stderr, (process.returncode, stderr[-4000:])
     last_step = max(_logged_losses(out))
     assert last_step < 200
     assert json.loads((out / "model_last/trainer_state.json").read_text())["global_step"] == last_step

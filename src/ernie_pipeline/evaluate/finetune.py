@@ -105,16 +105,42 @@ def build(checkpoint: str, num_labels: int, point: GridPoint, settings: EvalSett
     """The model from ``checkpoint`` (a new classifier drawn from the point's seed), its tokenizer, and AdamW
     with warmup and linear decay over ``steps``."""
     import paddle
-    from paddlenlp.transformers import ErnieForSequenceClassification, ErnieTokenizer, LinearDecayWithWarmup
+    from paddlenlp.transformers import LinearDecayWithWarmup
 
     paddle.seed(point.seed)
-    tokenizer = ErnieTokenizer.from_pretrained(checkpoint)
-    model = ErnieForSequenceClassification.from_pretrained(checkpoint, num_labels=num_labels)
+    model, tokenizer = load_classifier(Path(checkpoint), num_labels)
     schedule = LinearDecayWithWarmup(point.learning_rate, steps, settings.warmup_proportion)
     decay = {p.name for n, p in model.named_parameters() if not any(k in n for k in ("bias", "norm"))}
     optimizer = paddle.optimizer.AdamW(learning_rate=schedule, parameters=model.parameters(),
                                        weight_decay=settings.weight_decay, apply_decay_param_fun=lambda n: n in decay)
     return model, tokenizer, schedule, optimizer
+
+
+def load_classifier(checkpoint: Path, num_labels: int):
+    """paddlenlp's ErnieForSequenceClassification with ``checkpoint``'s encoder (its pretraining heads dropped, the
+    classifier drawn from Paddle's generator, seeded before) and the checkpoint's ErnieTokenizer. A checkpoint of the
+    torch backend (a Hugging Face folder) is mapped onto paddlenlp's parameters first, so that every checkpoint is
+    fine-tuned by the same code whichever backend trained it."""
+    from paddlenlp.transformers import ErnieConfig, ErnieForSequenceClassification, ErnieTokenizer
+
+    from ernie_pipeline.train.checkpoint import STATE_FILE, verify_checkpoint
+    from ernie_pipeline.train.hf_format import (HF_WEIGHTS_FILE, paddle_config_from_hf, paddle_state_from_hf,
+                                                read_hf_weights)
+
+    if (checkpoint / STATE_FILE).is_file():
+        verify_checkpoint(checkpoint)
+    if not (checkpoint / HF_WEIGHTS_FILE).is_file():
+        return (ErnieForSequenceClassification.from_pretrained(str(checkpoint), num_labels=num_labels),
+                ErnieTokenizer.from_pretrained(str(checkpoint)))
+    paddle_config = paddle_config_from_hf(json.loads((checkpoint / "config.json").read_text()))
+    weights = paddle_state_from_hf(read_hf_weights(checkpoint / HF_WEIGHTS_FILE), paddle_config)
+    model = ErnieForSequenceClassification(ErnieConfig(**paddle_config, num_labels=num_labels))
+    encoder = {k: v for k, v in weights.items() if k.startswith("ernie.")}
+    missing = sorted(k for k in model.state_dict() if k.startswith("ernie.") and k not in encoder)
+    if missing:
+        raise ValueError(f"{checkpoint}: the encoder's weights lack {missing[:5]}")
+    model.set_state_dict(encoder)
+    return model, ErnieTokenizer(vocab_file=str(checkpoint / "vocab.txt"))
 
 
 def finetune(checkpoint: str, task: TaskSettings, point: GridPoint, settings: EvalSettings) -> dict:

@@ -68,7 +68,12 @@ def train_blend(config: dict) -> list[tuple[str, float]]:
 def train_settings(config: dict) -> TrainSettings:
     """The pretraining stage's settings, ``train.dataset`` resolved; settings that cross keys are refused here,
     at parse time (a dry run), not when a job runs."""
-    return TrainSettings.from_config(config["train"], train_blend(config))
+    train = TrainSettings.from_config(config["train"], train_blend(config))
+    tokenizer = config["tokenize"]["tokenizer"]
+    if train.backend == "torch" and tokenizer and not os.path.isdir(tokenizer):
+        raise ValueError(f"config tokenize.tokenizer: {tokenizer} is a paddlenlp built-in name, which the torch backend "
+                         "(no paddlenlp) cannot load: give a folder with its vocab.txt")
+    return train
 
 
 def sample_map_settings(config: dict) -> SampleMapSettings:
