@@ -168,6 +168,9 @@ class TorchBackend:
                 self.net, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
             self.model = self.ddp
         if self.train.compile:
+            # random ops as eager runs them: the dropout masks stay a function of the micro-batch's seed alone, so
+            # compiling changes no trajectory (inductor's own generator would draw others)
+            torch._inductor.config.fallback_random = True
             self.model = torch.compile(self.model)
         self.model.train()
 
