@@ -12,7 +12,7 @@ CORES ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/segment/_gru_kernels.cpp src/ernie_pipeline/tokenize/_wordpiece.cpp
+$(STAMP): requirements.lock pyproject.toml setup.py src/ernie_pipeline/segment/_gru_kernels.cpp src/ernie_pipeline/tokenize/_wordpiece.cpp src/ernie_pipeline/clean/_signatures.cpp
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, found {sys.version.split()[0]} (set PYTHON=...)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $$(grep -E '^(setuptools|wheel)==' requirements.lock)

@@ -2,6 +2,9 @@
 # "ERNIE 1.0 from scratch" flow). Stages, in the order data flows:
 #   sample     obtain the bundled real sample corpus (only when the config points at it)
 #   segment    each dataset's raw shards -> sentence split + LAC word segmentation -> jsonl
+#   clean      per shard: MinHash signatures, exact hashes, quality verdicts, benchmark n-gram overlaps; per group
+#              (a dataset, or all): candidate pairs per LSH band -> duplicate clusters -> boilerplate lines ->
+#              the decisions the merges apply (documents removed, counted by reason)
 #   vocab      char_dict.pickle (all datasets) + eng.vocab (sentencepiece BPE) -> vocab.txt (scheme 1),
 #              or BasicTokenizer text -> sentencepiece -> vocab.txt (scheme 2); its coverage report
 #              (both schemes with vocab.compare_schemes)
@@ -26,6 +29,7 @@ validate(config, "schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/segment.smk"
+include: "rules/clean.smk"
 include: "rules/vocab.smk"
 include: "rules/tokenize.smk"
 include: "rules/index.smk"

@@ -3,7 +3,8 @@
 ernie_pipeline.segment._gru_kernels  LAC's seg model through MKL; its activation loops compiled for AVX-512,
                              AVX2 + FMA, AVX and the baseline, chosen at run time, so one build runs
                              on any x86-64 node of a cluster;
-ernie_pipeline.tokenize._wordpiece    whole-word WordPiece tokenisation for the token-id stage.
+ernie_pipeline.tokenize._wordpiece    whole-word WordPiece tokenisation for the token-id stage;
+ernie_pipeline.clean._signatures     MinHash signatures, repetition measures and long n-gram hashes (clean stage).
 """
 from pybind11.setup_helpers import Pybind11Extension
 from setuptools import setup
@@ -20,6 +21,12 @@ setup(
         Pybind11Extension(
             "ernie_pipeline.tokenize._wordpiece",
             ["src/ernie_pipeline/tokenize/_wordpiece.cpp"],
+            cxx_std=17,
+            extra_compile_args=["-O3"],
+        ),
+        Pybind11Extension(
+            "ernie_pipeline.clean._signatures",
+            ["src/ernie_pipeline/clean/_signatures.cpp"],
             cxx_std=17,
             extra_compile_args=["-O3"],
         ),

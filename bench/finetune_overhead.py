@@ -53,7 +53,7 @@ def run_bare(checkpoint: str, task_dir: Path, examples: int) -> float:
     import paddle
 
     from ernie_pipeline.evaluate.finetune import batches, build, encode
-    from ernie_pipeline.evaluate.tasks import read_task
+    from ernie_pipeline.corpus.tasks import read_task
 
     settings = _settings(task_dir, examples)
     point = settings.points()[0]

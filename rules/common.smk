@@ -92,6 +92,42 @@ def english_text():
     return config["vocab"]["english_text"]
 
 
+# The clean stage (ernie_pipeline.clean): its groups (a dataset each, or all of them) and the files they read.
+CLEAN = planned(planning.clean_settings)
+CLEAN_GROUPS = planned(planning.clean_groups)  # group -> datasets; empty: the stage removes nothing, never runs
+BENCHMARK_FILES = planning.benchmark_files(config)
+DECONTAMINATE = bool(BENCHMARK_FILES)
+CLEAN_KEYS = CLEAN.candidate_keys
+SIGNATURE_FILES = {
+    kind: f"{RESULTS}/clean/signatures/{{dataset}}/{{shard}}.{kind}.{ext}"
+    for kind, ext in (("docs", "npz"), ("minhash", "npy"), ("bands", "npy"))
+}
+CONTAMINATION_FILE = f"{RESULTS}/clean/contamination/{{dataset}}/{{shard}}.npz"
+
+
+def clean_group_of(dataset):
+    return next(group for group, names in CLEAN_GROUPS.items() if dataset in names)
+
+
+def group_shard_list(wildcards):
+    """Param function: (dataset, shard) of every shard of the job's group, in the order of its inputs."""
+    return [[name, shard] for name, shard in all_shards() if name in CLEAN_GROUPS[wildcards.group]]
+
+
+def group_files(pattern, needed=True):
+    """Input function: ``pattern`` (with {dataset} and {shard}) for every shard of the job's group."""
+    if not needed:
+        return lambda wildcards: []
+    return lambda wildcards: [pattern.format(dataset=d, shard=s) for d, s in group_shard_list(wildcards)]
+
+
+def clean_decisions(wildcards):
+    """Input function: the clean stage's decisions for the job's dataset (none when the stage is off)."""
+    if not CLEAN_GROUPS:
+        return []
+    return f"{RESULTS}/clean/{clean_group_of(wildcards.dataset)}/decisions.npz"
+
+
 # vocab.scheme picks the vocabulary the token ids (and training) use; the default target builds and reports
 # that one, or both with vocab.compare_schemes (scheme 2 reads the whole corpus in one job)
 VOCAB_DIRS = list(planning.VOCAB_DIRS.values())
@@ -147,6 +183,31 @@ def index_map_mem_mb(wildcards, input):
 
 def scheme2_vocab_mem_mb(wildcards, input):
     return job_resources.scheme2_vocab_mem_mb(input.size_mb)
+
+
+def _largest_mb(paths):
+    return max([os.path.getsize(p) / 1e6 for p in paths if os.path.exists(p)] or [0])
+
+
+def clean_signatures_mem_mb(wildcards, input):
+    return job_resources.clean_signatures_mem_mb(input.size_mb)
+
+
+def clean_contamination_mem_mb(wildcards, input):
+    return job_resources.clean_signatures_mem_mb(input.size_mb)
+
+
+def clean_partition_mem_mb(wildcards, input):
+    return job_resources.clean_partition_mem_mb(CLEAN.partition_mb, _largest_mb(input.docs))
+
+
+def clean_duplicates_mem_mb(wildcards, input):
+    pairs_mb = sum(os.path.getsize(p) / 1e6 for p in input.pairs if os.path.exists(p))
+    return job_resources.clean_duplicates_mem_mb(pairs_mb, _largest_mb(input.docs))
+
+
+def clean_decisions_mem_mb(wildcards, input):
+    return job_resources.clean_decisions_mem_mb(_largest_mb(input.duplicates), _largest_mb(input.docs))
 
 
 # The training chain (ernie_pipeline.train.chain): model_0, then a checkpoint per save point.

@@ -42,6 +42,7 @@ rule corpus_jsonl:
     input:
         shards=segmented_shards,
         stats=segmented_stats,
+        clean=clean_decisions,
     output:
         jsonl=f"{RESULTS}/corpus/{{dataset}}.jsonl",
         stats=f"{RESULTS}/corpus/{{dataset}}.stats.json",

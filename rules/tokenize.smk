@@ -54,6 +54,7 @@ rule merge_token_ids:
         idx=shard_token_files("idx"),
         stats=shard_token_files("stats"),
         segment_stats=segmented_stats,
+        clean=clean_decisions,
     output:
         ids=f"{RESULTS}/token_ids/{{dataset}}_ids.npy",
         idx=f"{RESULTS}/token_ids/{{dataset}}_idx.npz",

@@ -19,7 +19,7 @@ DOWNLOADS = REPO / "data" / "downloads"
 TINY_CONFIG = REPO / "tests" / "config.tiny.yaml"
 WORKFLOW_FIXTURES = {"workflow_run", "artifacts", "slurm_run", "slurm_cluster"}
 MODULE_MARKS = {"test_train.py": "train", "test_torch_backend.py": "train", "test_slurm.py": "slurm", "test_workflow.py": "workflow",
-                "test_killed_jobs.py": "workflow"}
+                "test_killed_jobs.py": "workflow", "test_clean_workflow.py": "workflow"}
 # `make test` sets this: there, a test whose tool is missing fails instead of skipping (CI runs everything)
 REQUIRE_ALL = os.environ.get("ERNIE_TEST_REQUIRE_ALL") == "1"
 

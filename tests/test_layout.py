@@ -8,8 +8,8 @@ from conftest import REPO
 
 PACKAGE = REPO / "src" / "ernie_pipeline"
 # the flow's order; infrastructure (io, settings) comes before every stage, workflow (Snakemake's wiring) after
-ORDER = ["io", "settings", "corpus", "segment", "vocab", "tokenize", "index", "train", "evaluate", "export", "workflow"]
-STAGES = ["corpus", "segment", "vocab", "tokenize", "index", "train", "evaluate", "export"]
+ORDER = ["io", "settings", "corpus", "segment", "vocab", "clean", "tokenize", "index", "train", "evaluate", "export", "workflow"]
+STAGES = ["corpus", "segment", "vocab", "clean", "tokenize", "index", "train", "evaluate", "export"]
 
 
 def _imports(path: Path) -> set[str]:

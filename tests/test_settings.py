@@ -6,10 +6,11 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_CONFIG, train_settings, validated
+from ernie_pipeline.clean.settings import CleanSettings
 from ernie_pipeline.index.index_map import SampleMapSettings
 from ernie_pipeline.index.masking import MaskingSettings
 from ernie_pipeline.evaluate.grid import EvalSettings
-from ernie_pipeline.evaluate.tasks import TaskSettings
+from ernie_pipeline.corpus.tasks import TaskSettings
 from ernie_pipeline.segment.settings import DatasetSettings, JsonlSettings, SegmentSettings
 from ernie_pipeline.settings import as_section, from_section, schema_defaults
 from ernie_pipeline.tokenize.settings import TokenizeSettings
@@ -39,11 +40,12 @@ def test_each_settings_class_holds_keys_of_its_config_sections_and_no_defaults_o
     assert _fields(SegmentSettings) == _schema_keys("segment")
     assert _fields(JsonlSettings) == _schema_keys("jsonl")
     assert _fields(VocabSettings) == _schema_keys("vocab")
+    assert _fields(CleanSettings) == _schema_keys("clean")
     dataset_keys = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]["datasets"][
         "additionalProperties"]["properties"]
     assert _fields(DatasetSettings) == set(dataset_keys)
     for cls in (TrainSettings, MaskingSettings, SampleMapSettings, EvalSettings, TaskSettings, SegmentSettings,
-                JsonlSettings, VocabSettings, DatasetSettings):
+                JsonlSettings, VocabSettings, DatasetSettings, CleanSettings):
         assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
 
 

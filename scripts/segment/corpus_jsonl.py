@@ -1,5 +1,5 @@
 """Snakemake job: merge segmented shards into one corpus jsonl (filter + seeded shuffle)."""
-from ernie_pipeline.workflow.job import run
+from ernie_pipeline.workflow.job import clean_removals, run
 
 
 def main(snakemake):
@@ -7,7 +7,7 @@ def main(snakemake):
     from ernie_pipeline.segment.settings import JsonlSettings
 
     counts = merge_jsonl(list(snakemake.input.shards), snakemake.output.jsonl,
-                         JsonlSettings.from_config(snakemake.config["jsonl"]))
+                         JsonlSettings.from_config(snakemake.config["jsonl"]), removed=clean_removals(snakemake))
     print(write_corpus_stats(list(snakemake.input.stats), counts, snakemake.output.stats)["totals"], counts)
 
 

@@ -1,6 +1,6 @@
 """Snakemake job: one dataset's token ids from its shards (seeded document order), with the summed
 segmentation and tokenisation stats."""
-from ernie_pipeline.workflow.job import run
+from ernie_pipeline.workflow.job import clean_removals, run
 
 
 def main(snakemake):
@@ -14,7 +14,7 @@ def main(snakemake):
                           prefix_of(snakemake.output.ids), JsonlSettings.from_config(config["jsonl"]),
                           megatron=config["tokenize"]["megatron"],
                           # not a param: the bucket size changes memory, not the output
-                          bucket_mb=config["tokenize"]["merge_bucket_mb"])
+                          bucket_mb=config["tokenize"]["merge_bucket_mb"], removed=clean_removals(snakemake))
     print(write_corpus_stats(list(snakemake.input.segment_stats), merged, snakemake.output.stats)["totals"], merged)
 
 

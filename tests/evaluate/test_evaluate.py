@@ -9,7 +9,7 @@ import yaml
 from conftest import run_snakemake
 from ernie_pipeline.evaluate.grid import EvalSettings, GridPoint, select_best
 from ernie_pipeline.evaluate.report import report_rows
-from ernie_pipeline.evaluate.tasks import TaskSettings, read_task
+from ernie_pipeline.corpus.tasks import TaskSettings, read_task
 from ernie_pipeline.settings import schema_defaults
 
 
@@ -220,7 +220,7 @@ def test_encoding_from_prefixes_gives_the_whole_texts_ids(artifacts, inews_task_
     from paddlenlp.transformers import ErnieTokenizer
 
     from ernie_pipeline.evaluate.finetune import encode
-    from ernie_pipeline.evaluate.tasks import Example
+    from ernie_pipeline.corpus.tasks import Example
 
     tokenizer = ErnieTokenizer.from_pretrained(str(artifacts["vocab_dir"]))
     texts = [r["sentence"] for r in inews_task_rows["dev"][:120]]

@@ -285,7 +285,8 @@ def test_corpus_stats_add_up(artifacts):
     assert stats["totals"]["skipped"] == {}
     assert stats["merge"]["documents_read"] == stats["totals"]["documents"]
     written = len((results / "corpus/tiny.jsonl").read_text(encoding="utf-8").splitlines())
-    assert stats["merge"]["documents_written"] == written == stats["merge"]["documents_read"] - stats["merge"]["dropped_short"]
+    merge = stats["merge"]
+    assert merge["documents_written"] == written == merge["documents_read"] - merge["dropped_short"] - merge["removed_by_clean"]
 
 
 def test_new_raw_file_resegments_only_itself(inews_docs, tmp_path):
@@ -305,12 +306,15 @@ def test_new_raw_file_resegments_only_itself(inews_docs, tmp_path):
     run_snakemake(tmp_path, "results/corpus/tiny.jsonl")
     (raw / "part-2.jsonl").write_text(json.dumps({"text": inews_docs[9]["content"]}, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
-    assert planned_jobs(tmp_path, "results/corpus/tiny.jsonl") == {"segment_shard": 1, "corpus_jsonl": 1}
+    clean = {"clean_candidates": 15, "clean_duplicates": 1, "clean_boilerplate": 1, "clean_decisions": 1}
+    assert planned_jobs(tmp_path, "results/corpus/tiny.jsonl") == {"segment_shard": 1, "clean_signatures": 1, **clean,
+                                                                   "corpus_jsonl": 1}
     assert planned_outputs(tmp_path, "results/corpus/tiny.jsonl", rule="segment_shard") == [
         "results/segmented/tiny/part-2.jsonl.jsonl", "results/segmented/tiny/part-2.jsonl.stats.json"]
     config["segment"]["segmenter"] = "jieba"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    assert planned_jobs(tmp_path, "results/corpus/tiny.jsonl") == {"segment_shard": 3, "corpus_jsonl": 1}
+    assert planned_jobs(tmp_path, "results/corpus/tiny.jsonl") == {"segment_shard": 3, "clean_signatures": 3, **clean,
+                                                                   "corpus_jsonl": 1}
 
 
 def test_new_raw_file_tokenises_only_itself_with_a_fixed_tokenizer(inews_docs, artifacts, tmp_path):
@@ -335,7 +339,9 @@ def test_new_raw_file_tokenises_only_itself_with_a_fixed_tokenizer(inews_docs, a
     (raw / "part-2.jsonl").write_text(json.dumps({"text": inews_docs[2]["content"]}, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
     target = "results/token_ids/tiny_ids.npy"
-    assert planned_jobs(tmp_path, target) == {"segment_shard": 1, "token_ids_shard": 1, "merge_token_ids": 1}
+    clean = {"clean_signatures": 1, "clean_candidates": 15, "clean_duplicates": 1, "clean_boilerplate": 1,
+             "clean_decisions": 1}
+    assert planned_jobs(tmp_path, target) == {"segment_shard": 1, **clean, "token_ids_shard": 1, "merge_token_ids": 1}
     assert planned_outputs(tmp_path, target, rule="token_ids_shard")[0] == "results/token_ids/tiny/part-2.jsonl_ids.npy"
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 import ernie_pipeline  # noqa: F401  (system zlib before paddle)
 from ernie_pipeline.evaluate.grid import EvalSettings, GridPoint
-from ernie_pipeline.evaluate.tasks import Example, TaskSettings, read_task
+from ernie_pipeline.corpus.tasks import Example, TaskSettings, read_task
 from ernie_pipeline.io.atomic import atomic_write
 from ernie_pipeline.vocab.constants import is_cjk
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ernie_pipeline.evaluate.tasks import TaskSettings
+from ernie_pipeline.corpus.tasks import TaskSettings
 from ernie_pipeline.settings import from_section
 
 METRICS = ("accuracy", "macro_f1")

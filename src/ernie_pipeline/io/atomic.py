@@ -100,6 +100,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield handle
 
 
+def write_json(path: str | os.PathLike, value) -> None:
+    """``value`` as indented JSON (UTF-8 text as is), written atomically."""
+    import json
+
+    with atomic_write(path) as handle:
+        json.dump(value, handle, ensure_ascii=False, indent=1)
+        handle.write("\n")
+
+
 @contextlib.contextmanager
 def atomic_outputs(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Several sibling files that appear together or not at all (e.g. ``_ids.npy`` + ``_idx.npz``)."""

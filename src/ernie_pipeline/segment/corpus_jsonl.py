@@ -95,10 +95,11 @@ class _Lines:
         self.fds.clear()
 
 
-def merge_jsonl(in_paths: list[str | Path], out_path: str | Path, jsonl: JsonlSettings) -> dict:
+def merge_jsonl(in_paths: list[str | Path], out_path: str | Path, jsonl: JsonlSettings, removed=None) -> dict:
     """Merge jsonl shards into ``out_path``, the documents ``jsonl`` keeps in the token files' document order
     (:func:`~ernie_pipeline.corpus.document_order.document_order`); return counts of documents read, dropped as
-    too short and written."""
+    too short and written. ``removed``: a function of the documents per shard giving the sorted positions the
+    clean stage removes."""
     json_key, min_doc_length = jsonl.json_key, jsonl.min_doc_length
     paths, out_path = [Path(p) for p in in_paths], Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,16 +108,19 @@ def merge_jsonl(in_paths: list[str | Path], out_path: str | Path, jsonl: JsonlSe
         kept = len(table)
         if not kept:
             raise ValueError(f"no document longer than min_doc_length={min_doc_length} in {in_paths}")
-        order = document_order(kept, jsonl.shuffle, jsonl.seed, f"{scratch}/order.int64")
+        cleaned = removed(np.bincount(table[:, 0], minlength=len(paths)).tolist()) if removed is not None else None
+        order = document_order(kept, jsonl.shuffle, jsonl.seed, f"{scratch}/order.int64", removed=cleaned)
+        written = len(order) if order is not None else kept
         lines = _Lines(paths)
         try:
             with atomic_write(out_path, "wb") as out:
-                for start in range(0, kept, _ROWS_PER_WRITE):
-                    stop = min(start + _ROWS_PER_WRITE, kept)
+                for start in range(0, written, _ROWS_PER_WRITE):
+                    stop = min(start + _ROWS_PER_WRITE, written)
                     rows = table[np.asarray(order[start:stop]) if order is not None else slice(start, stop)]
                     for row in rows.tolist():
                         out.write(lines.read(*row))
         finally:
             lines.close()
         del order, table  # the maps, before their files go
-    return {"documents_read": read, "dropped_short": read - kept, "documents_written": kept}
+    counts = {"documents_read": read, "dropped_short": read - kept, "documents_written": written}
+    return counts if cleaned is None else {**counts, "removed_by_clean": len(cleaned)}

@@ -35,11 +35,12 @@ _WRITE_DOCS = 4096  # documents handed to the writer at once in pass 2
 
 
 def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path], output_prefix: str | Path,
-                 jsonl: JsonlSettings, *, megatron: bool = False, bucket_mb: int = 256) -> dict:
+                 jsonl: JsonlSettings, *, megatron: bool = False, bucket_mb: int = 256, removed=None) -> dict:
     """One dataset's token ids from its shards, in shard order or a seeded document permutation (``jsonl``'s)
     (the order upstream's ``shuf`` of the merged jsonl gave, reproducibly), with memory bounded by
     ``bucket_mb`` (see the module's docstring). Shards tokenised with another vocabulary
-    are refused, naming the shard."""
+    are refused, naming the shard. ``removed``: a function of the documents per shard giving the sorted
+    positions the clean stage removes (:func:`ernie_pipeline.clean.decisions.removed_documents`)."""
     stats = [json.loads(Path(p).read_text(encoding="utf-8")) for p in shard_stats]
     reference = stats[0]["vocab_sha256"]
     for path, shard in zip(shard_stats, stats):
@@ -52,16 +53,20 @@ def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path]
         raise ValueError(f"{output_prefix}: none of the {len(stats)} shards has a document to tokenise (every raw "
                          f"file skipped, or its documents at most min_doc_length characters); see {shard_stats[0]}")
     # the corpus jsonl's order over the documents kept by length, less those that tokenised to nothing
-    kept = np.cumsum([0] + [s["documents"] + s["empty_documents"] for s in stats])
+    per_shard = [s["documents"] + s["empty_documents"] for s in stats]
+    kept = np.cumsum([0] + per_shard)
     absent = np.concatenate([np.asarray(s["empty_positions"], np.int64) + start for s, start in zip(stats, kept)])
+    cleaned = removed(per_shard) if removed is not None else None
     Path(output_prefix).parent.mkdir(parents=True, exist_ok=True)
     with scratch_directory(output_prefix, "order") as scratch:
-        order = document_order(int(kept[-1]), jsonl.shuffle, jsonl.seed, f"{scratch}/order.int64", absent)
+        order = document_order(int(kept[-1]), jsonl.shuffle, jsonl.seed, f"{scratch}/order.int64", absent, cleaned)
         merged = merge_ids(shard_prefixes, output_prefix, order, megatron, bucket_mb << 20)
         del order  # the map, before its file goes
     totals = {key: sum(s[key] for s in stats) for key in
               ("input_bytes", "documents_read", "dropped_short", "empty_documents", "reference_documents")}
     totals["shards_without_documents"] = sum(not s["documents"] for s in stats)
+    if cleaned is not None:
+        totals["removed_by_clean"] = len(cleaned)
     return {**totals, **merged, "vocab_sha256": reference, "shuffle": jsonl.shuffle, "seed": jsonl.seed,
             "shards": len(stats)}
 
@@ -93,9 +98,10 @@ def merge_ids(prefixes: list[str | Path], out_prefix: str | Path, order: np.ndar
     return writer.finalize(str(out_prefix))
 
 
-def _inverse(order: np.ndarray, path: Path) -> np.ndarray:
-    """Each document's output position, in a memory-mapped file."""
-    rank = np.memmap(path, dtype=np.int64, mode="w+", shape=(max(len(order), 1),))[: len(order)]
+def _inverse(order: np.ndarray, documents: int, path: Path) -> np.ndarray:
+    """Each document's output position (-1: left out), in a memory-mapped file."""
+    rank = np.memmap(path, dtype=np.int64, mode="w+", shape=(max(documents, 1),))[:documents]
+    rank[:] = -1  # documents the order leaves out
     for start in range(0, len(order), CHUNK_DOCS):
         stop = min(start + CHUNK_DOCS, len(order))
         rank[np.asarray(order[start:stop])] = np.arange(start, stop, dtype=np.int64)
@@ -131,14 +137,14 @@ def merge_in_order(datasets: list, order: np.ndarray, writer, bucket_bytes: int)
     """Write the documents of ``datasets`` (``IdsDataset``s, indexed in input order) to ``writer`` in ``order``."""
     doc_starts = np.cumsum([0] + [d.num_docs for d in datasets])
     documents = int(doc_starts[-1])
-    if len(order) != documents:
+    if len(order) > documents:
         raise ValueError(f"order has {len(order)} entries for {documents} documents")
     dtype = datasets[0].ids.dtype
     data_bytes = sum(d.ids.nbytes + d.lens.nbytes + 16 * d.num_docs for d in datasets)
     docs_per_bucket = max(1, int(documents * min(1.0, bucket_bytes / max(data_bytes, 1))))
     buckets = _Buckets(scratch_sibling(writer.prefix, "merge", is_dir=True), -(-documents // docs_per_bucket), dtype)
     try:
-        rank = _inverse(order, buckets.directory / "rank.int64")
+        rank = _inverse(order, documents, buckets.directory / "rank.int64")
         shards = tqdm(datasets, desc="merge: shards into buckets", unit="shard", mininterval=5)
         for which, data in enumerate(shards):  # pass 1: every shard front to back
             for start in range(0, data.num_docs, CHUNK_DOCS):
@@ -152,6 +158,9 @@ def merge_in_order(datasets: list, order: np.ndarray, writer, bucket_bytes: int)
                 positions = np.asarray(rank[doc_starts[which] + start : doc_starts[which] + stop])
                 bucket_of = positions // docs_per_bucket
                 by_bucket = np.argsort(bucket_of, kind="stable")
+                by_bucket = by_bucket[positions[by_bucket] >= 0]  # the documents the order leaves out go nowhere
+                if not len(by_bucket):
+                    continue
                 sentences = np.diff(docs)
                 cuts = np.flatnonzero(np.diff(bucket_of[by_bucket])) + 1
                 for group in np.split(by_bucket, cuts):

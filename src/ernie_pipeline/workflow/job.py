@@ -17,3 +17,15 @@ def run(main, snakemake) -> None:
     import the file again without that preamble)."""
     logs.to_file(snakemake.log[0])
     main(snakemake)
+
+
+def clean_removals(snakemake):
+    """For a merge job: the function of its shards' document counts that gives the positions the clean stage
+    removes (its ``clean`` input: the group's decisions), or None when the stage is off."""
+    if not snakemake.input.clean:
+        return None
+    from functools import partial
+
+    from ernie_pipeline.clean.decisions import removed_documents
+
+    return partial(removed_documents, snakemake.input.clean, snakemake.wildcards.dataset)

@@ -57,3 +57,30 @@ def index_map_mem_mb(samples: int | None, idx_mb: float, split_fraction: float) 
 def scheme2_vocab_mem_mb(text_mb: float) -> int:
     """sentencepiece loads its whole training text (scheme 2's bounded sample)."""
     return int(BASE_MB + MARGIN * SPM_BYTES_PER_BYTE * text_mb)
+
+
+# The clean stage (bench/clean_scale.py, bench/results/clean-scale.md)
+NORMALISER_MB = 300  # the normalisation's code-point tables and their construction
+SIGNATURE_BYTES_PER_BYTE = 0.4  # a shard's per-document arrays (signature, band keys) per byte of segmented text
+PARTITION_COPIES = 3  # a partition read, its sort order and the sorted copy
+DUPLICATES_BYTES_PER_PAIR_BYTE = 40  # per 16-byte pair: its documents' signatures, the graph, the components
+
+
+def clean_signatures_mem_mb(jsonl_mb: float) -> int:
+    """A shard's signatures are gathered in memory: the shard's per-document arrays."""
+    return int(BASE_MB + NORMALISER_MB + MARGIN * SIGNATURE_BYTES_PER_BYTE * jsonl_mb)
+
+
+def clean_partition_mem_mb(partition_mb: int, largest_input_mb: float) -> int:
+    """A grouping job holds one partition (and one shard's files) at a time."""
+    return int(BASE_MB + MARGIN * (PARTITION_COPIES * partition_mb + largest_input_mb))
+
+
+def clean_duplicates_mem_mb(pairs_mb: float, largest_input_mb: float) -> int:
+    """The duplicates job holds the candidate pairs and their documents' signatures."""
+    return int(BASE_MB + MARGIN * (DUPLICATES_BYTES_PER_PAIR_BYTE * pairs_mb + largest_input_mb))
+
+
+def clean_decisions_mem_mb(duplicates_mb: float, largest_input_mb: float) -> int:
+    """The decisions job holds the removed copies' ids and one shard's files."""
+    return int(BASE_MB + MARGIN * (2 * duplicates_mb + largest_input_mb))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from ernie_pipeline.clean.settings import CleanSettings
 from ernie_pipeline.corpus.readers import COMPRESSED_SUFFIXES, SUFFIXES
 from ernie_pipeline.index.blend import dataset_samples, parse_blend
 from ernie_pipeline.index.index_map import SPLIT_NAMES, SampleMapSettings
@@ -58,6 +59,28 @@ def all_shards(config: dict) -> list[tuple[str, str]]:
     """(dataset, shard) of every shard of every dataset, datasets sorted by name, so that reordering the
     datasets in config.yaml changes nothing."""
     return [(name, shard) for name in sorted(config["datasets"]) for shard in raw_shard_names(config, name)]
+
+
+def clean_settings(config: dict) -> CleanSettings:
+    return CleanSettings.from_config(config["clean"])
+
+
+def benchmark_files(config: dict) -> list[str]:
+    """The text decontamination keeps out: every eval task's dev and test file, then clean.contamination_files
+    (none when clean.decontaminate is off)."""
+    if not config["clean"]["decontaminate"]:
+        return []
+    tasks = [path for task in (config.get("eval") or {}).get("tasks", {}).values() for path in (task["dev"], task["test"])]
+    return tasks + list(config["clean"]["contamination_files"])
+
+
+def clean_groups(config: dict) -> dict[str, list[str]]:
+    """The clean stage's groups (its grouping jobs' wildcard) -> their datasets: one group per dataset, or one
+    named ``all`` with every dataset (clean.scope); none when the stage removes nothing."""
+    if not clean_settings(config).active(bool(benchmark_files(config))):
+        return {}
+    names = sorted(config["datasets"])
+    return {"all": names} if config["clean"]["scope"] == "all" else {name: [name] for name in names}
 
 
 def train_blend(config: dict) -> list[tuple[str, float]]:

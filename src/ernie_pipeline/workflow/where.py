@@ -1,12 +1,14 @@
 """Print where each artifact of the workflow is (``python -m ernie_pipeline.workflow.where``), from
 ``snakemake --summary``: one line per output file with the rule that made it and its status. A training
 checkpoint is also verified against the checksums its ``trainer_state.json`` records (``corrupt``: a file missing,
-truncated or altered, which Snakemake's own status cannot see)."""
+truncated or altered, which Snakemake's own status cannot see). The clean stage's totals follow: documents removed
+per dataset, by reason, and the duplicate rate."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {row['rule']:<{width}}  {'corrupt' if problem else row['status']:<10}  {row['output_file']}")
         if problem:
             print(f"  {'':<{width}}  {'':<10}  {problem}")
+    for row in rows:
+        if row["rule"] == "clean_decisions" and row["output_file"].endswith("stats.json"):
+            stats_path = workdir / row["output_file"]
+            if stats_path.is_file():
+                from ernie_pipeline.clean.report import summary_lines
+
+                print(f"\nClean data ({row['output_file']}):")
+                print("\n".join(f"  {line}" for line in summary_lines(json.loads(stats_path.read_text(encoding="utf-8")))))
     return 1 if corrupt else 0
 
 
