@@ -2,6 +2,7 @@
 
     python bench/compare_runs.py --before <git rev> [--after <git rev or "worktree">] --out bench/results/F.md
     python bench/compare_runs.py --before HEAD --python-before /path/to/other/venv/bin/python   # another stack
+    python bench/compare_runs.py --before <rev> --after-config '{clean: {exact: false}}'          # a setting off
 
 Each checkout runs the whole workflow (`all` plus the corpus jsonl, as the tests' shared run does) on
 tests/config.tiny.yaml in a fresh folder, with its own ``src`` first on PYTHONPATH (the compiled kernels are
@@ -50,9 +51,11 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def run_tiny(code: Path, workdir: Path, python: str) -> None:
+def run_tiny(code: Path, workdir: Path, python: str, overrides: dict) -> None:
     config = yaml.safe_load((code / "tests" / "config.tiny.yaml").read_text())
     config["sample"]["downloads"] = str(DOWNLOADS)
+    for section, values in overrides.items():
+        config[section] = {**config.get(section, {}), **values}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(code / "src"))
     name = next(iter(config["datasets"]))
@@ -99,22 +102,25 @@ def main(argv=None) -> int:
     parser.add_argument("--after", default="worktree", help="git revision, or 'worktree' (default)")
     parser.add_argument("--python-before", default=sys.executable, help="the Python (venv) of the reference run")
     parser.add_argument("--python-after", default=sys.executable, help="the Python (venv) of the other run")
+    parser.add_argument("--after-config", type=yaml.safe_load, default={},
+                        help="YAML mapping of config sections merged into the tiny config of the other run")
     parser.add_argument("--out", type=Path, help="write the comparison table here (markdown)")
     args = parser.parse_args(argv)
     digests = {}
     with tempfile.TemporaryDirectory(prefix="compare-runs-") as tmp:
-        for label, rev, python in (("before", args.before, args.python_before),
-                                   ("after", args.after, args.python_after)):
+        for label, rev, python, overrides in (("before", args.before, args.python_before, {}),
+                                              ("after", args.after, args.python_after, args.after_config)):
             code = checkout(rev, Path(tmp, label + "-code"))
             workdir = Path(tmp, label + "-run")
             workdir.mkdir()
-            run_tiny(code, workdir, python)
+            run_tiny(code, workdir, python, overrides)
             digests[label] = compared_files(workdir)
             print(f"{label} ({rev}): {len(digests[label])} files", file=sys.stderr)
     before, after = digests["before"], digests["after"]
     names = sorted(set(before) | set(after))
     differing = [n for n in names if before.get(n) != after.get(n)]
-    lines = [f"# Artifacts of a full tiny run: {args.before} vs {args.after}", "",
+    settings = f" with {json.dumps(args.after_config)}" if args.after_config else ""
+    lines = [f"# Artifacts of a full tiny run: {args.before} vs {args.after}{settings}", "",
              f"Files compared: {len(names)}; identical: {len(names) - len(differing)}; differing: {len(differing)}",
              "", "| file | before | after |", "|---|---|---|"]
     lines += [f"| {n} | {before.get(n, 'missing')[:16]} | {after.get(n, 'missing')[:16]} |" for n in names]

@@ -138,6 +138,7 @@ def test_the_grid_and_which_checkpoints():
     assert len(settings.points()) == 8 and settings.point("lr0.0001_bs16_ep3_seed2") == GridPoint(1e-4, 16, 3, 2)
     assert settings.checkpoint_steps([100, 200, 300]) == [0, 100, 200, 300]
     assert _settings(checkpoints=[300, 100]).checkpoint_steps([100, 200, 300]) == [0, 100, 300]
+    assert _settings(checkpoints="last").checkpoint_steps([100, 200, 300]) == [0, 300]
     with pytest.raises(ValueError, match=r"config eval.checkpoints: \[150\] are not checkpoints of the chain"):
         _settings(checkpoints=[150]).checkpoint_steps([100, 200, 300])
     # upstream's CLUE grid is the default

@@ -16,7 +16,7 @@ import numpy as np
 from ernie_pipeline.clean.group import Shard
 from ernie_pipeline.clean.grouping import Partitions, frequent_keys
 from ernie_pipeline.corpus.document_order import isin_sorted
-from ernie_pipeline.io.atomic import atomic_path, scratch_directory
+from ernie_pipeline.io.atomic import scratch_directory, write_arrays
 
 
 def surviving_rows(shard: Shard, docs: dict[str, np.ndarray], duplicates: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ def boilerplate_lines(shards: list[Shard], duplicates: np.ndarray, min_documents
                       partition_mb: int) -> dict:
     """The sorted hashes of the boilerplate lines, as .npy."""
     with scratch_directory(out_path, "partitions") as scratch:
-        expected = sum(int(np.load(s.docs, allow_pickle=False)["line_rows"].size) for s in shards)
+        expected = sum(s.lines() for s in shards)
         partitions = Partitions(scratch, expected, partition_mb << 20)
         try:
             for shard in shards:
@@ -41,8 +41,7 @@ def boilerplate_lines(shards: list[Shard], duplicates: np.ndarray, min_documents
             frequent = frequent_keys(partitions, min_documents)
         finally:
             partitions.close()
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, frequent)
+    write_arrays(out_path, array=frequent)
     return {"lines": partitions.pairs, "boilerplate_lines": len(frequent)}
 
 

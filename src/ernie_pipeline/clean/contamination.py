@@ -24,7 +24,7 @@ from ernie_pipeline.clean.normalise import normalise
 from ernie_pipeline.clean.signatures import BATCH_DOCS, kept_documents
 from ernie_pipeline.corpus.readers import CorpusFormatError, numbered_lines
 from ernie_pipeline.corpus.tasks import TaskSettings, read_records
-from ernie_pipeline.io.atomic import atomic_path
+from ernie_pipeline.io.atomic import write_arrays
 from ernie_pipeline.segment.settings import JsonlSettings
 
 MAX_LABELS = 64
@@ -85,8 +85,7 @@ def write_table(passages: dict[str, list[str]], n: int, max_passages: int, out_p
              "passages": all_owners, "source": np.array(sources, np.int32),
              "ngrams": np.bincount(all_owners, minlength=len(counts)).astype(np.int64),
              "labels": np.array(list(passages), dtype=str), "n": np.array(n)}
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **table)
+    write_arrays(out_path, table)
     return {"ngram_chars": n, "distinct_ngrams": len(table["hashes"]), "template_ngrams": int(np.count_nonzero(~text)),
             "sources": stats}
 
@@ -146,8 +145,7 @@ def shard_contamination(jsonl_path: str | Path, table_path: str | Path, out_path
         flush()
     found = {"rows": np.concatenate(rows) if rows else np.zeros(0, np.int64),
              "masks": np.concatenate(masks) if masks else np.zeros(0, np.uint64)}
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **found)
+    write_arrays(out_path, found)
     return {"contaminated": len(found["rows"]), **documents_per_source(found["masks"], table["labels"])}
 
 

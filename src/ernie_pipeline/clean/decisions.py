@@ -19,7 +19,7 @@ from ernie_pipeline.clean.boilerplate import boilerplate_share
 from ernie_pipeline.clean.contamination import documents_per_source
 from ernie_pipeline.clean.group import Shard
 from ernie_pipeline.clean.settings import REASON_CODE, REASONS, CleanSettings
-from ernie_pipeline.io.atomic import atomic_path, write_json
+from ernie_pipeline.io.atomic import write_arrays, write_json
 
 
 def _counts(reasons: np.ndarray, chars: np.ndarray) -> dict:
@@ -89,8 +89,7 @@ def decide(shards: list[Shard], duplicates: tuple[np.ndarray, np.ndarray], frequ
         datasets[name] = {"totals": _sum_counts(list(per_shard.values())), "contamination_by_source": overlaps,
                           "shards": per_shard}
     arrays["datasets"] = np.array(list(datasets), dtype=str)
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
+    write_arrays(out_path, arrays)
     return datasets
 
 

@@ -25,14 +25,14 @@ from scipy.sparse.csgraph import connected_components
 from ernie_pipeline.clean.group import Shard
 from ernie_pipeline.clean.grouping import Partitions, equal_key_pairs, split_ids
 from ernie_pipeline.clean.settings import REASON_CODE, CleanSettings
-from ernie_pipeline.io.atomic import atomic_path, scratch_directory
+from ernie_pipeline.io.atomic import scratch_directory, write_arrays
 
 
 def candidate_pairs(key: str, shards: list[Shard], out_path: str | Path, partition_mb: int) -> dict:
     """The pairs of one key (``exact`` or ``band_<b>``), as [m, 2] uint64 .npy (document, smallest document)."""
     documents = 0
     with scratch_directory(out_path, "partitions") as scratch:
-        expected = sum(int(np.load(s.docs, allow_pickle=False)["quality"].size) for s in shards)
+        expected = sum(s.documents() for s in shards)
         partitions = Partitions(scratch, expected, partition_mb << 20)
         try:
             for shard in shards:
@@ -47,8 +47,7 @@ def candidate_pairs(key: str, shards: list[Shard], out_path: str | Path, partiti
             pairs = equal_key_pairs(partitions)
         finally:
             partitions.close()
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, pairs)
+    write_arrays(out_path, array=pairs)
     return {"key": key, "documents": documents, "pairs": len(pairs), "partitions": partitions.count}
 
 
@@ -108,8 +107,7 @@ def find_duplicates(pair_files: dict[str, str | Path], shards: list[Shard], clea
     reasons = np.where(exact_first[removed] != removed, REASON_CODE["exact"], REASON_CODE["near"]).astype(np.uint8)
     sizes = np.bincount(clusters)
     histogram = Counter(sizes[sizes > 1].tolist())
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, ids=nodes[removed], reasons=reasons)
+    write_arrays(out_path, dict(ids=nodes[removed], reasons=reasons))
     return {
         "candidate_pairs": {key: len(value) for key, value in {"exact": exact, **pairs}.items() if key in pair_files},
         "exact_pairs_verified": len(exact_idx),

@@ -25,6 +25,14 @@ class Shard:
     def ids(self, rows: np.ndarray) -> np.ndarray:
         return doc_ids(self.dataset_index, self.shard_index, rows)
 
+    def documents(self) -> int:
+        with np.load(self.docs, allow_pickle=False) as data:
+            return int(data["quality"].size)
+
+    def lines(self) -> int:
+        with np.load(self.docs, allow_pickle=False) as data:
+            return int(data["line_rows"].size)
+
     def read_docs(self) -> dict[str, np.ndarray]:
         with np.load(self.docs, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}

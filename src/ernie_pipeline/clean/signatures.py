@@ -164,9 +164,3 @@ def shard_signatures(jsonl_path: str | Path, outputs: dict[str, str | Path], cle
     return {"documents": rows, "chars": int(chars.sum(dtype=np.int64)), "input_bytes": input_bytes,
             "quality_failures": int(np.count_nonzero(quality))}
 
-
-def read_docs(path: str | Path) -> dict[str, np.ndarray]:
-    """A ``<shard>.docs.npz`` file's arrays (plain arrays only: no pickle)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
-

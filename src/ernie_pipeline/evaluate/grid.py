@@ -43,7 +43,7 @@ class EvalSettings:
     """config.yaml ``eval``."""
 
     tasks: dict  # name -> TaskSettings
-    checkpoints: str | tuple[int, ...]  # "all" (every save point of the chain) or steps; model_0 always
+    checkpoints: str | tuple[int, ...]  # "all" (every save point), "last" (the final one) or steps; model_0 always
     learning_rates: tuple[float, ...]
     batch_sizes: tuple[int, ...]
     epochs: tuple[int, ...]
@@ -57,7 +57,7 @@ class EvalSettings:
     def __post_init__(self):
         for key in ("learning_rates", "batch_sizes", "epochs", "seeds"):
             object.__setattr__(self, key, tuple(getattr(self, key)))
-        if self.checkpoints != "all":
+        if not isinstance(self.checkpoints, str):
             object.__setattr__(self, "checkpoints", tuple(self.checkpoints))
         object.__setattr__(self, "tasks", {name: task if isinstance(task, TaskSettings)
                                            else TaskSettings.from_config(name, task)
@@ -79,9 +79,10 @@ class EvalSettings:
         return points[name]
 
     def checkpoint_steps(self, save_points: list[int]) -> list[int]:
-        """The steps of the checkpoints evaluated: model_0 (the baseline), then every save point or those asked
-        for (each must be one: ValueError naming the key)."""
-        steps = save_points if self.checkpoints == "all" else list(self.checkpoints)
+        """The steps of the checkpoints evaluated: model_0 (the baseline), then every save point, the last one, or
+        those asked for (each must be one: ValueError naming the key)."""
+        named = {"all": save_points, "last": save_points[-1:]}
+        steps = named[self.checkpoints] if isinstance(self.checkpoints, str) else list(self.checkpoints)
         wrong = [s for s in steps if s not in save_points and s != 0]
         if wrong:
             raise ValueError(f"config eval.checkpoints: {wrong} are not checkpoints of the chain (train.save_steps "

@@ -109,6 +109,17 @@ def write_json(path: str | os.PathLike, value) -> None:
         handle.write("\n")
 
 
+def write_arrays(path: str | os.PathLike, arrays: dict | None = None, array=None) -> None:
+    """Numpy arrays written atomically: ``arrays`` as an .npz (uncompressed), or one ``array`` as an .npy."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        if arrays is not None:
+            np.savez(handle, **arrays)
+        else:
+            np.save(handle, array)
+
+
 @contextlib.contextmanager
 def atomic_outputs(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Several sibling files that appear together or not at all (e.g. ``_ids.npy`` + ``_idx.npz``)."""
