@@ -602,7 +602,9 @@ def main() -> None:
                 signature_runs.setdefault(job, []).append({"kind": kind, "docs": docs, "jsonl": path.stat().st_size,
                                                            "name": path.name, **m,
                                                            "table": table.stat().st_size if table else 0,
-                                                           "formula_mb": jr.clean_signatures_mem_mb(jsonl_mb)})
+                                                           "formula_mb": jr.clean_signatures_mem_mb(jsonl_mb)
+                                                           if job == "signatures" else
+                                                           jr.clean_contamination_mem_mb(table.stat().st_size / 1e6)})
                 print(job, path.name, json.dumps(m), flush=True)
 
         # --- keys only ----------------------------------------------------------------------------------------------
@@ -903,10 +905,10 @@ def make_report(args, idle, corpora, job_rows, detections, signature_runs, keys_
               f"generated text (~{bc['jsonl_bytes'] / bc['documents']:,.0f} B a document; the sample's segmented "
               f"shards have ~4,000, so ~{sig_slope * bc['jsonl_bytes'] / bc['documents'] / 4000:.2f} per byte of "
               f"them) | {np.ceil(sig_slope * 10) / 10:.1f} |",
-              f"| clean_contamination_mem_mb (= clean_signatures_mem_mb of jsonl + table) | - | {_mb(con_fixed)} MB above "
+              f"| CONTAMINATION_BYTES_PER_TABLE_BYTE | {jr.CONTAMINATION_BYTES_PER_TABLE_BYTE} | {_mb(con_fixed)} MB above "
               f"bare, flat in the shard: the n-gram table ({_mb(table_bytes)} MB benchmark_ngrams.npz, "
-              f"{con_fixed / max(table_bytes, 1):.2f} B per table byte) | BASE_MB + MARGIN x "
-              f"{np.ceil(con_fixed / max(table_bytes, 1) * 10) / 10:.1f} x table MB |",
+              f"{con_fixed / max(table_bytes, 1):.2f} B per table byte) | "
+              f"{np.ceil(con_fixed / max(table_bytes, 1) * 10) / 10:.1f} |",
               f"| PARTITION_COPIES | {jr.PARTITION_COPIES} | {partition_copies:.2f} per partition byte (fit over partition_mb "
               f"8-256); at the default 256 MB with several partitions: "
               f"{', '.join(f'{x:.2f}' for x in at_default) or '-'} (less the result and the shard); plus 2 x 16 B per "

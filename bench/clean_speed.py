@@ -229,7 +229,7 @@ def main() -> None:
         f"`bench/clean_speed.py --repeats {args.repeats}`; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}. "
         f"Load average before / after: {' '.join(f'{x:.2f}' for x in load_before)} / "
-        f"{' '.join(f'{x:.2f}' for x in load_after)} (another benchmark was running: every figure is CPU time of "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} (every figure is CPU time of "
         f"this one process, user + system, best of {args.repeats}; wall time alongside). Whole run: "
         f"{time.perf_counter() - wall_start:.0f} s wall, peak RSS {peak_rss / 1e6:.0f} MB.",
         "",

@@ -194,16 +194,16 @@ def clean_signatures_mem_mb(wildcards, input):
 
 
 def clean_contamination_mem_mb(wildcards, input):
-    return job_resources.clean_signatures_mem_mb(input.size_mb)
+    return job_resources.clean_contamination_mem_mb(_largest_mb([input.table]))
 
 
 def clean_partition_mem_mb(wildcards, input):
     return job_resources.clean_partition_mem_mb(CLEAN.partition_mb, _largest_mb(input.docs))
 
 
-def clean_duplicates_mem_mb(wildcards, input):
+def clean_duplicates_mem_mb(wildcards, input, attempt):
     pairs_mb = sum(os.path.getsize(p) / 1e6 for p in input.pairs if os.path.exists(p))
-    return job_resources.clean_duplicates_mem_mb(pairs_mb, _largest_mb(input.docs))
+    return job_resources.clean_duplicates_mem_mb(pairs_mb, _largest_mb(input.docs), attempt)
 
 
 def clean_decisions_mem_mb(wildcards, input):

@@ -23,3 +23,14 @@ def test_index_map_and_scheme2_memory_follow_what_they_hold():
     # WuDao's train split (1.6e9 sentences: a 6.4 GB idx file): an epoch's map, well inside a node
     assert 10_000 < jr.index_map_mem_mb(10**6, 6400, 0.949) < 40_000
     assert jr.scheme2_vocab_mem_mb(500) == jr.BASE_MB + int(2 * 3.3 * 500)
+
+
+def test_clean_requests_are_bounded_where_the_jobs_are_and_grow_on_retry():
+    # a candidate / boilerplate job holds one partition: the corpus size does not enter
+    assert jr.clean_partition_mem_mb(256, 30) == jr.BASE_MB + int(2 * (jr.PARTITION_COPIES * 256 + 30))
+    # contamination holds the n-gram table, whatever the shard
+    assert jr.clean_contamination_mem_mb(46) < jr.clean_contamination_mem_mb(460)
+    assert jr.clean_signatures_mem_mb(300) < jr.clean_signatures_mem_mb(3000)
+    # duplicates: the first try covers the typical pairs, the third the worst case (122.6 B per pair byte measured)
+    first, third = jr.clean_duplicates_mem_mb(1000, 32), jr.clean_duplicates_mem_mb(1000, 32, attempt=3)
+    assert first < third and third - jr.BASE_MB > 122.6 * 1000

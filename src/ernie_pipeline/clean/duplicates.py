@@ -36,7 +36,7 @@ def candidate_pairs(key: str, shards: list[Shard], out_path: str | Path, partiti
         partitions = Partitions(scratch, expected, partition_mb << 20)
         try:
             for shard in shards:
-                docs = shard.read_docs()
+                docs = shard.read_docs("quality", "exact")
                 eligible = np.flatnonzero(shard.eligible(docs))
                 if key == "exact":
                     keys = docs["exact"][eligible, 0]
@@ -90,7 +90,7 @@ def find_duplicates(pair_files: dict[str, str | Path], shards: list[Shard], clea
     exact_idx = np.searchsorted(nodes, exact)
     near_idx = np.searchsorted(nodes, near)
     if len(exact):  # the hash's other half: a 64-bit collision is not a copy
-        second = _gather(nodes, shards, lambda s, rows: s.read_docs()["exact"][rows, 1])
+        second = _gather(nodes, shards, lambda s, rows: s.read_docs("exact")["exact"][rows, 1])
         exact_idx = exact_idx[second[exact_idx[:, 0]] == second[exact_idx[:, 1]]]
     agreement = np.zeros(0)
     if len(near):

@@ -33,9 +33,11 @@ class Shard:
         with np.load(self.docs, allow_pickle=False) as data:
             return int(data["line_rows"].size)
 
-    def read_docs(self) -> dict[str, np.ndarray]:
+    def read_docs(self, *keys: str) -> dict[str, np.ndarray]:
+        """The arrays named (all of them when none is): an .npz member is read only when asked for, and the line
+        arrays are most of the file's bytes."""
         with np.load(self.docs, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            return {key: data[key] for key in keys or data.files}
 
     def contaminated(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, source bit masks) of the documents sharing an n-gram with the benchmark text."""

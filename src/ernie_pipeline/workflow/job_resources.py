@@ -59,11 +59,15 @@ def scheme2_vocab_mem_mb(text_mb: float) -> int:
     return int(BASE_MB + MARGIN * SPM_BYTES_PER_BYTE * text_mb)
 
 
-# The clean stage (bench/clean_scale.py, bench/results/clean-scale.md)
-NORMALISER_MB = 300  # the normalisation's code-point tables and their construction
-SIGNATURE_BYTES_PER_BYTE = 0.4  # a shard's per-document arrays (signature, band keys) per byte of segmented text
-PARTITION_COPIES = 3  # a partition read, its sort order and the sorted copy
-DUPLICATES_BYTES_PER_PAIR_BYTE = 40  # per 16-byte pair: its documents' signatures, the graph, the components
+# The clean stage, measured by bench/clean_scale.py (bench/results/clean-scale.md: anon bytes above a bare process)
+NORMALISER_MB = 50  # the normalisation's code-point tables and a batch (6.4 MB measured)
+SIGNATURE_BYTES_PER_BYTE = 0.65  # a shard's per-document arrays per byte of segmented text (0.63 measured)
+CONTAMINATION_BYTES_PER_TABLE_BYTE = 1.7  # the benchmark n-gram table held for lookups (1.64 measured; flat in the shard)
+PARTITION_COPIES = 5  # a partition read, its sort order, the sorted copy and the runs (4.67 measured)
+# Per byte of candidate files: 44 B per 16-byte pair row + 959 B per document in a pair. Measured 13.8 on planted
+# copies (each near pair in ~10 band files); 122.6 when every pair lies in one file and touches two new documents.
+# The first try asks for the typical case with room to spare, each retry (profiles/slurm: retries) once more.
+DUPLICATES_BYTES_PER_PAIR_BYTE = 40
 
 
 def clean_signatures_mem_mb(jsonl_mb: float) -> int:
@@ -71,14 +75,19 @@ def clean_signatures_mem_mb(jsonl_mb: float) -> int:
     return int(BASE_MB + NORMALISER_MB + MARGIN * SIGNATURE_BYTES_PER_BYTE * jsonl_mb)
 
 
+def clean_contamination_mem_mb(table_mb: float) -> int:
+    """The contamination job holds the benchmark n-gram table; it streams the shard."""
+    return int(BASE_MB + NORMALISER_MB + MARGIN * CONTAMINATION_BYTES_PER_TABLE_BYTE * table_mb)
+
+
 def clean_partition_mem_mb(partition_mb: int, largest_input_mb: float) -> int:
     """A grouping job holds one partition (and one shard's files) at a time."""
     return int(BASE_MB + MARGIN * (PARTITION_COPIES * partition_mb + largest_input_mb))
 
 
-def clean_duplicates_mem_mb(pairs_mb: float, largest_input_mb: float) -> int:
+def clean_duplicates_mem_mb(pairs_mb: float, largest_input_mb: float, attempt: int = 1) -> int:
     """The duplicates job holds the candidate pairs and their documents' signatures."""
-    return int(BASE_MB + MARGIN * (DUPLICATES_BYTES_PER_PAIR_BYTE * pairs_mb + largest_input_mb))
+    return int(BASE_MB + MARGIN * (attempt * DUPLICATES_BYTES_PER_PAIR_BYTE * pairs_mb + largest_input_mb))
 
 
 def clean_decisions_mem_mb(duplicates_mb: float, largest_input_mb: float) -> int:
