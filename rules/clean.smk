@@ -3,14 +3,6 @@
 # them with clean.scope: all): candidate pairs per key (the exact hash, each LSH band), the duplicate clusters,
 # the boilerplate lines, the decisions the merges apply. Nothing here runs when every clean option is off.
 
-# the settings each job's output depends on (a change reruns that job and what follows, nothing else)
-SIGNATURE_KEYS = (
-    "exact near shingle_chars bands rows seed min_chars min_cjk_share max_repeated_line_share top_ngram_chars "
-    "max_top_ngram_share repeated_ngram_chars max_repeated_ngram_share boilerplate_min_documents "
-    "boilerplate_min_line_chars".split()
-)
-
-
 wildcard_constraints:
     group="|".join(re.escape(group) for group in CLEAN_GROUPS) or "^$",
     key="|".join(CLEAN_KEYS) or "^$",
@@ -30,7 +22,7 @@ rule clean_benchmark_ngrams:
     resources:
         mem_mb=2000,
     params:
-        tasks=config["eval"]["tasks"],
+        tasks=BENCHMARK_TASKS,
         files=config["clean"]["contamination_files"],
         ngram_chars=config["clean"]["contamination_ngram_chars"],
         max_passages=config["clean"]["contamination_max_passages"],
@@ -53,7 +45,7 @@ rule clean_signatures:
     resources:
         mem_mb=clean_signatures_mem_mb,
     params:
-        settings={key: config["clean"][key] for key in SIGNATURE_KEYS},
+        settings=CLEAN.signature_params(),
         json_key=config["jsonl"]["json_key"],
         min_doc_length=config["jsonl"]["min_doc_length"],
     script:

@@ -97,6 +97,7 @@ CLEAN = planned(planning.clean_settings)
 CLEAN_GROUPS = planned(planning.clean_groups)  # group -> datasets; empty: the stage removes nothing, never runs
 BENCHMARK_FILES = planning.benchmark_files(config)
 DECONTAMINATE = bool(BENCHMARK_FILES)
+BENCHMARK_TASKS = planning.benchmark_tasks(config)
 CLEAN_KEYS = CLEAN.candidate_keys
 SIGNATURE_FILES = {
     kind: f"{RESULTS}/clean/signatures/{{dataset}}/{{shard}}.{kind}.{ext}"
@@ -185,6 +186,11 @@ def scheme2_vocab_mem_mb(wildcards, input):
     return job_resources.scheme2_vocab_mem_mb(input.size_mb)
 
 
+def listed(paths):
+    """A named input as a list: Snakemake gives a single path as a string."""
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
 def _largest_mb(paths):
     return max([os.path.getsize(p) / 1e6 for p in paths if os.path.exists(p)] or [0])
 
@@ -194,7 +200,7 @@ def clean_signatures_mem_mb(wildcards, input):
 
 
 def clean_contamination_mem_mb(wildcards, input):
-    return job_resources.clean_contamination_mem_mb(_largest_mb([input.table]))
+    return job_resources.clean_contamination_mem_mb(_largest_mb(listed(input.table)))
 
 
 def clean_partition_mem_mb(wildcards, input):
@@ -207,7 +213,7 @@ def clean_duplicates_mem_mb(wildcards, input, attempt):
 
 
 def clean_decisions_mem_mb(wildcards, input):
-    return job_resources.clean_decisions_mem_mb(_largest_mb(input.duplicates), _largest_mb(input.docs))
+    return job_resources.clean_decisions_mem_mb(_largest_mb(listed(input.duplicates)), _largest_mb(input.docs))
 
 
 # The training chain (ernie_pipeline.train.chain): model_0, then a checkpoint per save point.

@@ -7,7 +7,7 @@ def main(snakemake):
     from ernie_pipeline.corpus.tasks import TaskSettings
     from ernie_pipeline.io.atomic import write_json
 
-    tasks = {name: TaskSettings.from_config(name, task) for name, task in snakemake.params.tasks.items()}
+    tasks = {name: TaskSettings.for_text(name, task) for name, task in snakemake.params.tasks.items()}
     passages = benchmark_passages(tasks, tuple(snakemake.params.files))
     stats = write_table(passages, snakemake.params.ngram_chars, snakemake.params.max_passages, snakemake.output.table)
     write_json(snakemake.output.stats, stats)

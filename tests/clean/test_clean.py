@@ -76,6 +76,26 @@ def test_each_filter_takes_its_documents_and_the_first_failing_one_names_the_rea
                        REASON_CODE["repeated_lines"], 0]
 
 
+@pytest.mark.parametrize("change, reruns", [
+    ({"near_threshold": 0.8}, False), ({"boilerplate_min_documents": 5}, False), ({"top_ngram_chars": 3}, False),
+    ({"max_boilerplate_share": 0.2}, False), ({"scope": "all", "partition_mb": 8, "decontaminate": False}, False),
+    ({"shingle_chars": 4}, True), ({"seed": 7}, True), ({"boilerplate_min_documents": None}, True),
+    ({"max_top_ngram_share": 0.02}, True), ({"min_cjk_share": 0.9}, True), ({"boilerplate_min_line_chars": 4}, True),
+])
+def test_the_signature_jobs_params_change_exactly_when_their_files_do(inews_docs, tmp_path, change, reruns):
+    texts = [d["content"] for d in inews_docs[:30]] + ["english only, not one chinese character here",
+                                                       "一行六个字的\n" + inews_docs[30]["content"]]
+
+    def files(clean, name):
+        out = {kind: tmp_path / f"{name}.{kind}" for kind in ("docs", "minhash", "bands")}
+        shard_signatures(write_shard(tmp_path / "s.jsonl", texts), out, clean, jsonl_settings(min_doc_length=0))
+        return [path.read_bytes() for path in out.values()]
+
+    before, after = clean_settings(), clean_settings(**change)
+    assert (before.signature_params() != after.signature_params()) == reruns
+    assert (files(before, "before") != files(after, "after")) == reruns
+
+
 def test_grouping_in_many_partitions_finds_every_shared_key_and_links_it_to_the_smallest_document(tmp_path):
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 300, 5000).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)

@@ -17,8 +17,8 @@ def _write_config(workdir, config):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
 
 
-def _raw_corpus(workdir, inews_docs, shards):
-    raw = workdir / "raw"
+def _raw_corpus(workdir, inews_docs, shards, folder="raw"):
+    raw = workdir / folder
     raw.mkdir(exist_ok=True)
     for i in shards:
         (raw / f"part-{i}.jsonl").write_text("".join(
@@ -79,21 +79,33 @@ def test_with_every_option_off_no_clean_job_runs_and_the_merge_reads_no_decision
 
 def test_scope_all_groups_the_datasets_together(inews_docs, tmp_path):
     config = tiny_config(tmp_path)
-    _raw_corpus(tmp_path, inews_docs, range(2))
-    config["datasets"] = {"b": {"input_dir": "raw", "format": "jsonl"}, "a": {"input_dir": "raw", "format": "jsonl"}}
+    _raw_corpus(tmp_path, inews_docs, range(2), "raw_a")
+    _raw_corpus(tmp_path, inews_docs, range(1, 3), "raw_b")  # part-1 in both datasets
+    config["datasets"] = {"b": {"input_dir": "raw_b", "format": "jsonl"},
+                          "a": {"input_dir": "raw_a", "format": "jsonl"}}
     config["clean"] = {"scope": "all"}
     _write_config(tmp_path, config)
     run_snakemake(tmp_path, "results/corpus/a.jsonl", "results/corpus/b.jsonl")
     stats = json.loads((tmp_path / "results/clean/all/stats.json").read_text())
-    # the same two raw files in both datasets: dataset a (first by name) keeps them, b loses every document
-    # that a per-document filter leaves (exact copies of a's)
-    a, b = stats["datasets"]["a"]["totals"], stats["datasets"]["b"]["totals"]
-    assert b["removed_documents"] == b["documents"] and a["by_reason"]["exact"]["documents"] == 0
-    filtered = {"contamination", "min_chars", "cjk_share", "repeated_lines", "top_ngram", "repeated_ngrams"}
-    assert {r: b["by_reason"][r] for r in filtered} == {r: a["by_reason"][r] for r in filtered}
-    assert b["by_reason"]["exact"]["documents"] == a["documents"] - sum(a["by_reason"][r]["documents"] for r in filtered)
+    # dataset a (first by name) keeps the shared file; b loses all of it, to the filters as a does, the rest as
+    # copies of a's documents
+    a, b = stats["datasets"]["a"], stats["datasets"]["b"]
+    assert a["totals"]["by_reason"]["exact"]["documents"] == 0
+    shared_a, shared_b = a["shards"]["part-1.jsonl"], b["shards"]["part-1.jsonl"]
+    assert shared_b["removed_documents"] == shared_b["documents"] == shared_a["documents"] > 0
+    filtered = ("contamination", "min_chars", "cjk_share", "repeated_lines", "top_ngram", "repeated_ngrams")
+    assert [shared_b["by_reason"][r] for r in filtered] == [shared_a["by_reason"][r] for r in filtered]
+    assert shared_b["by_reason"]["exact"]["documents"] >= shared_a["documents"] - shared_a["removed_documents"]
     written = {name: len((tmp_path / f"results/corpus/{name}.jsonl").read_text().splitlines()) for name in "ab"}
-    assert written == {"a": a["documents"] - a["removed_documents"], "b": 0}
+    assert written == {name: d["totals"]["documents"] - d["totals"]["removed_documents"] for name, d in
+                       (("a", a), ("b", b))} and written["b"] > 0
+    # a dataset that repeats another whole is refused by name, before any merge
+    config["datasets"]["b"]["input_dir"] = "raw_a"
+    _write_config(tmp_path, config)
+    failed = run_snakemake(tmp_path, "results/corpus/b.jsonl", check=False)
+    log = (tmp_path / "results/logs/clean/all/decisions.log").read_text()
+    assert failed.returncode and "every one of dataset 'b'" in log, log
+    assert not (tmp_path / "results/clean/all/decisions.npz").exists()
 
 
 def test_the_tiny_run_reports_its_removals(artifacts):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ernie_pipeline.clean import _signatures
 from ernie_pipeline.clean.normalise import normalise
+from ernie_pipeline.clean.grouping import runs
 from ernie_pipeline.clean.signatures import BATCH_DOCS, kept_documents
 from ernie_pipeline.corpus.readers import CorpusFormatError, numbered_lines
 from ernie_pipeline.corpus.tasks import TaskSettings, read_records
@@ -76,8 +77,7 @@ def write_table(passages: dict[str, list[str]], n: int, max_passages: int, out_p
     all_owners = np.concatenate(owners) if owners else np.zeros(0, np.int32)
     order = np.lexsort((all_owners, all_hashes))
     all_hashes, all_owners = all_hashes[order], all_owners[order]
-    starts = np.flatnonzero(np.r_[True, all_hashes[1:] != all_hashes[:-1]]) if len(all_hashes) else np.zeros(0, int)
-    widths = np.diff(np.r_[starts, len(all_hashes)])
+    starts, widths = runs(all_hashes)
     text = widths <= max_passages
     keep = np.repeat(text, widths)
     all_owners = all_owners[keep]
@@ -115,7 +115,7 @@ def contaminating_sources(table: dict[str, np.ndarray], docs: np.ndarray, entrie
     bits = np.uint64(1) << table["source"][passage].astype(np.uint64)
     if not len(doc):
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    starts = runs(doc)[0]
     return doc[starts], np.bitwise_or.reduceat(bits, starts)
 
 

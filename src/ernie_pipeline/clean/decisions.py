@@ -86,8 +86,13 @@ def decide(shards: list[Shard], duplicates: tuple[np.ndarray, np.ndarray], frequ
         arrays[f"kept_{index}"] = np.array(kept, np.int64)
         arrays[f"positions_{index}"] = np.concatenate(positions).astype(np.int64)
         arrays[f"reasons_{index}"] = np.concatenate(codes).astype(np.uint8)
-        datasets[name] = {"totals": _sum_counts(list(per_shard.values())), "contamination_by_source": overlaps,
-                          "shards": per_shard}
+        totals = _sum_counts(list(per_shard.values()))
+        if totals["documents"] and totals["removed_documents"] == totals["documents"]:
+            reasons = {r: c["documents"] for r, c in totals["by_reason"].items() if c["documents"]}
+            raise ValueError(f"config clean: it would remove every one of dataset {name!r}'s {totals['documents']} "
+                             f"documents ({reasons}); with scope all, a dataset that repeats another is dropped from "
+                             "datasets, or cleaned with scope dataset")
+        datasets[name] = {"totals": totals, "contamination_by_source": overlaps, "shards": per_shard}
     arrays["datasets"] = np.array(list(datasets), dtype=str)
     write_arrays(out_path, arrays)
     return datasets

@@ -23,7 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ernie_pipeline.clean.group import Shard
-from ernie_pipeline.clean.grouping import Partitions, equal_key_pairs, split_ids
+from ernie_pipeline.clean.grouping import Partitions, equal_key_pairs, runs, split_ids
 from ernie_pipeline.clean.settings import REASON_CODE, CleanSettings
 from ernie_pipeline.io.atomic import scratch_directory, write_arrays
 
@@ -57,9 +57,8 @@ def _gather(nodes: np.ndarray, shards: list[Shard], read) -> np.ndarray:
     datasets, shard_numbers, rows = split_ids(nodes)
     by_place = {(s.dataset_index, s.shard_index): s for s in shards}
     parts = []
-    place = datasets * (1 << 24) + shard_numbers
-    starts = np.flatnonzero(np.r_[True, place[1:] != place[:-1]]) if len(nodes) else []
-    for start, stop in zip(starts, [*starts[1:], len(nodes)]):
+    starts, lengths = runs(datasets * (1 << 24) + shard_numbers)
+    for start, stop in zip(starts, starts + lengths):
         parts.append(read(by_place[(int(datasets[start]), int(shard_numbers[start]))], rows[start:stop]))
     return np.concatenate(parts) if parts else None
 

@@ -12,6 +12,7 @@ group of duplicates keeps, whatever order the jobs ran in.
 
 from __future__ import annotations
 
+import resource
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,11 @@ from pathlib import Path
 import numpy as np
 
 PAIR_BYTES = 16
-MAX_PARTITIONS = 4096  # open files at once
+MAX_PARTITIONS = 4096  # open files at once, and at most half the process's limit on open files
+
+
+def max_partitions() -> int:
+    return min(MAX_PARTITIONS, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
 
 
 def doc_ids(dataset: int, shard: int, rows: np.ndarray) -> np.ndarray:
@@ -41,7 +46,7 @@ class Partitions:
     def __init__(self, directory: str | Path, expected_pairs: int, partition_bytes: int):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.count = int(min(MAX_PARTITIONS, max(1, -(-expected_pairs * PAIR_BYTES // max(partition_bytes, 1)))))
+        self.count = int(min(max_partitions(), max(1, -(-expected_pairs * PAIR_BYTES // max(partition_bytes, 1)))))
         self.handles = [open(self.directory / f"{p:05d}.pairs", "wb") for p in range(self.count)]
         self.pairs = 0
 
@@ -71,7 +76,7 @@ class Partitions:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(start, length) of each run of equal values in a sorted array."""
     if not len(keys):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -81,10 +86,12 @@ def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def equal_key_pairs(partitions: Partitions) -> np.ndarray:
     """[m, 2] uint64 (document, the smallest document of its key): every document sharing its key with a
-    smaller one, linked to that one (a star per key: pairs grow with the duplicates, not their square)."""
+    smaller one, linked to that one (a star per key: pairs grow with the duplicates, not their square). Where the
+    smallest document shares a band key by chance alone, the others of that key are not compared with each other
+    in that band; the group's other bands still pair them (the measured recall counts this)."""
     found = []
     for pairs in partitions.sorted_partitions():
-        starts, lengths = _runs(pairs[:, 0])
+        starts, lengths = runs(pairs[:, 0])
         run = np.repeat(np.arange(len(starts)), lengths)  # each pair's run
         follower = np.ones(len(pairs), bool)
         follower[starts] = False
@@ -98,6 +105,6 @@ def frequent_keys(partitions: Partitions, min_count: int) -> np.ndarray:
     """The keys that come with at least ``min_count`` pairs, sorted."""
     found = []
     for pairs in partitions.sorted_partitions():
-        starts, lengths = _runs(pairs[:, 0])
+        starts, lengths = runs(pairs[:, 0])
         found.append(pairs[starts[lengths >= min_count], 0])
     return np.sort(np.concatenate(found)) if found else np.zeros(0, np.uint64)

@@ -74,6 +74,21 @@ class CleanSettings:
         """The candidate jobs' keys: ``exact`` and ``band_00`` ... (their output files' names)."""
         return (["exact"] if self.exact else []) + ([f"band_{b:02d}" for b in range(self.bands)] if self.near else [])
 
+    def signature_params(self) -> dict:
+        """What a shard's signatures depend on and nothing more: the clean_signatures jobs' params, so that a
+        change reruns them (the costly pass over the text) and a later job's threshold, or a size whose filter is
+        off, does not."""
+        def when(limit, *used):
+            return None if limit is None else [*used, limit]
+
+        return {"exact": self.exact,
+                "near": [self.shingle_chars, self.bands, self.rows, self.seed] if self.near else None,
+                "min_chars": self.min_chars, "min_cjk_share": self.min_cjk_share,
+                "max_repeated_line_share": self.max_repeated_line_share,
+                "top_ngram": when(self.max_top_ngram_share, self.top_ngram_chars),
+                "repeated_ngrams": when(self.max_repeated_ngram_share, self.repeated_ngram_chars),
+                "boilerplate_lines": self.boilerplate_min_line_chars if self.boilerplate else None}
+
     def active(self, has_contamination_text: bool) -> bool:
         """Whether the stage removes anything at all (otherwise it does not run, and the token files are as
         without it)."""

@@ -26,6 +26,10 @@ from ernie_pipeline.settings import from_section
 SPLITS = ("train", "dev", "test")
 
 
+# what decontamination reads of a task: a change to the others (labels, lengths, slices) leaves its table as it is
+TEXT_ONLY_KEYS = ("dev", "test", "text_keys", "label_key")
+
+
 @dataclass(frozen=True)
 class TaskSettings:
     """One task of config ``eval.tasks``."""
@@ -47,6 +51,14 @@ class TaskSettings:
     @classmethod
     def from_config(cls, name: str, section: Mapping) -> TaskSettings:
         return from_section(cls, section, f"eval.tasks.{name}")
+
+    @classmethod
+    def for_text(cls, name: str, section: Mapping) -> TaskSettings:
+        """The task read for its dev and test text only (decontamination): ``section`` holds ``TEXT_ONLY_KEYS``;
+        what else a task says (labels, lengths, slices) does not apply."""
+        text = {key: section[key] for key in TEXT_ONLY_KEYS}
+        return from_section(cls, {"train": text["dev"], "labels": None, "max_seq_len": 0, "max_examples": 0, **text},
+                            f"eval.tasks.{name}")
 
     def path(self, split: str) -> str:
         return {"train": self.train, "dev": self.dev, "test": self.test}[split]

@@ -66,7 +66,7 @@ def merge_shards(shard_prefixes: list[str | Path], shard_stats: list[str | Path]
               ("input_bytes", "documents_read", "dropped_short", "empty_documents", "reference_documents")}
     totals["shards_without_documents"] = sum(not s["documents"] for s in stats)
     if cleaned is not None:
-        totals["removed_by_clean"] = len(cleaned)
+        totals["removed_by_clean"] = len(np.setdiff1d(cleaned, absent))  # not those that tokenised to nothing
     return {**totals, **merged, "vocab_sha256": reference, "shuffle": jsonl.shuffle, "seed": jsonl.seed,
             "shards": len(stats)}
 

@@ -74,6 +74,16 @@ def benchmark_files(config: dict) -> list[str]:
     return tasks + list(config["clean"]["contamination_files"])
 
 
+def benchmark_tasks(config: dict) -> dict[str, dict]:
+    """Each eval task's part that the benchmark's n-gram table reads (its job's params: nothing else reruns it)."""
+    from ernie_pipeline.corpus.tasks import TEXT_ONLY_KEYS
+
+    if not config["clean"]["decontaminate"]:
+        return {}
+    tasks = (config.get("eval") or {}).get("tasks", {})
+    return {name: {key: task[key] for key in TEXT_ONLY_KEYS} for name, task in tasks.items()}
+
+
 def clean_groups(config: dict) -> dict[str, list[str]]:
     """The clean stage's groups (its grouping jobs' wildcard) -> their datasets: one group per dataset, or one
     named ``all`` with every dataset (clean.scope); none when the stage removes nothing."""
