@@ -487,7 +487,7 @@ def main() -> None:
 
     idle = run_measured(["--child", "idle", "--work", str(scratch)])
     print("idle", idle, flush=True)
-    factor_rows, job_rows, detections, corpora, signature_runs = [], [], {}, {}, {}
+    job_rows, detections, corpora, signature_runs = [], {}, {}, {}
     try:
         for factor in args.factors:
             work = scratch / f"x{factor}"

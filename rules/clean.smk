@@ -3,6 +3,7 @@
 # them with clean.scope: all): candidate pairs per key (the exact hash, each LSH band), the duplicate clusters,
 # the boilerplate lines, the decisions the merges apply. Nothing here runs when every clean option is off.
 
+
 wildcard_constraints:
     group="|".join(re.escape(group) for group in CLEAN_GROUPS) or "^$",
     key="|".join(CLEAN_KEYS) or "^$",
@@ -20,7 +21,7 @@ rule clean_benchmark_ngrams:
         CPU_ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=clean_benchmark_mem_mb,
     params:
         tasks=BENCHMARK_TASKS,
         files=config["clean"]["contamination_files"],

@@ -199,6 +199,10 @@ def clean_signatures_mem_mb(wildcards, input):
     return job_resources.clean_signatures_mem_mb(input.size_mb)
 
 
+def clean_benchmark_mem_mb(wildcards, input):
+    return job_resources.clean_benchmark_mem_mb(input.size_mb)
+
+
 def clean_contamination_mem_mb(wildcards, input):
     return job_resources.clean_contamination_mem_mb(_largest_mb(listed(input.table)))
 

@@ -63,6 +63,9 @@ def scheme2_vocab_mem_mb(text_mb: float) -> int:
 NORMALISER_MB = 50  # the normalisation's code-point tables and a batch (6.4 MB measured)
 SIGNATURE_BYTES_PER_BYTE = 0.65  # a shard's per-document arrays per byte of segmented text (0.63 measured)
 CONTAMINATION_BYTES_PER_TABLE_BYTE = 1.7  # the benchmark n-gram table held for lookups (1.64 measured; flat in the shard)
+# the benchmark's n-gram table: its hashes, owners and their sort per byte of dev/test text (bounded by
+# bench/results/clean-speed.md: 383 MB peak for 7.0 MB of passages, the whole bench's process included)
+BENCHMARK_BYTES_PER_TEXT_BYTE = 50
 PARTITION_COPIES = 5  # a partition read, its sort order, the sorted copy and the runs (4.67 measured)
 # Per byte of candidate files: 44 B per 16-byte pair row + 959 B per document in a pair. Measured 13.8 on planted
 # copies (each near pair in ~10 band files); 122.6 when every pair lies in one file and touches two new documents.
@@ -73,6 +76,11 @@ DUPLICATES_BYTES_PER_PAIR_BYTE = 40
 def clean_signatures_mem_mb(jsonl_mb: float) -> int:
     """A shard's signatures are gathered in memory: the shard's per-document arrays."""
     return int(BASE_MB + NORMALISER_MB + MARGIN * SIGNATURE_BYTES_PER_BYTE * jsonl_mb)
+
+
+def clean_benchmark_mem_mb(text_mb: float) -> int:
+    """The table is built in memory from every dev/test passage."""
+    return int(BASE_MB + NORMALISER_MB + MARGIN * BENCHMARK_BYTES_PER_TEXT_BYTE * text_mb)
 
 
 def clean_contamination_mem_mb(table_mb: float) -> int:
