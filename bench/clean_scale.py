@@ -654,8 +654,8 @@ def make_report(args, idle, corpora, job_rows, detections, signature_runs, keys_
         f"--near-jaccard {args.near_jaccard} --signature-docs {' '.join(map(str, args.signature_docs))} --keys-only "
         f"{' '.join(map(str, args.keys_only))}`; {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, numpy {np.__version__}. Load average before / after: "
-        f"{' '.join(f'{x:.2f}' for x in load_before)} / {' '.join(f'{x:.2f}' for x in load_after)} (another "
-        f"benchmark shared the 2 cores: CPU seconds are the reliable time; wall alongside). Whole run "
+        f"{' '.join(f'{x:.2f}' for x in load_before)} / {' '.join(f'{x:.2f}' for x in load_after)} (CPU "
+        f"seconds are the reliable time; wall alongside). Whole run "
         f"{seconds / 60:.1f} min.",
         "",
         f"Memory in MB: **anon** = peak RssAnon of the job's process (sampled every 5 ms), **RSS** = its VmHWM (file "

@@ -60,17 +60,19 @@ def scheme2_vocab_mem_mb(text_mb: float) -> int:
 
 
 # The clean stage, measured by bench/clean_scale.py (bench/results/clean-scale.md: anon bytes above a bare process)
-NORMALISER_MB = 50  # the normalisation's code-point tables and a batch (6.4 MB measured)
-SIGNATURE_BYTES_PER_BYTE = 0.65  # a shard's per-document arrays per byte of segmented text (0.63 measured)
-CONTAMINATION_BYTES_PER_TABLE_BYTE = 1.7  # the benchmark n-gram table held for lookups (1.64 measured; flat in the shard)
+NORMALISER_MB = 20  # the normalisation's code-point tables and a batch (8.9 MB measured)
+SIGNATURE_BYTES_PER_BYTE = 0.65  # a shard's per-document arrays per byte of segmented jsonl (0.60 measured)
+CONTAMINATION_BYTES_PER_TABLE_BYTE = 1.7  # the benchmark n-gram table held for lookups (1.62 measured; flat in the shard)
 # the benchmark's n-gram table: its hashes, owners and their sort per byte of dev/test text (bounded by
 # bench/results/clean-speed.md: 383 MB peak for 7.0 MB of passages, the whole bench's process included)
 BENCHMARK_BYTES_PER_TEXT_BYTE = 50
-PARTITION_COPIES = 5  # a partition read, its sort order, the sorted copy and the runs (4.67 measured)
-# Per byte of candidate files: 44 B per 16-byte pair row + 959 B per document in a pair. Measured 13.8 on planted
-# copies (each near pair in ~10 band files); 122.6 when every pair lies in one file and touches two new documents.
-# The first try asks for the typical case with room to spare, each retry (profiles/slurm: retries) once more.
-DUPLICATES_BYTES_PER_PAIR_BYTE = 40
+PARTITION_COPIES = 5  # a partition read, its sort order, the sorted copy and the runs (4.66 measured)
+# Per byte of candidate files: 20 B per 16-byte pair row + 1,041 B per document in a pair. Measured 13.3 on planted
+# copies (each near pair in ~10 band files; the sample's own files 13.9); 131.4 when every pair lies in one file
+# and touches two new documents. The first try asks for the typical case with room to spare, each retry
+# (profiles/slurm: retries) once more: the third covers the worst case.
+DUPLICATES_BYTES_PER_PAIR_BYTE = 25
+DECISIONS_BYTES_PER_DUPLICATES_BYTE = 5  # the removed copies' ids and reasons, unpacked (4.3 measured)
 
 
 def clean_signatures_mem_mb(jsonl_mb: float) -> int:
@@ -100,4 +102,4 @@ def clean_duplicates_mem_mb(pairs_mb: float, largest_input_mb: float, attempt: i
 
 def clean_decisions_mem_mb(duplicates_mb: float, largest_input_mb: float) -> int:
     """The decisions job holds the removed copies' ids and one shard's files."""
-    return int(BASE_MB + MARGIN * (2 * duplicates_mb + largest_input_mb))
+    return int(BASE_MB + MARGIN * (DECISIONS_BYTES_PER_DUPLICATES_BYTE * duplicates_mb + largest_input_mb))
