@@ -40,7 +40,7 @@ def test_one_process_by_default_on_cpu():
 def test_gpu_processes_follow_the_visible_gpus():
     assert plan_launch(train_settings(device="gpu"), {"CUDA_VISIBLE_DEVICES": "2,3"}) == LaunchPlan(1, 2)
     assert plan_launch(train_settings(device="gpu", nproc_per_node=1), {"CUDA_VISIBLE_DEVICES": "2,3"}) == LaunchPlan(1, 1)
-    with pytest.raises(ValueError, match=r"Paddle sees no GPU \(CUDA_VISIBLE_DEVICES=NoDevFiles\)"):
+    with pytest.raises(ValueError, match=r"paddle sees no GPU \(CUDA_VISIBLE_DEVICES=NoDevFiles\)"):
         plan_launch(train_settings(device="gpu"), {"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, count_gpus=lambda: 0)
     with pytest.raises(ValueError, match=r"nproc_per_node=4 but only 2 GPUs are visible \(CUDA_VISIBLE_DEVICES=2,3\)"):
         plan_launch(train_settings(device="gpu", nproc_per_node=4), {"CUDA_VISIBLE_DEVICES": "2,3"})
@@ -100,7 +100,7 @@ def test_rendezvous_is_published_by_node_0_with_its_routed_address(network, tmp_
     assert (node0.master, node0.host) == ("10.1.0.7:29999", "10.1.0.7")  # the store's node: --host = master's ip
     node1 = launch.rendezvous(plan_launch(train_settings(device="gpu"), env1), train_settings(), tmp_path, env1)
     assert (node1.master, node1.host) == ("10.1.0.7:29999", "10.1.0.8")
-    options = dict(zip(*[iter(node_command(node1, "s.json", "logs")[3:-5])] * 2))
+    options = dict(zip(*[iter(node_command(node1, "s.json", "logs", train_settings())[3:-5])] * 2))
     assert (options["--master"], options["--rank"], options["--host"]) == ("10.1.0.7:29999", "1", "10.1.0.8")
     # auto: a free port, published for the other nodes; each job step and requeue has a file of its own
     env0_next = dict(env0, SLURM_STEP_ID="4")
@@ -132,15 +132,30 @@ def test_several_nodes_need_slurm_and_must_match_the_job(hosts):
 
 def test_node_command_starts_the_workers_through_paddle_launch():
     plan = LaunchPlan(2, 4, 1, ("gpu07", "gpu08"), master="10.0.0.7:36123", host="10.0.0.8")
-    command = node_command(plan, "out/launch_spec.json", "out/launch_logs")
+    command = node_command(plan, "out/launch_spec.json", "out/launch_logs", train_settings())
     assert command[:3] == [sys.executable, "-m", "paddle.distributed.launch"]
     options = dict(zip(command[3:-5:2], command[4:-5:2]))
     assert options == {"--nnodes": "2", "--nproc_per_node": "4", "--log_dir": "out/launch_logs/node1",
                        "--job_id": "ernie_pretrain", "--master": "10.0.0.7:36123", "--rank": "1",
                        "--host": "10.0.0.8"}
     assert command[-5:] == [sys.executable, "-m", "ernie_pipeline.train.launch", "worker", "out/launch_spec.json"]
-    single = node_command(LaunchPlan(1, 2), "s.json", "logs")
+    single = node_command(LaunchPlan(1, 2), "s.json", "logs", train_settings())
     assert "--master" not in single and "--rank" not in single
+
+
+def test_node_command_starts_the_torch_workers_through_torchrun_in_train_python():
+    torch = train_settings(backend="torch", python="/opt/torch/bin/python")
+    worker = ["-m", "ernie_pipeline.train.launch", "worker", "s.json"]
+    assert node_command(LaunchPlan(1, 1), "s.json", "logs", torch) == ["/opt/torch/bin/python", *worker]
+    assert node_command(LaunchPlan(1, 2), "s.json", "logs", torch) == [
+        "/opt/torch/bin/python", "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+        "--standalone", *worker]
+    plan = LaunchPlan(2, 4, 1, ("gpu07", "gpu08"), master="10.0.0.7:36123", host="10.0.0.8")
+    command = node_command(plan, "s.json", "logs", torch)
+    options = dict(zip(command[3:-4:2], command[4:-4:2]))
+    assert options == {"--nnodes": "2", "--nproc_per_node": "4", "--node_rank": "1", "--master_addr": "10.0.0.7",
+                       "--master_port": "36123", "--local_addr": "10.0.0.8"}
+    assert command[-4:] == worker
 
 
 def test_worker_processes_import_the_workflow_without_shadowing_the_standard_library():

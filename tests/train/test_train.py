@@ -531,16 +531,17 @@ def test_o2_float16_losses_are_logged_as_float32_sums():
     """A window of 3000 micro-batches of float16 loss 1.0: summed in float16 it would stall at 2048."""
     import paddle
 
+    from ernie_pipeline.train.paddle_backend import PaddleBackend
     from ernie_pipeline.train.train_log import LogWindow
 
-    window = LogWindow(accumulate=1)
+    window = LogWindow(accumulate=1, float32=PaddleBackend.float32)
     one = paddle.to_tensor(1.0, dtype="float16")
     for _ in range(3000):
         window.add(2, loss=one, lm_loss=one, sop_loss=None)
     assert float(window.sums["loss"]) == float(window.sums["lm_loss"]) == 3000.0 and window.sums["sop_loss"] == 0.0
     assert window.sums["loss"].dtype == paddle.float32 and window.tokens == 6000
     window.steps = 3000
-    record = window.record(7, lambda values, world: [float(v) for v in values], world=2)
+    record = window.record(7, lambda values: [float(v) for v in values], world=2)
     assert [record[k] for k in ("step", "loss", "lm_loss", "sop_loss", "tokens")] == [7, 1.0, 1.0, 0.0, 12000]
     assert window.steps == 0 and window.tokens == 0  # a new window
     stalled = np.float16(0)

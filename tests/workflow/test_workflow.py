@@ -53,6 +53,12 @@ def test_second_run_has_nothing_to_do(artifacts):
 CHAIN = {"init_model": 1, "train_checkpoint": 2, "pretrain": 1}
 
 
+def clean_jobs(groups: int, shards: int) -> dict:
+    """The clean stage's jobs for ``groups`` datasets of ``shards`` shards in all (default settings, no eval task)."""
+    return {"clean_signatures": shards, "clean_candidates": 15 * groups, "clean_duplicates": groups,
+            "clean_boilerplate": groups, "clean_decisions": groups}
+
+
 def _plan_with(workdir, config: dict, *targets: str, outputs_of: str | None = None):
     """The jobs (or, with ``outputs_of``, that rule's planned files) a run with ``config`` would make."""
     (workdir / "changed.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
@@ -254,8 +260,12 @@ def test_data_artifacts_are_byte_identical_across_runs(artifacts, tmp_path):
             compared += 1
     # segmented shards + stats, corpus + stats, shard counts + held-out, vocab files, per-shard ids + idx +
     # stats, merged ids + idx + stats + bin + idx, tokenizer tables, index maps, coverage report (the PNG
-    # included); scheme 2's text, model, pieces, vocab.txt and coverage report
-    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 * 3 + 5 + 1 + 6 + 3 + 4 + 3 and list(config["datasets"]) == ["tiny"]
+    # included); scheme 2's text, model, pieces, vocab.txt and coverage report; the clean stage's signatures
+    # (3 per shard), candidate pairs (exact + 14 bands), duplicates (+ stats), boilerplate lines, decisions (+ stats,
+    # the PNG)
+    clean = 2 * 3 + 15 + 2 + 1 + 3
+    assert compared == 2 * 2 + 2 + 2 * 2 + 4 + 2 * 3 + 5 + 1 + 6 + 3 + 4 + 3 + clean
+    assert list(config["datasets"]) == ["tiny"]
 
 
 def test_user_corpus_shards_are_every_raw_file_without_collisions(tmp_path):
@@ -379,7 +389,8 @@ def test_two_datasets_each_get_their_own_chain_of_artifacts(inews_docs, tmp_path
         ("char_counts", "tiny", "part-0000.json"), ("char_counts", "tiny", "part-0001.json")]
     assert planned_jobs(tmp_path, "pretrain") == {"sample_chinese": 1, "segment_shard": 4, "char_counts": 4, "char_dict": 1,
                                   "sample_english": 1, "english_bpe": 1, "merge_vocab": 1, "tokenizer_tables": 1,
-                                  "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, **CHAIN}
+                                  "token_ids_shard": 2, "merge_token_ids": 1, "index_map": 3, **CHAIN,
+                                  **clean_jobs(1, 2)}
     assert planned_outputs(tmp_path, "pretrain", rule="merge_token_ids")[0] == "results/token_ids/tiny_ids.npy"
 
     run_snakemake(tmp_path, "results/corpus/news.jsonl")
@@ -460,7 +471,8 @@ def test_blend_trains_on_two_datasets_with_their_maps_and_blend_indices(artifact
     config["train"]["dataset"] = "1 tiny 3 other"
     _write_config(tmp_path, config)
     assert planned_jobs(tmp_path, "pretrain") == {"segment_shard": 4, "tokenizer_tables": 1, "token_ids_shard": 4,
-                                                  "merge_token_ids": 2, "index_map": 6, "blend_index": 3, **CHAIN}
+                                                  "merge_token_ids": 2, "index_map": 6, "blend_index": 3, **CHAIN,
+                                                  **clean_jobs(2, 4)}
     config["train"]["dataset"] = {"tiny": 1, "other": 3}  # the same blend as a mapping
     _write_config(tmp_path, config)
     run_snakemake(tmp_path, "pretrain")
