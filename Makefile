@@ -29,7 +29,7 @@ demo: setup
 
 # Everything, as CI runs it: lint, then every test tier (workflow, training, SLURM, the torch venv's included).
 test: setup torch-env lint
-	ERNIE_TEST_REQUIRE_ALL=1 $(BIN)/python -m pytest
+	ERNIE_TEST_REQUIRE_ALL=1 $(BIN)/python -m pytest --durations=25
 
 # The unit tier for the edit loop (seconds): no Snakemake runs, no training, no SLURM, no megatron venv.
 test-fast: setup
