@@ -1,5 +1,5 @@
 """Snakemake job: the lines that recur in many of a group's documents (boilerplate)."""
-from ernie_pipeline.workflow.job import run
+from ernie_pipeline.workflow.job import clean_group, run
 
 
 def main(snakemake):
@@ -7,10 +7,8 @@ def main(snakemake):
 
     from ernie_pipeline.clean.boilerplate import boilerplate_lines
     from ernie_pipeline.clean.duplicates import read_duplicates
-    from ernie_pipeline.clean.group import group_shards
 
-    shards = group_shards(snakemake.params.shards, {kind: list(snakemake.input[kind]) for kind in
-                                                    ("docs", "contamination")})
+    shards = clean_group(snakemake, "docs", "contamination")
     duplicates = read_duplicates(snakemake.input.duplicates)[0] if snakemake.input.duplicates else np.zeros(0, np.uint64)
     print(boilerplate_lines(shards, duplicates, snakemake.params.min_documents, snakemake.output.lines,
                             snakemake.config["clean"]["partition_mb"]))

@@ -1,13 +1,11 @@
 """Snakemake job: the candidate duplicate pairs of one key (the exact hash or one LSH band) over a group."""
-from ernie_pipeline.workflow.job import run
+from ernie_pipeline.workflow.job import clean_group, run
 
 
 def main(snakemake):
     from ernie_pipeline.clean.duplicates import candidate_pairs
-    from ernie_pipeline.clean.group import group_shards
 
-    shards = group_shards(snakemake.params.shards, {kind: list(snakemake.input[kind]) for kind in
-                                                    ("docs", "bands", "contamination")})
+    shards = clean_group(snakemake, "docs", "bands", "contamination")
     print(candidate_pairs(snakemake.wildcards.key, shards, snakemake.output.pairs,
                           snakemake.config["clean"]["partition_mb"]))
 

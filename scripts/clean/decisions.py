@@ -1,6 +1,6 @@
 """Snakemake job: every document's verdict (kept, or the first reason it is removed), the group's statistics and
 their plot."""
-from ernie_pipeline.workflow.job import run
+from ernie_pipeline.workflow.job import clean_group, run
 
 
 def main(snakemake):
@@ -8,12 +8,11 @@ def main(snakemake):
 
     from ernie_pipeline.clean.decisions import decide, read_stats, write_stats
     from ernie_pipeline.clean.duplicates import read_duplicates
-    from ernie_pipeline.clean.group import group_shards
     from ernie_pipeline.clean.report import plot_removals
     from ernie_pipeline.clean.settings import CleanSettings
 
     inputs = snakemake.input
-    shards = group_shards(snakemake.params.shards, {kind: list(inputs[kind]) for kind in ("docs", "contamination")})
+    shards = clean_group(snakemake, "docs", "contamination")
     duplicates = (read_duplicates(inputs.duplicates) if inputs.duplicates
                   else (np.zeros(0, np.uint64), np.zeros(0, np.uint8)))
     frequent = np.load(inputs.boilerplate, allow_pickle=False) if inputs.boilerplate else None

@@ -1,16 +1,15 @@
 """Snakemake job: the candidate pairs verified and grouped into clusters; the copies each cluster drops."""
-from ernie_pipeline.workflow.job import run
+from ernie_pipeline.workflow.job import clean_group, run
 
 
 def main(snakemake):
     from pathlib import Path
 
     from ernie_pipeline.clean.duplicates import find_duplicates
-    from ernie_pipeline.clean.group import group_shards
     from ernie_pipeline.clean.settings import CleanSettings
     from ernie_pipeline.io.atomic import write_json
 
-    shards = group_shards(snakemake.params.shards, {kind: list(snakemake.input[kind]) for kind in ("docs", "minhash")})
+    shards = clean_group(snakemake, "docs", "minhash")
     pair_files = {Path(path).stem: path for path in snakemake.input.pairs}
     stats = find_duplicates(pair_files, shards, CleanSettings.from_config(snakemake.config["clean"]),
                             snakemake.output.duplicates)

@@ -29,3 +29,10 @@ def clean_removals(snakemake):
     from ernie_pipeline.clean.decisions import removed_documents
 
     return partial(removed_documents, snakemake.input.clean, snakemake.wildcards.dataset)
+
+
+def clean_group(snakemake, *kinds: str):
+    """For a clean grouping job: its group's shards (``params.shards``) with their input files of ``kinds``."""
+    from ernie_pipeline.clean.group import group_shards
+
+    return group_shards(snakemake.params.shards, {kind: list(snakemake.input[kind]) for kind in kinds})
